@@ -1,0 +1,38 @@
+"""The ``renkei`` command: each package contributes its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from certs import cli as certs_cli
+    from member_registry import cli as registry_cli
+    from policies import cli as policies_cli
+
+    from gateway import node_cli
+
+    parser = argparse.ArgumentParser(
+        prog="renkei", description="Renkei federated data-exchange gateway"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    certs_cli.register(commands)
+    registry_cli.register(commands)
+    policies_cli.register(commands)
+    node_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
