@@ -1,0 +1,154 @@
+"""Errors of the policy library, one tree, each with a stable ``code``.
+
+    PolicyError                      policies.error
+    ├── AccessDenied                 server.serverproxy.access_denied
+    ├── DeclarationError             policies.declaration_invalid
+    ├── PurposeRequired              server.serverproxy.purpose_required
+    ├── PurposeNotDeclared           server.serverproxy.purpose_undeclared
+    ├── SubjectRequired              server.serverproxy.subject_required
+    ├── ConsentError                 policies.consent_invalid
+    │   └── ConsentNotFound          policies.consent_not_found
+    ├── FilterError                  server.serverproxy.response_unfilterable
+    │   ├── UnsupportedMediaType     policies.unsupported_media_type
+    │   ├── UnsupportedCharset       policies.unsupported_charset
+    │   ├── UnsupportedEncoding      policies.unsupported_encoding
+    │   ├── BodyInvalid              policies.body_invalid
+    │   ├── BodyTooLarge             policies.body_too_large
+    │   └── BodyTooDeep              policies.body_too_deep
+    ├── ReceiptError                 policies.receipt_invalid
+    └── PolicyFileError              policies.file_invalid
+
+The codes prefixed ``server.serverproxy.`` are shown to consumers as ``X-Road-Error``;
+the ``policies.*`` codes of ``FilterError`` subclasses say why a response was refused
+(for the node's log and audit row); the gateway may report them as the parent code.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AccessDenied",
+    "BodyInvalid",
+    "BodyTooDeep",
+    "BodyTooLarge",
+    "ConsentError",
+    "ConsentNotFound",
+    "DeclarationError",
+    "FilterError",
+    "PolicyError",
+    "PolicyFileError",
+    "PurposeNotDeclared",
+    "PurposeRequired",
+    "ReceiptError",
+    "SubjectRequired",
+    "UnsupportedCharset",
+    "UnsupportedEncoding",
+    "UnsupportedMediaType",
+]
+
+
+class PolicyError(Exception):
+    """Base of every error raised by ``policies``."""
+
+    code: ClassVar[str] = "policies.error"
+
+
+class AccessDenied(PolicyError):
+    """No access right allows this client to make this query (deny by default)."""
+
+    code: ClassVar[str] = "server.serverproxy.access_denied"
+
+
+class DeclarationError(PolicyError):
+    """A declaration, access right, field path or path pattern is malformed."""
+
+    code: ClassVar[str] = "policies.declaration_invalid"
+
+
+class PurposeRequired(PolicyError):
+    """A consent-governed service was called without ``Renkei-Purpose``."""
+
+    code: ClassVar[str] = "server.serverproxy.purpose_required"
+
+
+class PurposeNotDeclared(PolicyError):
+    """The consumer has not declared the purpose code it sent."""
+
+    code: ClassVar[str] = "server.serverproxy.purpose_undeclared"
+
+
+class SubjectRequired(PolicyError):
+    """A consent-governed request does not name its data subject."""
+
+    code: ClassVar[str] = "server.serverproxy.subject_required"
+
+
+class ConsentError(PolicyError):
+    """A consent is malformed or does not fit the service's declaration."""
+
+    code: ClassVar[str] = "policies.consent_invalid"
+
+
+class ConsentNotFound(ConsentError):
+    """No consent has the given id."""
+
+    code: ClassVar[str] = "policies.consent_not_found"
+
+
+class FilterError(PolicyError):
+    """A response body cannot be filtered safely, so it must not be forwarded."""
+
+    code: ClassVar[str] = "server.serverproxy.response_unfilterable"
+
+
+class UnsupportedMediaType(FilterError):
+    """The body's media type is not one the declaration lists as filterable JSON."""
+
+    code: ClassVar[str] = "policies.unsupported_media_type"
+
+
+class UnsupportedCharset(FilterError):
+    """The body declares a charset other than UTF-8."""
+
+    code: ClassVar[str] = "policies.unsupported_charset"
+
+
+class UnsupportedEncoding(FilterError):
+    """The body has a Content-Encoding this library cannot decode."""
+
+    code: ClassVar[str] = "policies.unsupported_encoding"
+
+
+class BodyInvalid(FilterError):
+    """The body is not valid UTF-8 JSON, has duplicate keys or is not the expected shape."""
+
+    code: ClassVar[str] = "policies.body_invalid"
+
+
+class BodyTooLarge(FilterError):
+    """The body, its decompressed form, or a number in it exceeds the limits."""
+
+    code: ClassVar[str] = "policies.body_too_large"
+
+
+class BodyTooDeep(FilterError):
+    """The body nests deeper than the limit."""
+
+    code: ClassVar[str] = "policies.body_too_deep"
+
+
+class ReceiptError(PolicyError):
+    """A consent receipt's signature or content does not verify."""
+
+    code: ClassVar[str] = "policies.receipt_invalid"
+
+
+class PolicyFileError(PolicyError):
+    """A policy file is malformed; the message names the file, table and key."""
+
+    code: ClassVar[str] = "policies.file_invalid"
+
+    def __init__(self, message: str, errors: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors or (message,)
