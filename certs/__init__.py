@@ -1,1 +1,67 @@
 """Renkei's instance PKI: keys, CA, certificate profiles, path validation, OCSP and time-stamps."""
+
+from certs.ca import CertificateAuthority, IssuedRecord
+from certs.errors import (
+    CaError,
+    CaExists,
+    CertificateError,
+    CertificateExpired,
+    CertificateNotYetValid,
+    CertsError,
+    CsrError,
+    IdentityMismatch,
+    KeyFileError,
+    UntrustedCertificate,
+    WrongKeyUsage,
+)
+from certs.keys import (
+    KeyAlgorithm,
+    PrivateKey,
+    PublicKey,
+    certificate_pem,
+    fingerprint,
+    generate_key,
+    load_certificate,
+    load_certificates,
+    load_private_key,
+    parse_certificate_pem,
+    save_certificate,
+    save_private_key,
+)
+from certs.profiles import Profile, identity_of, make_csr, member_id_of, node_id_of
+from certs.validation import check_identity, verify_certificate
+
+__all__ = [
+    "CaError",
+    "CaExists",
+    "CertificateAuthority",
+    "CertificateError",
+    "CertificateExpired",
+    "CertificateNotYetValid",
+    "CertsError",
+    "CsrError",
+    "IdentityMismatch",
+    "IssuedRecord",
+    "KeyAlgorithm",
+    "KeyFileError",
+    "PrivateKey",
+    "Profile",
+    "PublicKey",
+    "UntrustedCertificate",
+    "WrongKeyUsage",
+    "certificate_pem",
+    "check_identity",
+    "fingerprint",
+    "generate_key",
+    "identity_of",
+    "load_certificate",
+    "load_certificates",
+    "load_private_key",
+    "make_csr",
+    "member_id_of",
+    "node_id_of",
+    "parse_certificate_pem",
+    "save_certificate",
+    "save_private_key",
+    "verify_certificate",
+]

@@ -26,6 +26,7 @@ __all__ = [
     "NodeId",
     "ServiceId",
     "SubsystemId",
+    "check_instance",
 ]
 
 _PART = re.compile(r"[A-Za-z0-9'()+,\-.=?]{1,255}")
@@ -52,6 +53,11 @@ def _split(text: str, count: int, kind: str) -> list[str]:
                 "or contains a character outside A-Z a-z 0-9 ' ( ) + , - . = ?"
             )
     return parts
+
+
+def check_instance(text: str) -> None:
+    """Raise :class:`IdentifierError` unless ``text`` is a well-formed instance code."""
+    _split(text, 1, "instance")
 
 
 @dataclass(frozen=True, slots=True, order=True)
