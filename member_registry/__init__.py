@@ -1,1 +1,1 @@
-"""The member registry: who belongs to the federation, published as a signed global configuration."""
+"""The member registry: who belongs to the federation, published as a signed configuration."""

@@ -1,0 +1,107 @@
+"""Errors of the member registry, one tree with a stable ``code`` on every class.
+
+::
+
+    RegistryBaseError                      (abstract root, never raised itself)
+    ├── GlobalConfError                    server.clientproxy.global_conf_invalid
+    │   ├── GlobalConfSignatureInvalid     server.clientproxy.global_conf_signature_invalid
+    │   ├── GlobalConfExpired              server.clientproxy.global_conf_outdated
+    │   ├── GlobalConfRollback             server.clientproxy.global_conf_rollback
+    │   └── GlobalConfMalformed            server.clientproxy.global_conf_malformed
+    ├── AnchorError                        registry.anchor_invalid
+    └── RegistryError                      registry.error
+        ├── NotFound                       registry.not_found
+        ├── AlreadyExists                  registry.conflict
+        └── ValidationError                registry.bad_request
+
+The ``GlobalConf*`` codes are the ones a node reports to its clients when its global
+configuration cannot be trusted, hence their ``server.clientproxy`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "AnchorError",
+    "GlobalConfError",
+    "GlobalConfExpired",
+    "GlobalConfMalformed",
+    "GlobalConfRollback",
+    "GlobalConfSignatureInvalid",
+    "NotFound",
+    "RegistryBaseError",
+    "RegistryError",
+    "ValidationError",
+]
+
+
+class RegistryBaseError(Exception):
+    """Root of every error raised by ``member_registry``."""
+
+    code: ClassVar[str] = "registry.error"
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class GlobalConfError(RegistryBaseError):
+    """A global configuration cannot be trusted or used."""
+
+    code = "server.clientproxy.global_conf_invalid"
+
+
+class GlobalConfSignatureInvalid(GlobalConfError):
+    """The JWS is not signed by a key of the anchor, or not in the pinned form."""
+
+    code = "server.clientproxy.global_conf_signature_invalid"
+
+
+class GlobalConfExpired(GlobalConfError):
+    """The configuration is past ``expires_at`` (or generated too far in the future)."""
+
+    code = "server.clientproxy.global_conf_outdated"
+
+
+class GlobalConfRollback(GlobalConfError):
+    """The configuration's version is not newer than one already accepted."""
+
+    code = "server.clientproxy.global_conf_rollback"
+
+
+class GlobalConfMalformed(GlobalConfError):
+    """The configuration document does not follow ``renkei-globalconf/1``."""
+
+    code = "server.clientproxy.global_conf_malformed"
+
+
+class AnchorError(RegistryBaseError):
+    """The configuration anchor file is missing, unreadable or malformed."""
+
+    code = "registry.anchor_invalid"
+
+
+class RegistryError(RegistryBaseError):
+    """A registry administration request failed."""
+
+    code = "registry.error"
+
+
+class NotFound(RegistryError):
+    """A referenced entity does not exist."""
+
+    code = "registry.not_found"
+
+
+class AlreadyExists(RegistryError):
+    """The entity to add exists already."""
+
+    code = "registry.conflict"
+
+
+class ValidationError(RegistryError):
+    """A request is malformed or inconsistent with the registry's data."""
+
+    code = "registry.bad_request"

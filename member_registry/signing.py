@@ -1,0 +1,225 @@
+"""Signing and verification of the global configuration as a compact JWS (RFC 7515).
+
+The token is ``ES256`` (ECDSA P-256 with SHA-256, RFC 7518 §3.4) with the protected
+header exactly ``{"alg": "ES256", "typ": "renkei-globalconf+jws", "kid": <cert sha256>}``
+and the canonical JSON of the configuration as payload. Verification trusts only the
+anchor: the key is looked up by ``kid`` among the anchor's certificates, never taken
+from the token, and any other header (``jwk``, ``jku``, ``x5u``, ``x5c``, ``crit``, ...)
+is refused. JWS encoding itself is PyJWT's; nothing here is hand-rolled.
+
+This module and ``_certificates`` are the only ones in the package that touch key
+objects; key generation for ``renkei registry init`` lives here for that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from jwt.api_jws import PyJWS
+
+from member_registry._certificates import fingerprint
+from member_registry._strict_json import FormatError, loads_strict
+from member_registry.anchor import Anchor
+from member_registry.errors import (
+    GlobalConfError,
+    GlobalConfExpired,
+    GlobalConfMalformed,
+    GlobalConfRollback,
+    GlobalConfSignatureInvalid,
+    RegistryError,
+)
+from member_registry.globalconf import GlobalConf
+
+__all__ = [
+    "ALGORITHM",
+    "JWS_TYPE",
+    "MAX_CLOCK_SKEW",
+    "canonical_json",
+    "generate_signing_identity",
+    "load_certificate",
+    "load_signing_key",
+    "private_key_to_pem",
+    "sign_global_conf",
+    "verify_global_conf",
+]
+
+ALGORITHM = "ES256"
+JWS_TYPE = "renkei-globalconf+jws"
+MAX_CLOCK_SKEW = timedelta(seconds=60)
+_HEADER_KEYS = frozenset({"alg", "typ", "kid"})
+
+
+def canonical_json(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def sign_global_conf(
+    conf: GlobalConf, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate
+) -> str:
+    """Sign ``conf`` as a compact JWS with the registry key matching ``certificate``."""
+    _check_p256(key.public_key())
+    if certificate.public_key() != key.public_key():
+        # Publishing a configuration nobody can verify would take the federation down.
+        raise RegistryError("the signing key does not match the verification certificate")
+    return PyJWS().encode(
+        canonical_json(conf.to_json_dict()),
+        key,
+        algorithm=ALGORITHM,
+        headers={"typ": JWS_TYPE, "kid": fingerprint(certificate)},
+    )
+
+
+def verify_global_conf(
+    token: str, anchor: Anchor, *, now: datetime, min_version: int | None = None
+) -> GlobalConf:
+    """Verify a signed configuration against ``anchor`` and return it; raise otherwise.
+
+    Checks, in order: header form (ES256, ``typ``, ``kid`` and nothing else), key chosen
+    by ``kid`` among the anchor's certificates, signature, strict payload, instance,
+    expiry at ``now`` and ``generated_at`` at most 60 s ahead, ``version > min_version``.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if not isinstance(token, str):
+        raise GlobalConfSignatureInvalid("the global configuration must be a compact JWS")
+
+    public_key = _key_for(_checked_header(token), anchor)
+    try:
+        decoded = PyJWS(algorithms=[ALGORITHM]).decode_complete(
+            token, key=public_key, algorithms=[ALGORITHM]
+        )
+    except jwt.exceptions.PyJWTError as exc:
+        raise GlobalConfSignatureInvalid(
+            "the global configuration's signature does not verify"
+        ) from exc
+
+    try:
+        document = loads_strict(decoded["payload"])
+    except FormatError as exc:
+        raise GlobalConfMalformed(f"malformed global configuration: {exc}") from exc
+    conf = GlobalConf.from_json_dict(document)
+
+    if conf.instance != anchor.instance:
+        raise GlobalConfError(
+            f"global configuration is for instance {conf.instance!r}, "
+            f"the anchor for {anchor.instance!r}"
+        )
+    if conf.is_expired(now):
+        raise GlobalConfExpired(f"global configuration version {conf.version} has expired")
+    if conf.generated_at > now + MAX_CLOCK_SKEW:
+        raise GlobalConfExpired(
+            f"global configuration version {conf.version} is generated in the future"
+        )
+    if min_version is not None and conf.version <= min_version:
+        raise GlobalConfRollback(
+            f"global configuration version {conf.version} is not newer than {min_version}"
+        )
+    return conf
+
+
+def _checked_header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.exceptions.PyJWTError as exc:
+        raise GlobalConfSignatureInvalid("the global configuration is not a compact JWS") from exc
+    if set(header) != _HEADER_KEYS:
+        raise GlobalConfSignatureInvalid(
+            "the JWS header must hold exactly alg, typ and kid (keys come from the anchor only)"
+        )
+    if header["alg"] != ALGORITHM:
+        raise GlobalConfSignatureInvalid(f"the JWS algorithm must be {ALGORITHM}")
+    if header["typ"] != JWS_TYPE:
+        raise GlobalConfSignatureInvalid(f"the JWS type must be {JWS_TYPE}")
+    if not isinstance(header["kid"], str):
+        raise GlobalConfSignatureInvalid("the JWS kid must be a string")
+    return header
+
+
+def _key_for(header: dict[str, Any], anchor: Anchor) -> ec.EllipticCurvePublicKey:
+    for certificate in anchor.verification_certificates:
+        if fingerprint(certificate) == header["kid"]:
+            key = certificate.public_key()
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise GlobalConfSignatureInvalid("the anchor's certificate is not an EC key")
+            _check_p256(key)
+            return key
+    raise GlobalConfSignatureInvalid("the JWS kid names no certificate of the anchor")
+
+
+def _check_p256(key: ec.EllipticCurvePublicKey) -> None:
+    if not isinstance(key.curve, ec.SECP256R1):
+        raise GlobalConfSignatureInvalid("ES256 needs a P-256 key")
+
+
+# -- the registry's own key and certificate ----------------------------------------------
+
+
+def generate_signing_identity(
+    instance: str, now: datetime, *, lifetime: timedelta = timedelta(days=3650)
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new P-256 key and a self-signed verification certificate for the registry.
+
+    The certificate carries no trust by itself: nodes trust it because the anchor holds it.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, f"{instance} global configuration signer"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, instance),
+    ])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          key_cert_sign=False, crl_sign=False, encipher_only=False,
+                          decipher_only=False),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
+def private_key_to_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_signing_key(path: str | os.PathLike[str]) -> ec.EllipticCurvePrivateKey:
+    """Load the registry's unencrypted PEM P-256 signing key."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise RegistryError(f"cannot load the signing key from {path}") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve,
+                                                                         ec.SECP256R1):
+        raise RegistryError(f"the signing key in {path} is not a P-256 key")
+    return key
+
+
+def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"cannot load a PEM certificate from {path}") from exc

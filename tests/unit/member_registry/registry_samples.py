@@ -1,0 +1,36 @@
+"""Sample identifiers and certificates for the member registry's tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+HOSP_A = MemberId.parse("RENKEI/GOV/HOSP-A")
+EHR = SubsystemId.parse("RENKEI/GOV/HOSP-A/EHR")
+CITY = MemberId.parse("RENKEI/GOV/CITY")
+PLANNING = SubsystemId.parse("RENKEI/GOV/CITY/PLANNING")
+NODE1 = NodeId.parse("RENKEI/GOV/HOSP-A/node1")
+TRANSIT = GlobalGroupId.parse("RENKEI/transit-partners")
+
+
+def make_certificate(common_name: str, *, ca: bool = False) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
