@@ -106,9 +106,7 @@ class SubsystemId:
         _split(str(self), 4, self.kind)
 
     def __str__(self) -> str:
-        return (
-            f"{self.instance}/{self.member_class}/{self.member_code}/{self.subsystem_code}"
-        )
+        return f"{self.instance}/{self.member_class}/{self.member_code}/{self.subsystem_code}"
 
     @property
     def member(self) -> MemberId:
@@ -147,9 +145,7 @@ class ServiceId:
 
     @property
     def subsystem(self) -> SubsystemId:
-        return SubsystemId(
-            self.instance, self.member_class, self.member_code, self.subsystem_code
-        )
+        return SubsystemId(self.instance, self.member_class, self.member_code, self.subsystem_code)
 
     @property
     def member(self) -> MemberId:

@@ -171,7 +171,7 @@ def bound_identity(
     uri = names[0].value
     prefix = _URI_PREFIX[profile]
     if not uri.startswith(prefix):
-        raise IdentityMismatch(f"SAN URI {uri!r} is not a {profile} identity ({prefix}...)")
+        raise IdentityMismatch(f"SAN URI {uri!r} is not a {profile}-profile identity ({prefix}...)")
     try:
         identity = identity_type.parse(uri[len(prefix) :])
     except IdentifierError as exc:
