@@ -1,25 +1,20 @@
 """Certificate encoding helpers shared by the configuration, anchor and service modules.
 
-``fingerprint`` mirrors ``certs.keys.fingerprint`` (lowercase hex SHA-256 of the DER
-encoding); it is computed here until that module lands, and is the one place to swap.
+Fingerprints and PEM encoding come from ``certs.keys`` so that the registry and the
+nodes pin certificates the same way (lowercase hex SHA-256 of the DER encoding).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+
+from certs.keys import certificate_pem, fingerprint
 
 __all__ = ["certificate_from_pem", "certificate_to_pem", "fingerprint", "is_fingerprint"]
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-
-
-def fingerprint(certificate: x509.Certificate) -> str:
-    """Lowercase hex SHA-256 of the certificate's DER encoding."""
-    return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
 
 
 def is_fingerprint(text: object) -> bool:
@@ -27,7 +22,7 @@ def is_fingerprint(text: object) -> bool:
 
 
 def certificate_to_pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(Encoding.PEM).decode("ascii")
+    return certificate_pem(certificate)
 
 
 def certificate_from_pem(text: str) -> x509.Certificate:

@@ -21,12 +21,13 @@ from typing import Any
 
 import jwt
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jwt.api_jws import PyJWS
 
+from certs import keys
+from certs.errors import CertsError
 from member_registry._certificates import fingerprint
 from member_registry._strict_json import FormatError, loads_strict
 from member_registry.anchor import Anchor
@@ -48,7 +49,6 @@ __all__ = [
     "generate_signing_identity",
     "load_certificate",
     "load_signing_key",
-    "private_key_to_pem",
     "sign_global_conf",
     "verify_global_conf",
 ]
@@ -198,20 +198,12 @@ def generate_signing_identity(
     return key, certificate
 
 
-def private_key_to_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
 def load_signing_key(path: str | os.PathLike[str]) -> ec.EllipticCurvePrivateKey:
     """Load the registry's unencrypted PEM P-256 signing key."""
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise RegistryError(f"cannot load the signing key from {path}") from exc
+        key = keys.load_private_key(Path(path))
+    except CertsError as exc:
+        raise RegistryError(f"cannot load the signing key: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve,
                                                                          ec.SECP256R1):
         raise RegistryError(f"the signing key in {path} is not a P-256 key")
@@ -220,6 +212,6 @@ def load_signing_key(path: str | os.PathLike[str]) -> ec.EllipticCurvePrivateKey
 
 def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(Path(path).read_bytes())
-    except (OSError, ValueError) as exc:
-        raise RegistryError(f"cannot load a PEM certificate from {path}") from exc
+        return keys.load_certificate(Path(path))
+    except CertsError as exc:
+        raise RegistryError(f"cannot load the verification certificate: {exc}") from exc

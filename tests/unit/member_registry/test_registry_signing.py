@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from registry_samples import NOW, make_certificate
 
+from certs.keys import private_key_pem
 from member_registry._certificates import fingerprint
 from member_registry.anchor import Anchor
 from member_registry.errors import (
@@ -27,7 +28,6 @@ from member_registry.globalconf import GlobalConf
 from member_registry.signing import (
     canonical_json,
     load_signing_key,
-    private_key_to_pem,
     sign_global_conf,
     verify_global_conf,
 )
@@ -263,7 +263,7 @@ def test_signing_with_a_mismatched_certificate_is_refused(
 
 def test_signing_key_round_trip(tmp_path: Any, registry_identity: Identity) -> None:
     path = tmp_path / "key.pem"
-    path.write_bytes(private_key_to_pem(registry_identity[0]))
+    path.write_bytes(private_key_pem(registry_identity[0]))
     loaded = load_signing_key(path)
     assert loaded.public_key() == registry_identity[0].public_key()
 
@@ -275,7 +275,7 @@ def test_bad_signing_keys_are_refused(tmp_path: Any) -> None:
     with pytest.raises(RegistryError):
         load_signing_key(tmp_path / "junk.pem")
     p384 = ec.generate_private_key(ec.SECP384R1())
-    (tmp_path / "p384.pem").write_bytes(private_key_to_pem(p384))
+    (tmp_path / "p384.pem").write_bytes(private_key_pem(p384))
     with pytest.raises(RegistryError, match="P-256"):
         load_signing_key(tmp_path / "p384.pem")
 
