@@ -1,0 +1,159 @@
+"""Application factories for a node's three ports: client, peer and management."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import structlog
+from aiohttp import web
+
+from gateway.audit.chain import ChainBroken, fetch_rows, verify_chain
+from gateway.consumer import handle_client_request
+from gateway.context import NodeContext
+from gateway.errors import GatewayError, GlobalConfOutdated
+from gateway.provider import handle_peer_request
+from gateway.responses import error_response
+from gateway.tokens import TokenError, TokenIssuer
+
+__all__ = ["CONTEXT", "TOKENS", "client_app", "management_app", "peer_app"]
+
+log = structlog.get_logger(__name__)
+
+CONTEXT = web.AppKey("context", NodeContext)
+TOKENS = web.AppKey("tokens", TokenIssuer)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Last line of defence: no stack trace ever reaches a client."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except GatewayError as exc:
+        return error_response(exc.code, exc.message, exc.status, accept=request.headers.get("Accept"))
+    except Exception:
+        detail = str(uuid.uuid4())
+        log.exception("internal_error", detail=detail)
+        return error_response(
+            "server.clientproxy.internal_error",
+            "internal error; quote the detail id to the node's operator",
+            500,
+            detail=detail,
+        )
+
+
+def client_app(ctx: NodeContext) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=ctx.settings.max_body_bytes)
+    app[CONTEXT] = ctx
+
+    async def exchange(request: web.Request) -> web.StreamResponse:
+        return await handle_client_request(ctx, request)
+
+    app.router.add_route("*", "/r1/{tail:.*}", exchange)
+    return app
+
+
+def peer_app(ctx: NodeContext) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=ctx.settings.max_body_bytes)
+    app[CONTEXT] = ctx
+
+    async def exchange(request: web.Request) -> web.StreamResponse:
+        return await handle_peer_request(ctx, request)
+
+    app.router.add_route("*", "/r1/{tail:.*}", exchange)
+    return app
+
+
+def _require_role(request: web.Request, *roles: str) -> None:
+    tokens = request.app[TOKENS]
+    ctx = request.app[CONTEXT]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise web.HTTPUnauthorized(
+            text='{"type": "management.unauthorized", "message": "bearer token required"}',
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        claims = tokens.verify(token.strip(), now=ctx.clock())
+    except TokenError as exc:
+        raise web.HTTPUnauthorized(
+            text=f'{{"type": "{exc.code}", "message": "invalid bearer token"}}',
+            content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
+    if claims.role not in roles:
+        raise web.HTTPForbidden(
+            text='{"type": "management.forbidden", "message": "role not allowed"}',
+            content_type="application/json",
+        )
+
+
+def readiness(ctx: NodeContext, now: datetime) -> dict[str, object]:
+    checks: dict[str, object] = {}
+    try:
+        conf = ctx.conf.current(now)
+        checks["global_conf"] = {"ok": True, "version": conf.version}
+    except GlobalConfOutdated as exc:
+        checks["global_conf"] = {"ok": False, "error": exc.message}
+    cert_ok = ctx.auth_certificate.not_valid_after_utc > now
+    checks["auth_certificate"] = {"ok": cert_ok}
+    return checks
+
+
+def management_app(ctx: NodeContext, tokens: TokenIssuer) -> web.Application:
+    app = web.Application(middlewares=[_errors])
+    app[CONTEXT] = ctx
+    app[TOKENS] = tokens
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "alive", "node": ctx.node_id})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = readiness(ctx, ctx.clock())
+        try:
+            async with ctx.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            checks["database"] = {"ok": True}
+        except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+            checks["database"] = {"ok": False, "error": exc.__class__.__name__}
+        ready = all(isinstance(c, dict) and c.get("ok") for c in checks.values())
+        return web.json_response(
+            {"ready": ready, "checks": checks}, status=200 if ready else 503
+        )
+
+    async def audit_rows(request: web.Request) -> web.Response:
+        _require_role(request, "auditor", "admin")
+        message_id = request.query.get("message_id")
+        try:
+            after = int(request.query.get("after_seq", "0"))
+            limit = min(int(request.query.get("limit", "1000")), 10000)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text="after_seq and limit must be integers") from exc
+        rows = await fetch_rows(
+            ctx.engine, ctx.node_id, message_id=message_id, after_seq=after, limit=limit
+        )
+        return web.json_response({"node": ctx.node_id, "rows": list(rows)})
+
+    async def audit_verify(request: web.Request) -> web.Response:
+        _require_role(request, "auditor", "admin")
+        rows = await fetch_rows(ctx.engine, ctx.node_id)
+        try:
+            count = verify_chain(rows)
+        except ChainBroken as exc:
+            return web.json_response(
+                {"ok": False, "seq": exc.seq, "error": str(exc)}, status=409
+            )
+        return web.json_response({"ok": True, "rows": count})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/audit/rows", audit_rows)
+    app.router.add_get("/api/audit/verify", audit_verify)
+    return app

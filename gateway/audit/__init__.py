@@ -1,0 +1,1 @@
+"""The node's tamper-evident audit log (DESIGN §6)."""

@@ -1,0 +1,190 @@
+"""The configuration client: keeps a verified, current global configuration.
+
+It trusts only the anchor installed out of band. On start it loads the last
+good copy from disk (verified again, expired or not), then refreshes from the
+anchor's download URLs on the interval the configuration itself sets. A
+newer version replaces the current one and is written to disk atomically; an
+older one is a rollback and is refused; a bad signature is refused. Once the
+current copy expires, :meth:`current` raises, so every exchange fails closed
+until a fresh copy arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import jwt
+import structlog
+from member_registry.anchor import Anchor, load_anchor
+from member_registry.errors import GlobalConfError, GlobalConfExpired, GlobalConfMalformed
+from member_registry.globalconf import GlobalConf
+from member_registry.signing import verify_global_conf
+
+from gateway.errors import GlobalConfOutdated
+
+__all__ = ["ConfigurationClient"]
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConfigurationClient:
+    def __init__(
+        self,
+        anchor_path: Path,
+        cache_path: Path,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._anchor: Anchor = load_anchor(anchor_path)
+        self._cache_path = cache_path
+        self._session = session
+        self._clock = clock
+        self._conf: GlobalConf | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+        self.last_refresh: datetime | None = None
+        self._listeners: list[Callable[[GlobalConf], None]] = []
+
+    @property
+    def anchor(self) -> Anchor:
+        return self._anchor
+
+    @property
+    def version(self) -> int | None:
+        return self._conf.version if self._conf else None
+
+    def on_change(self, listener: Callable[[GlobalConf], None]) -> None:
+        self._listeners.append(listener)
+
+    def current(self, now: datetime | None = None) -> GlobalConf:
+        """The valid configuration, or :class:`GlobalConfOutdated` (fail closed)."""
+        conf = self._conf
+        when = now or self._clock()
+        if conf is None:
+            raise GlobalConfOutdated("no global configuration has been received yet")
+        if conf.is_expired(when):
+            raise GlobalConfOutdated(
+                f"the global configuration expired at {conf.expires_at.isoformat()}"
+            )
+        return conf
+
+    def latest(self) -> GlobalConf | None:
+        """The newest verified copy, valid or not (for diagnostics)."""
+        return self._conf
+
+    def load_cached(self) -> None:
+        """Load the last good copy from disk, if any; it may be expired."""
+        try:
+            token = self._cache_path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return
+        try:
+            conf = self._verify(token, allow_expired=True)
+        except GlobalConfError as exc:
+            log.warning("cached_globalconf_refused", error=str(exc), code=exc.code)
+            return
+        self._install(conf, token, persist=False)
+
+    def _verify(self, token: str, *, allow_expired: bool) -> GlobalConf:
+        now = self._clock()
+        min_version = self._conf.version - 1 if self._conf else None
+        try:
+            return verify_global_conf(token, self._anchor, now=now, min_version=min_version)
+        except GlobalConfExpired:
+            if not allow_expired:
+                raise
+        # An expired copy on disk still sets the version floor (rollback
+        # protection across restarts); verify it fully as of just before expiry.
+        as_of = _expires_at(token) - timedelta(seconds=1)
+        return verify_global_conf(token, self._anchor, now=as_of, min_version=min_version)
+
+    def _install(self, conf: GlobalConf, token: str, *, persist: bool) -> None:
+        if self._conf is not None and conf.version == self._conf.version:
+            return
+        self._conf = conf
+        if persist:
+            self._cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._cache_path.with_suffix(".tmp")
+            tmp.write_text(token, encoding="ascii")
+            os.replace(tmp, self._cache_path)
+        log.info("globalconf_installed", version=conf.version, expires_at=str(conf.expires_at))
+        for listener in self._listeners:
+            listener(conf)
+
+    async def refresh(self) -> GlobalConf:
+        """Fetch, verify and install the newest configuration from the anchor's URLs."""
+        errors: list[str] = []
+        session = self._session
+        own_session = session is None
+        if session is None:
+            session = aiohttp.ClientSession()
+        try:
+            for url in self._anchor.download_urls:
+                try:
+                    async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                        if resp.status != 200:
+                            errors.append(f"{url}: HTTP {resp.status}")
+                            continue
+                        token = (await resp.text()).strip()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    errors.append(f"{url}: {exc.__class__.__name__}")
+                    continue
+                try:
+                    conf = self._verify(token, allow_expired=False)
+                except GlobalConfError as exc:
+                    errors.append(f"{url}: {exc.code}: {exc}")
+                    continue
+                self._install(conf, token, persist=True)
+                self.last_error = None
+                self.last_refresh = self._clock()
+                return conf
+        finally:
+            if own_session:
+                await session.close()
+        self.last_error = "; ".join(errors) or "no download URL in the anchor"
+        raise GlobalConfOutdated(f"global configuration refresh failed: {self.last_error}")
+
+    async def start(self) -> None:
+        self.load_cached()
+        with contextlib.suppress(GlobalConfOutdated):
+            await self.refresh()
+        self._task = asyncio.create_task(self._loop(), name="globalconf-refresh")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            interval = self._conf.settings.refresh_interval_s if self._conf else 5
+            await asyncio.sleep(max(1, interval))
+            try:
+                await self.refresh()
+            except GlobalConfOutdated as exc:
+                log.warning("globalconf_refresh_failed", error=str(exc))
+
+
+def _expires_at(token: str) -> datetime:
+    payload = jwt.api_jws.decode_complete(token, options={"verify_signature": False})["payload"]
+    try:
+        text = str(json.loads(payload)["expires_at"])
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GlobalConfMalformed("expires_at is missing or malformed") from exc

@@ -1,0 +1,325 @@
+"""The client-facing proxy: an information system's request, signed and relayed.
+
+Order: parse → configuration valid → client hosted here → provider node →
+read and hash the body → sign → relay over mutual TLS → verify the signed
+response (it must bind our request hash) → commit the audit row → reply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from member_registry.globalconf import GlobalConf, Node
+
+from gateway.audit.models import AuditEntry
+from gateway.context import NodeContext
+from gateway.descriptions import request_description, response_description
+from gateway.errors import (
+    BodyTooLarge,
+    GatewayError,
+    NetworkError,
+    ProviderTimeout,
+    RemoteError,
+    ResponseInvalid,
+    UnknownClient,
+    UnknownProvider,
+)
+from gateway.protocol import ExchangeRequest, parse_exchange_request
+from gateway.relay import response_headers_from
+from gateway.responses import error_response
+from gateway.signing import (
+    REQUEST_TYP,
+    RESPONSE_TYP,
+    SignatureError,
+    canonical_json,
+    request_hash,
+    verify_message,
+)
+from gateway.spool import SpooledBody, spool
+from gateway.tls import peer_certificate_der
+
+__all__ = ["handle_client_request"]
+
+log = structlog.get_logger(__name__)
+
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}")
+
+
+@dataclass
+class _Relayed:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: SpooledBody
+    signature: str
+    withheld: tuple[str, ...]
+    consent_ids: tuple[str, ...]
+
+
+def _choose_provider(conf: GlobalConf, request: ExchangeRequest) -> Node:
+    nodes = conf.nodes_hosting(request.service.subsystem)
+    if request.security_server is not None:
+        nodes = tuple(node for node in nodes if node.id == request.security_server)
+    if not nodes:
+        raise UnknownProvider(f"no node hosts {request.service.subsystem}")
+    return nodes[0]
+
+
+async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.StreamResponse:
+    now = ctx.clock()
+    accept = request.headers.get("Accept")
+    parsed: ExchangeRequest | None = None
+    request_id = str(uuid.uuid4())
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    entry = AuditEntry(
+        role="consumer",
+        message_id=request.headers.get("X-Road-Id", request_id)[:255],
+        logged_at=now,
+        request_id=request_id,
+        method=request.method[:16],
+        path=request.raw_path[:2048],
+    )
+    try:
+        parsed = parse_exchange_request(request.method, request.raw_path, request.headers.items())
+        structlog.contextvars.bind_contextvars(message_id=parsed.message_id)
+        entry.message_id = parsed.message_id
+        entry.client = str(parsed.client)
+        entry.service = str(parsed.service)
+        entry.path = parsed.service_path + (f"?{parsed.query}" if parsed.query else "")
+        entry.user_id = parsed.user_id
+        entry.purpose = parsed.purpose
+        entry.subject = parsed.subject
+        return await _exchange(ctx, request, parsed, request_id, entry)
+    except GatewayError as exc:
+        detail = str(uuid.uuid4())
+        log.info("exchange_refused", code=exc.code, error=exc.message, detail=detail)
+        entry.status = exc.status
+        entry.error_code = exc.code
+        await ctx.audit.append(entry)
+        return error_response(exc.code, exc.message, exc.status, accept=accept, detail=detail)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id", "message_id")
+
+
+async def _exchange(
+    ctx: NodeContext,
+    http: web.Request,
+    request: ExchangeRequest,
+    request_id: str,
+    entry: AuditEntry,
+) -> web.StreamResponse:
+    conf = ctx.conf.current()
+    if not conf.has_subsystem(request.client) or not conf.is_hosted_on(
+        request.client, ctx.settings.node_id
+    ):
+        raise UnknownClient(f"{request.client} is not a client registered on this node")
+    signer = ctx.signers.get(request.client.member)
+    if signer is None:
+        raise UnknownClient(f"this node holds no sign key for {request.client.member}")
+    provider = _choose_provider(conf, request)
+    entry.peer_node = str(provider.id)
+    if http.content_length is not None and http.content_length > ctx.settings.max_body_bytes:
+        raise BodyTooLarge(f"body exceeds the limit of {ctx.settings.max_body_bytes} bytes")
+    body = await spool(
+        http.content.iter_chunked(256 * 1024),
+        memory_limit=ctx.settings.body_memory_limit,
+        max_size=ctx.settings.max_body_bytes,
+    )
+    try:
+        description = request_description(
+            request,
+            request_id=request_id,
+            body_sha256=body.sha256,
+            body_length=body.size,
+            issued_at=int(ctx.clock().timestamp()),
+            origin=ctx.settings.node_id,
+            destination=provider.id,
+        )
+        token = signer.sign(canonical_json(description), typ=REQUEST_TYP)
+        req_hash = request_hash(token)
+        entry.request_hash = req_hash
+        entry.request_body_sha256 = body.sha256
+        entry.request_signature = token
+        relayed = await _relay(ctx, conf, provider, request, token, req_hash, body)
+    finally:
+        body.close()
+    try:
+        entry.status = relayed.status
+        entry.response_body_sha256 = relayed.body.sha256
+        entry.response_signature = relayed.signature
+        if relayed.withheld or relayed.consent_ids:
+            entry.consent = {
+                "withheld": list(relayed.withheld),
+                "consent_ids": list(relayed.consent_ids),
+            }
+        await ctx.audit.append(entry)
+        return await _reply(http, request, request_id, req_hash, relayed)
+    finally:
+        relayed.body.close()
+
+
+async def _relay(
+    ctx: NodeContext,
+    conf: GlobalConf,
+    provider: Node,
+    request: ExchangeRequest,
+    token: str,
+    req_hash: str,
+    body: SpooledBody,
+) -> _Relayed:
+    url = f"https://{_host(provider.address)}:{provider.peer_port}{request.target}"
+    headers: list[tuple[str, str]] = [*request.headers, ("X-Road-Client", str(request.client))]
+    headers.append(("Renkei-Signature", token))
+    for name, value in (
+        ("X-Road-Id", request.message_id),
+        ("X-Road-UserId", request.user_id),
+        ("X-Road-Issue", request.issue),
+        ("X-Road-Security-Server", str(request.security_server) if request.security_server else None),
+        ("X-Road-Represented-Party", request.represented_party),
+        ("Renkei-Purpose", request.purpose),
+        ("Renkei-Subject", request.subject),
+    ):
+        if value is not None:
+            headers.append((name, value))
+    headers.append(("Content-Length", str(body.size)))
+    timeout = aiohttp.ClientTimeout(total=ctx.settings.peer_timeout_s, sock_connect=10)
+    try:
+        async with ctx.peer_session().request(
+            request.method,
+            url,
+            headers=headers,
+            data=body.chunks() if body.size else None,
+            allow_redirects=False,
+            timeout=timeout,
+            skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
+        ) as response:
+            _check_pinned(response, provider)
+            return await _receive(ctx, conf, request, response, req_hash)
+    except TimeoutError as exc:
+        raise ProviderTimeout(f"no response from {provider.id} in time") from exc
+    except aiohttp.ClientError as exc:
+        raise NetworkError(f"cannot reach {provider.id}: {exc.__class__.__name__}") from exc
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def _check_pinned(response: aiohttp.ClientResponse, provider: Node) -> None:
+    from certs.keys import fingerprint
+    from cryptography import x509
+
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    der = peer_certificate_der(transport.get_extra_info("ssl_object") if transport else None)
+    if der is None:
+        raise ResponseInvalid("the provider presented no TLS certificate")
+    if fingerprint(x509.load_der_x509_certificate(der)) not in provider.auth_cert_sha256:
+        raise ResponseInvalid(f"the TLS certificate is not the one registered for {provider.id}")
+
+
+async def _receive(
+    ctx: NodeContext,
+    conf: GlobalConf,
+    request: ExchangeRequest,
+    response: aiohttp.ClientResponse,
+    req_hash: str,
+) -> _Relayed:
+    error_code = response.headers.get("X-Road-Error")
+    if error_code is not None:
+        text = (await response.content.read(64 * 1024)).decode("utf-8", "replace")
+        try:
+            message = str(json.loads(text).get("message", ""))
+        except (ValueError, AttributeError):
+            message = "the provider node refused the request"
+        if not _ERROR_CODE.fullmatch(error_code):
+            raise ResponseInvalid("the provider sent a malformed error code")
+        raise RemoteError(message, code=error_code, status=response.status)
+    token = response.headers.get("Renkei-Signature")
+    if token is None:
+        raise ResponseInvalid("the provider's response is not signed")
+    if response.headers.get("X-Road-Request-Hash") != req_hash:
+        raise ResponseInvalid("the response is not bound to this request")
+    body = await spool(
+        response.content.iter_chunked(256 * 1024),
+        memory_limit=ctx.settings.body_memory_limit,
+        max_size=ctx.settings.max_body_bytes,
+    )
+    try:
+        roots, roots_key = ctx.trust(conf)
+        payload = verify_message(
+            token,
+            typ=RESPONSE_TYP,
+            expected_member=request.service.member,
+            trust_roots=roots,
+            roots_key=roots_key,
+            now=ctx.clock(),
+            cache=ctx.cert_cache,
+        )
+        signed: dict[str, Any] = json.loads(payload)
+        headers = response_headers_from(response.headers.items())
+        withheld = tuple(str(x) for x in signed.get("withheld", []))
+        consent_ids = tuple(str(x) for x in signed.get("consent_ids", []))
+        expected = response_description(
+            request_id=str(signed.get("request_id")),
+            request_hash=req_hash,
+            status=response.status,
+            headers=headers,
+            body_sha256=body.sha256,
+            body_length=body.size,
+            issued_at=int(signed.get("issued_at", 0)),
+            error=None,
+            withheld=withheld,
+            consent_ids=consent_ids,
+        )
+        if signed != expected:
+            raise ResponseInvalid("the response differs from what the provider signed")
+    except SignatureError as exc:
+        body.close()
+        raise ResponseInvalid(f"response signature refused: {exc.message}") from exc
+    except (ResponseInvalid, ValueError) as exc:
+        body.close()
+        if isinstance(exc, ResponseInvalid):
+            raise
+        raise ResponseInvalid("the response signature payload is malformed") from exc
+    return _Relayed(
+        status=response.status,
+        headers=headers,
+        body=body,
+        signature=token,
+        withheld=withheld,
+        consent_ids=consent_ids,
+    )
+
+
+async def _reply(
+    http: web.Request,
+    request: ExchangeRequest,
+    request_id: str,
+    req_hash: str,
+    relayed: _Relayed,
+) -> web.StreamResponse:
+    reply = web.StreamResponse(status=relayed.status)
+    for name, value in relayed.headers:
+        reply.headers.add(name, value)
+    reply.headers["X-Road-Id"] = request.message_id
+    reply.headers["X-Road-Client"] = str(request.client)
+    reply.headers["X-Road-Service"] = str(request.service)
+    reply.headers["X-Road-Request-Id"] = request_id
+    reply.headers["X-Road-Request-Hash"] = req_hash
+    if relayed.withheld:
+        reply.headers["Renkei-Withheld"] = ",".join(relayed.withheld)
+    if relayed.consent_ids:
+        reply.headers["Renkei-Consent"] = ",".join(relayed.consent_ids)
+    reply.content_length = relayed.body.size
+    await reply.prepare(http)
+    async for chunk in relayed.body.chunks():
+        await reply.write(chunk)
+    await reply.write_eof()
+    return reply

@@ -1,0 +1,200 @@
+"""Everything one node process needs to serve exchanges, built once at start.
+
+There are no singletons: the context is created by :func:`open_node`, passed
+to the application factories under a typed ``AppKey`` and closed at the end.
+Tests build it with their own clock and settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import structlog
+from certs.errors import CertificateError
+from certs.identifiers import MemberId
+from certs.keys import fingerprint, load_certificate, load_certificates, load_private_key
+from certs.profiles import node_id_of
+from certs.validation import verify_certificate
+from cryptography import x509
+from member_registry.globalconf import GlobalConf, Node
+from policies.store import PolicyStore
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit.writer import AuditWriter
+from gateway.confclient import ConfigurationClient
+from gateway.db import Base, create_engine
+from gateway.errors import PeerAuthenticationFailed
+from gateway.replay import ReplayGuard
+from gateway.settings import NodeSettings
+from gateway.signing import CertificateCache, MessageSigner
+from gateway.tls import client_context, server_context, trust_bundle
+
+__all__ = ["Clock", "NodeContext", "open_node", "utcnow"]
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _PeerCheck:
+    node: Node
+    validated_at: float
+
+
+@dataclass
+class NodeContext:
+    settings: NodeSettings
+    clock: Clock
+    engine: AsyncEngine
+    conf: ConfigurationClient
+    audit: AuditWriter
+    replay: ReplayGuard
+    policy: PolicyStore
+    signers: dict[MemberId, MessageSigner]
+    auth_certificate: x509.Certificate
+    server_ssl: ssl.SSLContext
+    cert_cache: CertificateCache = field(default_factory=CertificateCache)
+    _peer_session: aiohttp.ClientSession | None = None
+    backend_session: aiohttp.ClientSession | None = None
+    _roots_key: int = 0
+    _roots: tuple[x509.Certificate, ...] = ()
+    _peer_checks: dict[bytes, _PeerCheck] = field(default_factory=dict)
+
+    @property
+    def node_id(self) -> str:
+        return str(self.settings.node_id)
+
+    def trust(self, conf: GlobalConf) -> tuple[tuple[x509.Certificate, ...], int]:
+        """The trust roots of ``conf`` and a key that changes when they change."""
+        roots = conf.trust_roots()
+        if roots != self._roots:
+            self._roots = roots
+            self._roots_key = hash(tuple(fingerprint(root) for root in roots))
+            self._peer_checks.clear()
+        return self._roots, self._roots_key
+
+    def peer_session(self) -> aiohttp.ClientSession:
+        if self._peer_session is None:
+            raise RuntimeError("peer session not open")
+        return self._peer_session
+
+    def on_conf_change(self, conf: GlobalConf) -> None:
+        """New trust roots reach the TLS contexts (new handshakes use them)."""
+        cadata = trust_bundle(conf.trust_roots())
+        if cadata:
+            self.server_ssl.load_verify_locations(cadata=cadata)
+        old = self._peer_session
+        self._peer_session = _peer_session(self.settings, cadata)
+        if old is not None:
+            # Close the old pool once in-flight exchanges have had time to end.
+            import asyncio
+
+            asyncio.get_running_loop().call_later(
+                self.settings.peer_timeout_s, lambda: asyncio.ensure_future(old.close())
+            )
+
+    def authenticate_peer(self, der: bytes | None, conf: GlobalConf, now: datetime) -> Node:
+        """The node whose registered auth certificate the TLS peer presented."""
+        if der is None:
+            raise PeerAuthenticationFailed("the peer presented no certificate")
+        roots, _ = self.trust(conf)
+        cached = self._peer_checks.get(der)
+        if cached is not None and now.timestamp() - cached.validated_at < 60:
+            node = conf.node(cached.node.id)
+            if node is not None and cached.node.auth_cert_sha256 == node.auth_cert_sha256:
+                return node
+        cert = x509.load_der_x509_certificate(der)
+        node = conf.node_by_fingerprint(fingerprint(cert))
+        if node is None:
+            raise PeerAuthenticationFailed(
+                "the peer's certificate is not registered for any node"
+            )
+        try:
+            verify_certificate(cert, trust_roots=roots, now=now, profile="auth")
+            named = node_id_of(cert)
+        except CertificateError as exc:
+            raise PeerAuthenticationFailed(f"peer certificate refused: {exc}") from exc
+        if named != node.id:
+            raise PeerAuthenticationFailed(
+                f"certificate of {named} is registered for {node.id}"
+            )
+        self._peer_checks[der] = _PeerCheck(node=node, validated_at=now.timestamp())
+        return node
+
+
+def _peer_session(settings: NodeSettings, cadata: str) -> aiohttp.ClientSession:
+    context = client_context(settings.auth_certificate, settings.auth_key, cadata)
+    connector = aiohttp.TCPConnector(ssl=context, limit=0, limit_per_host=256, keepalive_timeout=60)
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+    )
+
+
+def _load_signers(settings: NodeSettings) -> dict[MemberId, MessageSigner]:
+    signers = {}
+    for entry in settings.sign_keys:
+        chain = load_certificates(entry.certificate)
+        signers[entry.member] = MessageSigner(
+            member=entry.member, key=load_private_key(entry.key), chain=tuple(chain)
+        )
+    return signers
+
+
+@contextlib.asynccontextmanager
+async def open_node(
+    settings: NodeSettings, *, clock: Clock = utcnow
+) -> AsyncIterator[NodeContext]:
+    """Open the database, the audit writer and the sessions; close them all on exit."""
+    engine = create_engine(settings.database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    policy = PolicyStore(engine)
+    await policy.create_schema()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conf = ConfigurationClient(settings.anchor, settings.data_dir / "globalconf.jws", clock=clock)
+    auth_cert = load_certificate(settings.auth_certificate)
+    context = NodeContext(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        conf=conf,
+        audit=AuditWriter(engine, str(settings.node_id)),
+        replay=ReplayGuard(
+            engine,
+            retention=timedelta(seconds=settings.request_max_age_s + settings.clock_skew_s),
+        ),
+        policy=policy,
+        signers=_load_signers(settings),
+        auth_certificate=auth_cert,
+        server_ssl=server_context(settings.auth_certificate, settings.auth_key, ""),
+    )
+    context._peer_session = _peer_session(settings, "")
+    context.backend_session = aiohttp.ClientSession(
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=256),
+    )
+    conf.on_change(context.on_conf_change)
+    try:
+        await context.audit.start()
+        await conf.start()
+        yield context
+    finally:
+        await conf.stop()
+        await context.audit.stop()
+        if context._peer_session is not None:
+            await context._peer_session.close()
+        await context.backend_session.close()
+        await engine.dispose()

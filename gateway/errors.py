@@ -1,0 +1,183 @@
+"""Errors a node reports, each with its stable X-Road-style code and HTTP status.
+
+::
+
+    GatewayError                      server.clientproxy.internal_error      500
+    ├── ClientError                   client.bad_request                     400
+    │   ├── InvalidClientIdentifier   client.invalid_client_identifier       400
+    │   ├── UnknownClient             client.unknown_client                  400
+    │   ├── PurposeUndeclared         client.purpose_undeclared              400
+    │   └── BodyTooLarge              client.body_too_large                  413
+    ├── ConsumerError  (raised by the client-side proxy)
+    │   ├── GlobalConfOutdated        server.clientproxy.global_conf_outdated 503
+    │   ├── UnknownProvider           server.clientproxy.unknown_subsystem   500
+    │   ├── NetworkError              server.clientproxy.network_error       503
+    │   ├── ProviderTimeout           server.clientproxy.timeout             504
+    │   ├── ResponseInvalid           server.clientproxy.response_invalid    500
+    │   └── CertificateNotReady       server.clientproxy.certificate_invalid 503
+    ├── ProviderError  (raised by the server-side proxy)
+    │   ├── PeerAuthenticationFailed  server.serverproxy.ssl_authentication_failed 500
+    │   ├── SignatureInvalid          server.serverproxy.signature_invalid   500
+    │   ├── Replayed                  server.serverproxy.replay              500
+    │   ├── WrongDestination          server.serverproxy.wrong_destination   500
+    │   ├── ClientNotHosted           server.serverproxy.client_not_hosted   500
+    │   ├── UnknownService            server.serverproxy.unknown_service     500
+    │   ├── AccessDenied              server.serverproxy.access_denied       500
+    │   ├── ServiceFailed             server.serverproxy.service_failed      500
+    │   └── ServiceTimeout            server.serverproxy.service_timeout     504
+    └── DatabaseUnavailable           server.database_unavailable            503
+
+A node that relays a provider's refusal keeps the provider's code, so the
+client sees the same code whichever node raised it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "BodyTooLarge",
+    "CertificateNotReady",
+    "ClientError",
+    "ClientNotHosted",
+    "ConsumerError",
+    "DatabaseUnavailable",
+    "GatewayError",
+    "GlobalConfOutdated",
+    "InvalidClientIdentifier",
+    "NetworkError",
+    "PeerAuthenticationFailed",
+    "ProviderError",
+    "ProviderTimeout",
+    "PurposeUndeclared",
+    "RemoteError",
+    "Replayed",
+    "ResponseInvalid",
+    "ServiceFailed",
+    "ServiceTimeout",
+    "SignatureInvalid",
+    "UnknownClient",
+    "UnknownProvider",
+    "UnknownService",
+    "WrongDestination",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error a node turns into an ``X-Road-Error`` response."""
+
+    code = "server.clientproxy.internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ClientError(GatewayError):
+    code = "client.bad_request"
+    status = 400
+
+
+class InvalidClientIdentifier(ClientError):
+    code = "client.invalid_client_identifier"
+
+
+class UnknownClient(ClientError):
+    code = "client.unknown_client"
+
+
+class PurposeUndeclared(ClientError):
+    code = "client.purpose_undeclared"
+
+
+class BodyTooLarge(ClientError):
+    code = "client.body_too_large"
+    status = 413
+
+
+class ConsumerError(GatewayError):
+    code = "server.clientproxy.internal_error"
+
+
+class GlobalConfOutdated(ConsumerError):
+    code = "server.clientproxy.global_conf_outdated"
+    status = 503
+
+
+class UnknownProvider(ConsumerError):
+    code = "server.clientproxy.unknown_subsystem"
+
+
+class NetworkError(ConsumerError):
+    code = "server.clientproxy.network_error"
+    status = 503
+
+
+class ProviderTimeout(ConsumerError):
+    code = "server.clientproxy.timeout"
+    status = 504
+
+
+class ResponseInvalid(ConsumerError):
+    code = "server.clientproxy.response_invalid"
+
+
+class CertificateNotReady(ConsumerError):
+    code = "server.clientproxy.certificate_invalid"
+    status = 503
+
+
+class ProviderError(GatewayError):
+    code = "server.serverproxy.internal_error"
+
+
+class PeerAuthenticationFailed(ProviderError):
+    code = "server.serverproxy.ssl_authentication_failed"
+
+
+class SignatureInvalid(ProviderError):
+    code = "server.serverproxy.signature_invalid"
+
+
+class Replayed(ProviderError):
+    code = "server.serverproxy.replay"
+
+
+class WrongDestination(ProviderError):
+    code = "server.serverproxy.wrong_destination"
+
+
+class ClientNotHosted(ProviderError):
+    code = "server.serverproxy.client_not_hosted"
+
+
+class UnknownService(ProviderError):
+    code = "server.serverproxy.unknown_service"
+
+
+class AccessDenied(ProviderError):
+    code = "server.serverproxy.access_denied"
+
+
+class ServiceFailed(ProviderError):
+    code = "server.serverproxy.service_failed"
+
+
+class ServiceTimeout(ProviderError):
+    code = "server.serverproxy.service_timeout"
+    status = 504
+
+
+class DatabaseUnavailable(GatewayError):
+    code = "server.database_unavailable"
+    status = 503
+
+
+class RemoteError(GatewayError):
+    """A refusal made by the peer node, relayed with the peer's code and status."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status

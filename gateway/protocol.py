@@ -1,0 +1,251 @@
+"""The X-Road message protocol for REST (r1) as a node reads it (DESIGN §4.1).
+
+Parsing is strict and happens once: the result is an immutable
+:class:`ExchangeRequest` used by every later stage. Ambiguous input (encoded
+separators, dot segments, control characters, repeated identity headers,
+headers only a node may set) is refused with ``client.bad_request``; it is
+never normalised into something else.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from certs.identifiers import IdentifierError, NodeId, ServiceId, SubsystemId
+
+from gateway.errors import ClientError, InvalidClientIdentifier
+
+__all__ = [
+    "HOP_BY_HOP",
+    "NODE_SET_HEADERS",
+    "ExchangeRequest",
+    "end_to_end_headers",
+    "parse_exchange_request",
+]
+
+PROTOCOL_PREFIX = "/r1/"
+
+# RFC 9110 §7.6.1 connection-specific fields, plus what a proxy must rewrite.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "user-agent",
+        "server",
+        "content-length",
+    }
+)
+
+# Headers that carry the exchange's identity: read once, signed as fields.
+IDENTITY_HEADERS = {
+    "x-road-client": "client",
+    "x-road-id": "message_id",
+    "x-road-userid": "user_id",
+    "x-road-issue": "issue",
+    "x-road-security-server": "security_server",
+    "x-road-represented-party": "represented_party",
+    "renkei-purpose": "purpose",
+    "renkei-subject": "subject",
+}
+
+# Headers only a node sets; a caller that sends one is refused.
+NODE_SET_HEADERS = frozenset(
+    {
+        "x-road-service",
+        "x-road-request-id",
+        "x-road-request-hash",
+        "x-road-error",
+        "renkei-signature",
+        "renkei-withheld",
+        "renkei-consent",
+    }
+)
+
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\x80-\xff\t]*")
+_TOKEN_VALUE = re.compile(r"[\x21-\x7e]{1,255}")
+_FREE_TEXT = re.compile(r"[\x20-\x7e]{1,1024}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRequest:
+    """One client request, validated. ``service_path`` keeps the caller's encoding."""
+
+    method: str
+    service: ServiceId
+    service_path: str
+    decoded_path: str
+    query: str
+    client: SubsystemId
+    message_id: str
+    user_id: str | None
+    issue: str | None
+    security_server: NodeId | None
+    represented_party: str | None
+    purpose: str | None
+    subject: str | None
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def target(self) -> str:
+        """The path and query this request is sent to on the peer node."""
+        path = f"{PROTOCOL_PREFIX}{_encode_service(self.service)}{self.service_path}"
+        return f"{path}?{self.query}" if self.query else path
+
+
+def _encode_service(service: ServiceId) -> str:
+    # Identifier characters are all URL-safe except '?', which must not end the path.
+    return str(service).replace("?", "%3F")
+
+
+def _decode_segment(raw: str) -> str:
+    if raw in (".", ".."):
+        raise ClientError("dot segments are not allowed in the path")
+    if "%" in raw and re.search(r"%(?![0-9A-Fa-f]{2})", raw):
+        raise ClientError("malformed percent-encoding in the path")
+    try:
+        decoded = unquote_to_bytes(raw).decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ClientError("path segment is not valid UTF-8") from exc
+    if decoded in (".", ".."):
+        raise ClientError("encoded dot segments are not allowed in the path")
+    if "/" in decoded or "\\" in decoded:
+        raise ClientError("encoded path separators are not allowed")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
+        raise ClientError("control characters are not allowed in the path")
+    return decoded
+
+
+def _split_target(raw_target: str) -> tuple[list[str], str]:
+    if "#" in raw_target:
+        raise ClientError("fragments are not allowed in the request target")
+    path, sep, query = raw_target.partition("?")
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in raw_target):
+        raise ClientError("control characters or spaces in the request target")
+    if not path.startswith(PROTOCOL_PREFIX):
+        raise ClientError("the request path must start with /r1/")
+    segments = path[len(PROTOCOL_PREFIX) :].split("/")
+    return segments, query if sep else ""
+
+
+def _single(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key in IDENTITY_HEADERS:
+            if key in seen:
+                raise ClientError(f"header {name} must appear at most once")
+            seen[key] = value
+    return seen
+
+
+def end_to_end_headers(
+    headers: Iterable[tuple[str, str]], *, allowed_node_headers: frozenset[str] = frozenset()
+) -> tuple[tuple[str, str], ...]:
+    """The headers passed unmodified to the other end, in their original order.
+
+    Drops hop-by-hop fields (including those a ``Connection`` header names)
+    and the identity headers, which travel as signed fields instead. A header
+    only a node may set is refused unless ``allowed_node_headers`` names it.
+    """
+    pairs = list(headers)
+    connection_named = {
+        token.strip().lower()
+        for name, value in pairs
+        if name.lower() == "connection"
+        for token in value.split(",")
+        if token.strip()
+    }
+    kept: list[tuple[str, str]] = []
+    for name, value in pairs:
+        key = name.lower()
+        if key in NODE_SET_HEADERS:
+            if key in allowed_node_headers:
+                continue
+            raise ClientError(f"header {name} is set by the nodes and may not be sent")
+        if key in HOP_BY_HOP or key in connection_named or key in IDENTITY_HEADERS:
+            continue
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ClientError(f"header {name} contains control characters")
+        kept.append((key, value))
+    return tuple(kept)
+
+
+def _optional(value: str | None, pattern: re.Pattern[str], name: str) -> str | None:
+    if value is None:
+        return None
+    if not pattern.fullmatch(value):
+        raise ClientError(f"header {name} has an invalid value")
+    return value
+
+
+def parse_exchange_request(
+    method: str,
+    raw_target: str,
+    headers: Iterable[tuple[str, str]],
+    *,
+    allowed_node_headers: frozenset[str] = frozenset(),
+) -> ExchangeRequest:
+    """Validate one r1 request; raise :class:`ClientError` on anything ambiguous."""
+    pairs = list(headers)
+    if not re.fullmatch(r"[A-Z]{1,16}", method):
+        raise ClientError("invalid HTTP method")
+    segments, query = _split_target(raw_target)
+    if len(segments) < 5:
+        raise ClientError("the path must name a service: /r1/INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE")
+    decoded = [_decode_segment(segment) for segment in segments]
+    for index, part in enumerate(decoded):
+        if part == "" and index != len(decoded) - 1:
+            raise ClientError("empty path segments are not allowed")
+    try:
+        service = ServiceId(*decoded[:5])
+    except IdentifierError as exc:
+        raise ClientError(f"invalid service identifier: {exc}") from exc
+    rest_raw = segments[5:]
+    service_path = "/" + "/".join(rest_raw) if rest_raw else ""
+    decoded_path = "/" + "/".join(decoded[5:]) if rest_raw else ""
+
+    identity = _single(pairs)
+    client_text = identity.get("x-road-client")
+    if client_text is None:
+        raise ClientError("the X-Road-Client header is required")
+    try:
+        client = SubsystemId.parse(client_text)
+    except IdentifierError as exc:
+        raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc}") from exc
+    security_server: NodeId | None = None
+    if "x-road-security-server" in identity:
+        try:
+            security_server = NodeId.parse(identity["x-road-security-server"])
+        except IdentifierError as exc:
+            raise ClientError(f"invalid X-Road-Security-Server: {exc}") from exc
+    message_id = _optional(identity.get("x-road-id"), _TOKEN_VALUE, "X-Road-Id")
+    return ExchangeRequest(
+        method=method,
+        service=service,
+        service_path=service_path,
+        decoded_path=decoded_path,
+        query=query,
+        client=client,
+        message_id=message_id or str(uuid.uuid4()),
+        user_id=_optional(identity.get("x-road-userid"), _FREE_TEXT, "X-Road-UserId"),
+        issue=_optional(identity.get("x-road-issue"), _FREE_TEXT, "X-Road-Issue"),
+        security_server=security_server,
+        represented_party=_optional(
+            identity.get("x-road-represented-party"), _FREE_TEXT, "X-Road-Represented-Party"
+        ),
+        purpose=_optional(identity.get("renkei-purpose"), _TOKEN_VALUE, "Renkei-Purpose"),
+        subject=_optional(identity.get("renkei-subject"), _FREE_TEXT, "Renkei-Subject"),
+        headers=end_to_end_headers(pairs, allowed_node_headers=allowed_node_headers),
+    )

@@ -1,0 +1,353 @@
+"""The peer-facing proxy: a consumer node's signed request, checked and served.
+
+Order (DESIGN §4.2): parse → known provider subsystem → peer authentication →
+signature → replay → service exists → access right → (consent) → backend →
+filter → sign → log → reply. Every refusal is logged too. Once the request's
+signature has been verified, refusals are signed as well, so the consumer
+can prove what this node answered.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from member_registry.globalconf import GlobalConf, Node
+from policies.errors import AccessDenied as PolicyAccessDenied
+
+from gateway.audit.models import AuditEntry
+from gateway.context import NodeContext
+from gateway.descriptions import request_description, response_description
+from gateway.errors import (
+    AccessDenied,
+    ClientNotHosted,
+    GatewayError,
+    ServiceFailed,
+    ServiceTimeout,
+    SignatureInvalid,
+    UnknownService,
+    WrongDestination,
+)
+from gateway.protocol import ExchangeRequest, parse_exchange_request
+from gateway.relay import response_headers_from
+from gateway.responses import error_body, wants_xml
+from gateway.settings import ServiceBackend
+from gateway.signing import (
+    REQUEST_TYP,
+    RESPONSE_TYP,
+    SignatureError,
+    canonical_json,
+    request_hash,
+    verify_message,
+)
+from gateway.spool import SpooledBody, spool
+from gateway.tls import peer_certificate_der
+
+__all__ = ["handle_peer_request"]
+
+log = structlog.get_logger(__name__)
+
+_PEER_HEADERS = frozenset({"renkei-signature"})
+
+
+@dataclass
+class _Verified:
+    request: ExchangeRequest
+    token: str
+    request_hash: str
+    request_id: str
+    peer: Node
+    body: SpooledBody
+
+
+async def handle_peer_request(ctx: NodeContext, http: web.Request) -> web.StreamResponse:
+    now = ctx.clock()
+    entry = AuditEntry(
+        role="provider",
+        message_id=http.headers.get("X-Road-Id", "")[:255] or "-",
+        logged_at=now,
+        method=http.method[:16],
+        path=http.raw_path[:2048],
+    )
+    verified: _Verified | None = None
+    try:
+        verified = await _verify(ctx, http, entry, now)
+        return await _serve(ctx, http, verified, entry)
+    except GatewayError as exc:
+        return await _refuse(ctx, http, exc, entry, verified)
+    finally:
+        if verified is not None:
+            verified.body.close()
+        structlog.contextvars.unbind_contextvars("message_id", "request_id")
+
+
+async def _verify(
+    ctx: NodeContext, http: web.Request, entry: AuditEntry, now: datetime
+) -> _Verified:
+    request = parse_exchange_request(
+        http.method, http.raw_path, http.headers.items(), allowed_node_headers=_PEER_HEADERS
+    )
+    structlog.contextvars.bind_contextvars(message_id=request.message_id)
+    entry.message_id = request.message_id
+    entry.client = str(request.client)
+    entry.service = str(request.service)
+    entry.path = request.service_path + (f"?{request.query}" if request.query else "")
+    entry.user_id = request.user_id
+    entry.purpose = request.purpose
+    entry.subject = request.subject
+    conf = ctx.conf.current(now)
+    if not conf.is_hosted_on(request.service.subsystem, ctx.settings.node_id):
+        raise UnknownService(f"{request.service.subsystem} is not served by this node")
+    transport = http.transport
+    der = peer_certificate_der(transport.get_extra_info("ssl_object") if transport else None)
+    peer = ctx.authenticate_peer(der, conf, now)
+    entry.peer_node = str(peer.id)
+    if not conf.is_hosted_on(request.client, peer.id):
+        raise ClientNotHosted(f"{request.client} is not hosted on {peer.id}")
+    tokens = http.headers.getall("Renkei-Signature", [])
+    if len(tokens) != 1:
+        raise SignatureInvalid("the request must carry exactly one signature")
+    token = tokens[0]
+    entry.request_signature = token
+    roots, roots_key = ctx.trust(conf)
+    try:
+        payload = verify_message(
+            token,
+            typ=REQUEST_TYP,
+            expected_member=request.client.member,
+            trust_roots=roots,
+            roots_key=roots_key,
+            now=now,
+            cache=ctx.cert_cache,
+        )
+        signed: dict[str, Any] = json.loads(payload)
+    except SignatureError as exc:
+        raise SignatureInvalid(exc.message, code=_signature_code(exc)) from exc
+    except ValueError as exc:
+        raise SignatureInvalid("the signed payload is not JSON") from exc
+    request_id = _check_envelope(ctx, signed, peer, now)
+    entry.request_id = request_id
+    entry.request_hash = request_hash(token)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    body = await spool(
+        http.content.iter_chunked(256 * 1024),
+        memory_limit=ctx.settings.body_memory_limit,
+        max_size=ctx.settings.max_body_bytes,
+    )
+    entry.request_body_sha256 = body.sha256
+    expected = request_description(
+        request,
+        request_id=request_id,
+        body_sha256=body.sha256,
+        body_length=body.size,
+        issued_at=int(signed["issued_at"]),
+        origin=peer.id,
+        destination=ctx.settings.node_id,
+    )
+    if signed != expected:
+        body.close()
+        raise SignatureInvalid(
+            "the request differs from what was signed: " + _first_difference(signed, expected)
+        )
+    try:
+        await ctx.replay.check_and_remember(request_id, now=now)
+    except GatewayError:
+        body.close()
+        raise
+    return _Verified(
+        request=request,
+        token=token,
+        request_hash=entry.request_hash,
+        request_id=request_id,
+        peer=peer,
+        body=body,
+    )
+
+
+def _signature_code(exc: SignatureError) -> str:
+    return exc.code if exc.code.startswith("server.") else SignatureInvalid.code
+
+
+def _check_envelope(
+    ctx: NodeContext, signed: dict[str, Any], peer: Node, now: datetime
+) -> str:
+    if signed.get("v") != 1 or signed.get("kind") != "request":
+        raise SignatureInvalid("unsupported signed request version")
+    if signed.get("destination") != str(ctx.settings.node_id):
+        raise WrongDestination("the request was signed for another node")
+    if signed.get("origin") != str(peer.id):
+        raise SignatureInvalid("the request was signed for another origin node")
+    issued_at = signed.get("issued_at")
+    if not isinstance(issued_at, int):
+        raise SignatureInvalid("the signed request has no issue time")
+    age = now.timestamp() - issued_at
+    if age > ctx.settings.request_max_age_s:
+        raise SignatureInvalid("the signed request is too old", code="server.serverproxy.request_expired")
+    if age < -ctx.settings.clock_skew_s:
+        raise SignatureInvalid(
+            "the signed request is dated in the future", code="server.serverproxy.clock_skew"
+        )
+    request_id = signed.get("request_id")
+    try:
+        return str(uuid.UUID(str(request_id)))
+    except ValueError as exc:
+        raise SignatureInvalid("the signed request id is not a UUID") from exc
+
+
+def _first_difference(signed: dict[str, Any], actual: dict[str, Any]) -> str:
+    for key in sorted(set(signed) | set(actual)):
+        if signed.get(key) != actual.get(key):
+            return key
+    return "unknown"
+
+
+async def _serve(
+    ctx: NodeContext, http: web.Request, verified: _Verified, entry: AuditEntry
+) -> web.StreamResponse:
+    request = verified.request
+    backend = ctx.settings.backend(request.service)
+    if backend is None:
+        raise UnknownService(f"{request.service} is not a service of this node")
+    conf = ctx.conf.current()
+    await _check_access(ctx, conf, request)
+    status, headers, body = await _call_backend(ctx, backend, request, verified.body)
+    try:
+        description = response_description(
+            request_id=verified.request_id,
+            request_hash=verified.request_hash,
+            status=status,
+            headers=headers,
+            body_sha256=body.sha256,
+            body_length=body.size,
+            issued_at=int(ctx.clock().timestamp()),
+            error=None,
+        )
+        token = _signer(ctx, request).sign(canonical_json(description), typ=RESPONSE_TYP)
+        entry.status = status
+        entry.response_body_sha256 = body.sha256
+        entry.response_signature = token
+        await ctx.audit.append(entry)
+        reply = web.StreamResponse(status=status)
+        for name, value in headers:
+            reply.headers.add(name, value)
+        reply.headers["X-Road-Request-Hash"] = verified.request_hash
+        reply.headers["Renkei-Signature"] = token
+        reply.content_length = body.size
+        await reply.prepare(http)
+        async for chunk in body.chunks():
+            await reply.write(chunk)
+        await reply.write_eof()
+        return reply
+    finally:
+        body.close()
+
+
+def _signer(ctx: NodeContext, request: ExchangeRequest) -> Any:
+    signer = ctx.signers.get(request.service.member)
+    if signer is None:
+        raise UnknownService(f"this node holds no sign key for {request.service.member}")
+    return signer
+
+
+async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeRequest) -> None:
+    policy = await ctx.policy.access_policy()
+    try:
+        policy.check_query(
+            request.client,
+            conf.groups_of(request.client),
+            request.service,
+            request.method,
+            request.decoded_path or "/",
+        )
+    except PolicyAccessDenied as exc:
+        raise AccessDenied(str(exc)) from exc
+
+
+async def _call_backend(
+    ctx: NodeContext, backend: ServiceBackend, request: ExchangeRequest, body: SpooledBody
+) -> tuple[int, tuple[tuple[str, str], ...], SpooledBody]:
+    url = backend.url + request.service_path + (f"?{request.query}" if request.query else "")
+    headers = list(request.headers)
+    headers.append(("X-Road-Client", str(request.client)))
+    headers.append(("X-Road-Id", request.message_id))
+    if request.user_id:
+        headers.append(("X-Road-UserId", request.user_id))
+    if request.purpose:
+        headers.append(("Renkei-Purpose", request.purpose))
+    if request.subject:
+        headers.append(("Renkei-Subject", request.subject))
+    session = ctx.backend_session
+    assert session is not None
+    timeout = aiohttp.ClientTimeout(total=backend.timeout_s, sock_connect=5)
+    try:
+        async with session.request(
+            request.method,
+            url,
+            headers=headers,
+            data=body.chunks() if body.size else None,
+            allow_redirects=False,
+            timeout=timeout,
+            skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
+        ) as response:
+            received = await spool(
+                response.content.iter_chunked(256 * 1024),
+                memory_limit=ctx.settings.body_memory_limit,
+                max_size=ctx.settings.max_body_bytes,
+            )
+            return response.status, response_headers_from(response.headers.items()), received
+    except TimeoutError as exc:
+        raise ServiceTimeout(f"the backend of {request.service} did not answer in time") from exc
+    except aiohttp.ClientError as exc:
+        raise ServiceFailed(
+            f"the backend of {request.service} failed: {exc.__class__.__name__}"
+        ) from exc
+
+
+async def _refuse(
+    ctx: NodeContext,
+    http: web.Request,
+    exc: GatewayError,
+    entry: AuditEntry,
+    verified: _Verified | None,
+) -> web.Response:
+    detail = str(uuid.uuid4())
+    log.info("exchange_refused", code=exc.code, error=exc.message, detail=detail)
+    body, content_type = error_body(
+        exc.code, exc.message, detail, xml=wants_xml(http.headers.get("Accept"))
+    )
+    headers = {"X-Road-Error": exc.code, "Content-Type": content_type}
+    entry.status = exc.status
+    entry.error_code = exc.code
+    if verified is not None:
+        # The consumer can prove this refusal: sign it, bound to its request.
+        description = response_description(
+            request_id=verified.request_id,
+            request_hash=verified.request_hash,
+            status=exc.status,
+            headers=(("content-type", content_type),),
+            body_sha256=_sha256_b64(body),
+            body_length=len(body),
+            issued_at=int(ctx.clock().timestamp()),
+            error=exc.code,
+        )
+        signer = ctx.signers.get(verified.request.service.member)
+        if signer is not None:
+            token = signer.sign(canonical_json(description), typ=RESPONSE_TYP)
+            headers["Renkei-Signature"] = token
+            headers["X-Road-Request-Hash"] = verified.request_hash
+            entry.response_signature = token
+    await ctx.audit.append(entry)
+    return web.Response(status=exc.status, body=body, headers=headers)
+
+
+def _sha256_b64(data: bytes) -> str:
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

@@ -1,0 +1,1 @@
+"""A complete local federation on loopback, for integrators, tests and the demo."""

@@ -1,0 +1,91 @@
+"""Running a node process: three listeners on one event loop until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from certs.keys import load_private_key
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.app import client_app, management_app, peer_app
+from gateway.context import Clock, NodeContext, open_node, utcnow
+from gateway.settings import NodeSettings
+from gateway.tokens import TokenIssuer
+
+__all__ = ["RunningNode", "run_node", "running_node", "token_issuer"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RunningNode:
+    context: NodeContext
+    client_port: int
+    peer_port: int
+    management_port: int
+
+
+def token_issuer(settings: NodeSettings) -> TokenIssuer:
+    key = load_private_key(settings.token_key)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the token key must be an ECDSA P-256 key")
+    return TokenIssuer(key, audience=str(settings.node_id))
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp exposes the bound socket only here
+    assert server is not None
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running_node(
+    settings: NodeSettings, *, clock: Clock = utcnow
+) -> AsyncIterator[RunningNode]:
+    """Start a node's listeners; stop them, draining in-flight exchanges, on exit."""
+    async with open_node(settings, clock=clock) as ctx:
+        runners: list[web.AppRunner] = []
+        try:
+            ports = []
+            for app, listen, ssl_context in (
+                (client_app(ctx), settings.client, None),
+                (peer_app(ctx), settings.peer, ctx.server_ssl),
+                (management_app(ctx, token_issuer(settings)), settings.management, None),
+            ):
+                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                await runner.setup()
+                runners.append(runner)
+                site = web.TCPSite(
+                    runner, listen.host, listen.port, ssl_context=ssl_context, shutdown_timeout=10
+                )
+                await site.start()
+                ports.append(_bound_port(site))
+            log.info(
+                "node_started",
+                node=ctx.node_id,
+                client_port=ports[0],
+                peer_port=ports[1],
+                management_port=ports[2],
+            )
+            yield RunningNode(ctx, ports[0], ports[1], ports[2])
+        finally:
+            for runner in reversed(runners):
+                await runner.cleanup()
+
+
+async def run_node(settings: NodeSettings) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_node(settings):
+        await stop.wait()
+    log.info("node_stopped", node=str(settings.node_id))

@@ -1,0 +1,204 @@
+"""A node's settings: one TOML file, every key overridable from the environment.
+
+Environment variables are named ``RENKEI_NODE_`` plus the key path in upper
+case with ``__`` between levels, e.g. ``RENKEI_NODE_DATABASE_URL`` or
+``RENKEI_NODE_CLIENT__PORT``. Relative paths are resolved against the
+directory of the file. Secrets are read from files and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certs.identifiers import IdentifierError, MemberId, NodeId, ServiceId
+
+__all__ = [
+    "ListenSettings",
+    "NodeSettings",
+    "ServiceBackend",
+    "SettingsError",
+    "SignKeySettings",
+    "load_node_settings",
+]
+
+ENV_PREFIX = "RENKEI_NODE_"
+
+
+class SettingsError(ValueError):
+    """A settings file or override is invalid; the message names the key."""
+
+    code = "config.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenSettings:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignKeySettings:
+    member: MemberId
+    key: Path
+    certificate: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBackend:
+    service: ServiceId
+    url: str
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    node_id: NodeId
+    data_dir: Path
+    database_url: str
+    anchor: Path
+    client: ListenSettings
+    peer: ListenSettings
+    management: ListenSettings
+    auth_key: Path
+    auth_certificate: Path
+    sign_keys: tuple[SignKeySettings, ...]
+    token_key: Path
+    services: tuple[ServiceBackend, ...] = ()
+    policy_file: Path | None = None
+    body_memory_limit: int = 1024 * 1024
+    max_body_bytes: int = 2 * 1024 * 1024 * 1024
+    request_max_age_s: int = 300
+    clock_skew_s: int = 30
+    peer_timeout_s: float = 60.0
+    log_level: str = "info"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def backend(self, service: ServiceId) -> ServiceBackend | None:
+        for backend in self.services:
+            if backend.service == service:
+                return backend
+        return None
+
+
+def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        target = data
+        for part in path[:-1]:
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise SettingsError(f"{name}: {part} is not a table")
+            target = nested
+        target[path[-1]] = value
+
+
+def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise SettingsError(f"{where}: missing key '{key}'")
+    return table[key]
+
+
+def _int(value: Any, where: str) -> int:
+    try:
+        result = int(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{where}: expected an integer, got {value!r}") from exc
+    return result
+
+
+def _listen(data: Mapping[str, Any], key: str, default_host: str) -> ListenSettings:
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"[{key}] must be a table")
+    port = _int(table.get("port", 0), f"{key}.port")
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"{key}.port: {port} is not a TCP port")
+    return ListenSettings(host=str(table.get("host", default_host)), port=port)
+
+
+def load_node_settings(
+    path: Path, environ: Mapping[str, str] | None = None
+) -> NodeSettings:
+    """Read and validate a node's settings file; raise :class:`SettingsError`."""
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    _env_overrides(data, os.environ if environ is None else environ)
+    base = path.parent.resolve()
+
+    def resolve(value: Any) -> Path:
+        candidate = Path(str(value))
+        return candidate if candidate.is_absolute() else base / candidate
+
+    try:
+        node_id = NodeId.parse(str(_require(data, "node_id", "settings")))
+    except IdentifierError as exc:
+        raise SettingsError(f"node_id: {exc}") from exc
+    data_dir = resolve(data.get("data_dir", "."))
+    keys = _require(data, "keys", "settings")
+    sign_keys = []
+    for index, entry in enumerate(keys.get("sign", [])):
+        where = f"keys.sign[{index}]"
+        try:
+            member = MemberId.parse(str(_require(entry, "member", where)))
+        except IdentifierError as exc:
+            raise SettingsError(f"{where}.member: {exc}") from exc
+        sign_keys.append(
+            SignKeySettings(
+                member=member,
+                key=resolve(_require(entry, "key", where)),
+                certificate=resolve(_require(entry, "certificate", where)),
+            )
+        )
+    services = []
+    for index, entry in enumerate(data.get("service", [])):
+        where = f"service[{index}]"
+        try:
+            service = ServiceId.parse(str(_require(entry, "id", where)))
+        except IdentifierError as exc:
+            raise SettingsError(f"{where}.id: {exc}") from exc
+        backend_url = str(_require(entry, "backend", where))
+        if not backend_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{where}.backend: must be an http:// or https:// URL")
+        services.append(
+            ServiceBackend(
+                service=service,
+                url=backend_url.rstrip("/"),
+                timeout_s=float(entry.get("timeout_s", 30.0)),
+            )
+        )
+    policy = data.get("policy_file")
+    database_url = str(
+        data.get("database_url", f"sqlite+aiosqlite:///{data_dir / 'node.db'}")
+    )
+    return NodeSettings(
+        node_id=node_id,
+        data_dir=data_dir,
+        database_url=database_url,
+        anchor=resolve(_require(data, "anchor", "settings")),
+        client=_listen(data, "client", "127.0.0.1"),
+        peer=_listen(data, "peer", "0.0.0.0"),  # noqa: S104 - peers connect from other hosts
+        management=_listen(data, "management", "127.0.0.1"),
+        auth_key=resolve(_require(keys, "auth_key", "keys")),
+        auth_certificate=resolve(_require(keys, "auth_certificate", "keys")),
+        sign_keys=tuple(sign_keys),
+        token_key=resolve(_require(keys, "token_key", "keys")),
+        services=tuple(services),
+        policy_file=resolve(policy) if policy else None,
+        body_memory_limit=_int(data.get("body_memory_limit", 1024 * 1024), "body_memory_limit"),
+        max_body_bytes=_int(data.get("max_body_bytes", 2 * 1024**3), "max_body_bytes"),
+        request_max_age_s=_int(data.get("request_max_age_s", 300), "request_max_age_s"),
+        clock_skew_s=_int(data.get("clock_skew_s", 30), "clock_skew_s"),
+        peer_timeout_s=float(data.get("peer_timeout_s", 60.0)),
+        log_level=str(data.get("log_level", "info")),
+    )
