@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +19,10 @@ INSTANCE = "EE"
 NODE = NodeId(INSTANCE, "GOV", "70000001", "node1")
 MEMBER = MemberId(INSTANCE, "GOV", "70000001")
 
+# The fixture types of conftest.py, for annotating test parameters.
+KeyFactory = Callable[[str], PrivateKey]
+Issuer = Callable[..., x509.Certificate]
+
 
 def forge(
     *,
@@ -29,7 +33,7 @@ def forge(
     extensions: Sequence[tuple[x509.ExtensionType, bool]],
     not_before: datetime = NOW - timedelta(days=1),
     not_after: datetime = NOW + timedelta(days=30),
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: hashes.SHA224 | hashes.SHA256 | None = None,
 ) -> x509.Certificate:
     """Build an arbitrary certificate, bypassing the CA's rules (for negative tests)."""
     builder = (

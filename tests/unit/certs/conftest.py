@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
-from certs_helpers import INSTANCE, MEMBER, NODE, NOW
+from certs_helpers import INSTANCE, MEMBER, NODE, NOW, Issuer, KeyFactory
 from cryptography import x509
 
 from certs.ca import CertificateAuthority
@@ -15,18 +15,15 @@ from certs.identifiers import MemberId, NodeId
 from certs.keys import KeyAlgorithm, PrivateKey, generate_key
 from certs.profiles import Profile, make_csr
 
-KeyFactory = Callable[[KeyAlgorithm], PrivateKey]
-Issuer = Callable[..., x509.Certificate]
-
 
 @pytest.fixture(scope="session")
 def key_of() -> KeyFactory:
     """Keys are cached per algorithm: RSA generation is slow and tests only need distinct roles."""
-    cache: dict[KeyAlgorithm, PrivateKey] = {}
+    cache: dict[str, PrivateKey] = {}
 
-    def make(algorithm: KeyAlgorithm) -> PrivateKey:
+    def make(algorithm: str) -> PrivateKey:
         if algorithm not in cache:
-            cache[algorithm] = generate_key(algorithm)
+            cache[algorithm] = generate_key(cast(KeyAlgorithm, algorithm))
         return cache[algorithm]
 
     return make

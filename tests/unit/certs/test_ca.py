@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from certs_helpers import INSTANCE, MEMBER, NODE, NOW, openssl_verify
+from certs_helpers import INSTANCE, MEMBER, NODE, NOW, Issuer, KeyFactory, openssl_verify
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -82,7 +82,7 @@ def test_create_rejects_naive_time_and_bad_validity(tmp_path: Path) -> None:
         CertificateAuthority.create(tmp_path / "b", instance=INSTANCE, now=NOW, validity_days=0)
 
 
-def test_load_round_trip(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_load_round_trip(ca: CertificateAuthority, issue: Issuer) -> None:
     issue("auth")
     loaded = CertificateAuthority.load(ca.directory)
     assert loaded.certificate == ca.certificate
@@ -112,7 +112,7 @@ def test_load_rejects_a_broken_certificate(ca: CertificateAuthority) -> None:
 @pytest.mark.parametrize("profile", ["auth", "sign"])
 def test_issue_every_profile_and_algorithm_and_openssl_agrees(
     tmp_path: Path,
-    key_of,  # type: ignore[no-untyped-def]
+    key_of: KeyFactory,
     ca_algorithm: str,
     subject_algorithm: str,
     profile: str,
@@ -147,14 +147,14 @@ def test_issue_every_profile_and_algorithm_and_openssl_agrees(
 
 def test_openssl_rejects_a_certificate_from_another_ca(
     tmp_path: Path,
-    issue,  # type: ignore[no-untyped-def]
+    issue: Issuer,
 ) -> None:
     other = CertificateAuthority.create(tmp_path / "other", instance=INSTANCE, now=NOW)
     result = openssl_verify(tmp_path, other.certificate, issue("auth"))
     assert result.returncode != 0
 
 
-def test_issue_records_the_certificate(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_issue_records_the_certificate(ca: CertificateAuthority, issue: Issuer) -> None:
     auth, sign = issue("auth"), issue("sign")
     records = ca.issued()
     assert [r.profile for r in records] == ["auth", "sign"]
@@ -184,7 +184,7 @@ def test_issue_records_the_certificate(ca: CertificateAuthority, issue) -> None:
     assert len(entry["serial"]) == 40
 
 
-def test_serials_are_unique(issue) -> None:  # type: ignore[no-untyped-def]
+def test_serials_are_unique(issue: Issuer) -> None:
     serials = {issue("sign").serial_number for _ in range(5)}
     assert len(serials) == 5
 
@@ -240,7 +240,7 @@ def _tamper_signature(csr: x509.CertificateSigningRequest) -> x509.CertificateSi
 @pytest.mark.parametrize("algorithm", ["ec-p256", "ed25519", "rsa-2048"])
 def test_issue_rejects_a_csr_with_a_bad_signature(
     ca: CertificateAuthority,
-    key_of,  # type: ignore[no-untyped-def]
+    key_of: KeyFactory,
     algorithm: str,
 ) -> None:
     csr = _tamper_signature(make_csr(key_of(algorithm), NODE, "auth"))

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from certs_helpers import MEMBER, NODE, NOW, ca_extensions, forge, name
+from certs_helpers import MEMBER, NODE, NOW, Issuer, ca_extensions, forge, name
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ObjectIdentifier
@@ -41,24 +41,24 @@ def _verify(
     )
 
 
-def test_valid_auth_and_sign(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
-    assert _verify(issue("auth"), ca, "auth") is None
-    assert _verify(issue("sign"), ca, "sign") is None
+def test_valid_auth_and_sign(ca: CertificateAuthority, issue: Issuer) -> None:
+    _verify(issue("auth"), ca, "auth")
+    _verify(issue("sign"), ca, "sign")
 
 
-def test_valid_at_the_window_edges(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_valid_at_the_window_edges(ca: CertificateAuthority, issue: Issuer) -> None:
     cert = issue("auth", validity_days=1)
     _verify(cert, ca, now=NOW)
     _verify(cert, ca, now=NOW + timedelta(days=1))
 
 
-def test_expired(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_expired(ca: CertificateAuthority, issue: Issuer) -> None:
     cert = issue("auth", validity_days=1)
     with pytest.raises(CertificateExpired, match="the certificate expired"):
         _verify(cert, ca, now=NOW + timedelta(days=1, seconds=1))
 
 
-def test_not_yet_valid(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_not_yet_valid(ca: CertificateAuthority, issue: Issuer) -> None:
     cert = issue("auth", now=NOW + timedelta(days=1))
     with pytest.raises(CertificateNotYetValid, match="the certificate is not valid before"):
         _verify(cert, ca, now=NOW)
@@ -80,17 +80,17 @@ def test_expired_root(tmp_path: Path) -> None:
         _verify(leaf, ca, now=NOW + timedelta(days=11))
 
 
-def test_naive_now_is_refused(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_naive_now_is_refused(ca: CertificateAuthority, issue: Issuer) -> None:
     with pytest.raises(CertsError, match="timezone"):
         _verify(issue("auth"), ca, now=NOW.replace(tzinfo=None))
 
 
-def test_empty_trust_store_fails_closed(issue) -> None:  # type: ignore[no-untyped-def]
+def test_empty_trust_store_fails_closed(issue: Issuer) -> None:
     with pytest.raises(UntrustedCertificate, match="no trust roots"):
         verify_certificate(issue("auth"), trust_roots=[], now=NOW, profile="auth")
 
 
-def test_another_cas_root(tmp_path: Path, issue) -> None:  # type: ignore[no-untyped-def]
+def test_another_cas_root(tmp_path: Path, issue: Issuer) -> None:
     other = CertificateAuthority.create(tmp_path / "other", instance="EE", now=NOW)
     with pytest.raises(UntrustedCertificate, match="no trusted issuer"):
         _verify(issue("auth"), other)
@@ -99,7 +99,7 @@ def test_another_cas_root(tmp_path: Path, issue) -> None:  # type: ignore[no-unt
 def test_another_ca_with_the_same_name_and_the_right_one(
     tmp_path: Path,
     ca: CertificateAuthority,
-    issue,  # type: ignore[no-untyped-def]
+    issue: Issuer,
 ) -> None:
     impostor = CertificateAuthority.create(tmp_path / "impostor", instance="EE", now=NOW)
     assert impostor.certificate.subject == ca.certificate.subject
@@ -118,12 +118,12 @@ def _tamper(cert: x509.Certificate, offset: int) -> x509.Certificate:
     return x509.load_der_x509_certificate(bytes(der))
 
 
-def test_tampered_signature(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_signature(ca: CertificateAuthority, issue: Issuer) -> None:
     with pytest.raises(UntrustedCertificate):
         _verify(_tamper(issue("auth"), -5), ca)
 
 
-def test_tampered_content(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_content(ca: CertificateAuthority, issue: Issuer) -> None:
     cert = issue("auth")
     der = cert.public_bytes(serialization.Encoding.DER)
     serial = cert.serial_number.to_bytes(20, "big").lstrip(b"\x00")
@@ -133,12 +133,12 @@ def test_tampered_content(ca: CertificateAuthority, issue) -> None:  # type: ign
         _verify(tampered, ca)
 
 
-def test_sign_certificate_used_as_auth(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_sign_certificate_used_as_auth(ca: CertificateAuthority, issue: Issuer) -> None:
     with pytest.raises(WrongKeyUsage, match="serverAuth"):
         _verify(issue("sign"), ca, "auth")
 
 
-def test_auth_certificate_used_as_sign(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_auth_certificate_used_as_sign(ca: CertificateAuthority, issue: Issuer) -> None:
     with pytest.raises(WrongKeyUsage, match="contentCommitment"):
         _verify(issue("auth"), ca, "sign")
 
@@ -149,7 +149,7 @@ def _leaf(
     *,
     issuer_key: PrivateKey | None = None,
     issuer_name: x509.Name | None = None,
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: hashes.SHA224 | hashes.SHA256 | None = None,
 ) -> x509.Certificate:
     key = generate_key()
     return forge(
@@ -245,7 +245,7 @@ def test_weak_signature_hash(ca: CertificateAuthority) -> None:
         _verify(cert, ca, "auth")
 
 
-def test_issuer_that_is_not_a_ca(ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_issuer_that_is_not_a_ca(ca: CertificateAuthority, issue: Issuer) -> None:
     # A node's auth key signs a "certificate" naming its own certificate as issuer.
     node_key = generate_key()
     node_cert = issue("auth", key=node_key)
@@ -397,7 +397,7 @@ def test_path_length_bound_against_loops() -> None:
         verify_certificate(leaf, trust_roots=[root], now=NOW, profile="auth", intermediates=[a, b])
 
 
-def test_check_identity(issue) -> None:  # type: ignore[no-untyped-def]
+def test_check_identity(issue: Issuer) -> None:
     cert = issue("auth")
     check_identity(cert, "auth", NODE)
     with pytest.raises(IdentityMismatch, match="expected"):

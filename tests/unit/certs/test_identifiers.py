@@ -136,7 +136,8 @@ def test_identifiers_are_immutable_and_hashable() -> None:
 
 
 def test_kinds_are_distinct() -> None:
-    assert NodeId.parse("EE/GOV/123/x") != SubsystemId.parse("EE/GOV/123/x")
+    node: object = NodeId.parse("EE/GOV/123/x")
+    assert node != SubsystemId.parse("EE/GOV/123/x")
 
 
 def test_error_code() -> None:

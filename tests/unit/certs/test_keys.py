@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from certs_helpers import Issuer, KeyFactory
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
@@ -62,7 +63,7 @@ def test_algorithms_list_matches_the_literal() -> None:
     assert KEY_ALGORITHMS == ("ec-p256", "ed25519", "rsa-2048", "rsa-3072")
 
 
-def test_rsa_3072(key_of) -> None:  # type: ignore[no-untyped-def]
+def test_rsa_3072(key_of: KeyFactory) -> None:
     key = key_of("rsa-3072")
     assert isinstance(key, rsa.RSAPrivateKey)
     assert key.key_size == 3072
@@ -152,7 +153,7 @@ def test_signature_hash() -> None:
     assert signature_hash(generate_key("ec-p256")).name == "sha256"  # type: ignore[union-attr]
 
 
-def test_certificate_files(tmp_path: Path, ca: CertificateAuthority, issue) -> None:  # type: ignore[no-untyped-def]
+def test_certificate_files(tmp_path: Path, ca: CertificateAuthority, issue: Issuer) -> None:
     leaf = issue("auth")
     path = tmp_path / "leaf.pem"
     save_certificate(leaf, path)
@@ -166,7 +167,7 @@ def test_certificate_files(tmp_path: Path, ca: CertificateAuthority, issue) -> N
         load_certificate(bundle)
 
 
-def test_fingerprint_is_sha256_of_der(issue) -> None:  # type: ignore[no-untyped-def]
+def test_fingerprint_is_sha256_of_der(issue: Issuer) -> None:
     leaf = issue("sign")
     expected = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
     assert fingerprint(leaf) == expected

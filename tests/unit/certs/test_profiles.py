@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
-from certs_helpers import INSTANCE, MEMBER, NODE, forge, name
+from certs_helpers import INSTANCE, MEMBER, NODE, Issuer, KeyFactory, forge, name
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -50,7 +52,7 @@ def test_make_csr_profile_must_fit_identity(identity: object, profile: str) -> N
 
 def test_make_csr_rejects_unsupported_key() -> None:
     with pytest.raises(CsrError, match="curve"):
-        make_csr(ec.generate_private_key(ec.SECP384R1()), NODE, "auth")  # type: ignore[arg-type]
+        make_csr(ec.generate_private_key(ec.SECP384R1()), NODE, "auth")
 
 
 def test_common_name_length_limit() -> None:
@@ -59,50 +61,62 @@ def test_common_name_length_limit() -> None:
         make_csr(generate_key(), long_node, "auth")
 
 
+_E = TypeVar("_E", bound=x509.ExtensionType)
+Extensions = list[tuple[x509.ExtensionType, bool]]
+
+
+def _find(extensions: Extensions, kind: type[_E]) -> tuple[_E, bool]:
+    for extension, critical in extensions:
+        if isinstance(extension, kind):
+            return extension, critical
+    raise AssertionError(f"no {kind.__name__}")
+
+
+def _has(extensions: Extensions, kind: type[x509.ExtensionType]) -> bool:
+    return any(isinstance(extension, kind) for extension, _ in extensions)
+
+
 def test_auth_extensions_exactly() -> None:
-    key = generate_key()
-    extensions = dict(
-        (type(ext), (ext, critical))
-        for ext, critical in profile_extensions("auth", NODE, key.public_key())
-    )
-    usage, critical = extensions[x509.KeyUsage]
+    extensions = profile_extensions("auth", NODE, generate_key().public_key())
+    usage, critical = _find(extensions, x509.KeyUsage)
     assert critical
     assert usage.digital_signature
     assert not usage.key_encipherment
     assert not usage.content_commitment
     assert not usage.key_cert_sign
-    eku, _ = extensions[x509.ExtendedKeyUsage]
+    eku, _ = _find(extensions, x509.ExtendedKeyUsage)
     assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-    constraints, critical = extensions[x509.BasicConstraints]
+    constraints, critical = _find(extensions, x509.BasicConstraints)
     assert critical
     assert not constraints.ca
-    assert x509.SubjectKeyIdentifier in extensions
+    assert _has(extensions, x509.SubjectKeyIdentifier)
+    san, _ = _find(extensions, x509.SubjectAlternativeName)
+    assert list(san) == [x509.UniformResourceIdentifier(identity_uri(NODE))]
 
 
-def test_auth_rsa_adds_key_encipherment(key_of) -> None:  # type: ignore[no-untyped-def]
-    for ext, _ in profile_extensions("auth", NODE, key_of("rsa-2048").public_key()):
-        if isinstance(ext, x509.KeyUsage):
-            assert ext.key_encipherment
-            assert ext.digital_signature
+def test_auth_rsa_adds_key_encipherment(key_of: KeyFactory) -> None:
+    extensions = profile_extensions("auth", NODE, key_of("rsa-2048").public_key())
+    usage, _ = _find(extensions, x509.KeyUsage)
+    assert usage.key_encipherment
+    assert usage.digital_signature
 
 
 def test_sign_extensions_exactly() -> None:
-    extensions = {
-        type(ext): (ext, critical)
-        for ext, critical in profile_extensions("sign", MEMBER, generate_key().public_key())
-    }
-    usage, critical = extensions[x509.KeyUsage]
+    extensions = profile_extensions("sign", MEMBER, generate_key().public_key())
+    usage, critical = _find(extensions, x509.KeyUsage)
     assert critical
     assert usage.digital_signature
     assert usage.content_commitment
     assert not usage.key_encipherment
-    assert x509.ExtendedKeyUsage not in extensions
-    constraints, critical = extensions[x509.BasicConstraints]
+    assert not _has(extensions, x509.ExtendedKeyUsage)
+    constraints, critical = _find(extensions, x509.BasicConstraints)
     assert critical
     assert not constraints.ca
+    san, _ = _find(extensions, x509.SubjectAlternativeName)
+    assert list(san) == [x509.UniformResourceIdentifier(identity_uri(MEMBER))]
 
 
-def test_identity_of_issued_certificates(issue) -> None:  # type: ignore[no-untyped-def]
+def test_identity_of_issued_certificates(issue: Issuer) -> None:
     auth, sign = issue("auth"), issue("sign")
     assert node_id_of(auth) == NODE
     assert identity_of(auth, "auth") == NODE
@@ -110,7 +124,7 @@ def test_identity_of_issued_certificates(issue) -> None:  # type: ignore[no-unty
     assert identity_of(sign, "sign") == MEMBER
 
 
-def test_identity_of_wrong_profile(issue) -> None:  # type: ignore[no-untyped-def]
+def test_identity_of_wrong_profile(issue: Issuer) -> None:
     with pytest.raises(IdentityMismatch, match="not a sign-profile identity"):
         member_id_of(issue("auth"))
     with pytest.raises(IdentityMismatch, match="not a auth-profile identity"):
