@@ -216,7 +216,7 @@ class CertificateAuthority:
             raise CaError(f"{CA_KEY_FILE} does not match {CA_CERT_FILE} in {directory}")
         try:
             constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
-        except (x509.ExtensionNotFound, ValueError) as exc:
+        except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError) as exc:
             raise CaError(f"{CA_CERT_FILE} in {directory} is not a CA certificate") from exc
         if not constraints.value.ca:
             raise CaError(f"{CA_CERT_FILE} in {directory} is not a CA certificate")

@@ -145,11 +145,14 @@ def certificate_pem(cert: x509.Certificate) -> str:
 
 
 def parse_certificate_pem(text: str) -> x509.Certificate:
-    """Parse exactly one PEM certificate."""
+    """Parse exactly one PEM certificate; a bundle is refused rather than truncated."""
     try:
-        return x509.load_pem_x509_certificate(text.encode("ascii"))
+        certificates = x509.load_pem_x509_certificates(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:
         raise CertificateError("not a PEM certificate") from exc
+    if len(certificates) != 1:
+        raise CertificateError(f"expected one PEM certificate, got {len(certificates)}")
+    return certificates[0]
 
 
 def save_certificate(cert: x509.Certificate, path: Path) -> None:

@@ -202,7 +202,7 @@ def identity_of(cert: x509.Certificate, profile: Profile) -> NodeId | MemberId:
     """The node (``auth``) or member (``sign``) the certificate is bound to."""
     try:
         extensions = cert.extensions
-    except ValueError as exc:
+    except (ValueError, x509.DuplicateExtension) as exc:
         raise IdentityMismatch("the certificate's extensions cannot be parsed") from exc
     return bound_identity(cert.subject, extensions, profile)
 

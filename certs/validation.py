@@ -127,7 +127,7 @@ def _check_well_formed(cert: x509.Certificate, what: str) -> None:
         raise UntrustedCertificate(f"{what} is signed with {algorithm.name}, which is too weak")
     try:
         extensions = cert.extensions
-    except ValueError as exc:
+    except (ValueError, x509.DuplicateExtension) as exc:
         raise CertificateError(f"{what} has malformed extensions") from exc
     for extension in extensions:
         if extension.critical and extension.oid not in _UNDERSTOOD_CRITICAL:

@@ -165,6 +165,8 @@ def test_certificate_files(tmp_path: Path, ca: CertificateAuthority, issue: Issu
     assert load_certificates(bundle) == [leaf, ca.certificate]
     with pytest.raises(CertificateError, match="2 certificates"):
         load_certificate(bundle)
+    with pytest.raises(CertificateError, match="got 2"):
+        parse_certificate_pem(bundle.read_text())
 
 
 def test_fingerprint_is_sha256_of_der(issue: Issuer) -> None:
