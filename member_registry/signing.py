@@ -45,6 +45,7 @@ __all__ = [
     "ALGORITHM",
     "JWS_TYPE",
     "MAX_CLOCK_SKEW",
+    "SigningKey",
     "canonical_json",
     "generate_signing_identity",
     "load_certificate",
@@ -57,6 +58,9 @@ ALGORITHM = "ES256"
 JWS_TYPE = "renkei-globalconf+jws"
 MAX_CLOCK_SKEW = timedelta(seconds=60)
 _HEADER_KEYS = frozenset({"alg", "typ", "kid"})
+
+# The registry's key type, named here so other modules need not import key classes.
+SigningKey = ec.EllipticCurvePrivateKey
 
 
 def canonical_json(document: Any) -> bytes:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -17,9 +21,13 @@ from registry_samples import (
     TRANSIT,
     make_certificate,
 )
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from member_registry._certificates import fingerprint
 from member_registry.anchor import Anchor
+from member_registry.database import create_engine
 from member_registry.globalconf import (
     GlobalConf,
     GlobalGroup,
@@ -29,6 +37,7 @@ from member_registry.globalconf import (
     TrustedCa,
     Tsa,
 )
+from member_registry.service import RegistryService
 from member_registry.signing import generate_signing_identity
 
 
@@ -81,3 +90,55 @@ def sample_conf(
         nodes=(Node(NODE1, "127.0.0.1", 5500, (fingerprint(auth_certificate),), (EHR,)),),
         global_groups=(GlobalGroup(TRANSIT, "Transit partners", (PLANNING,)),),
     )
+
+
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def _postgres_reachable() -> bool:
+    engine = create_async_engine(POSTGRES_URL)
+    try:
+        async with engine.connect():
+            return True
+    except (OSError, SQLAlchemyError):
+        return False
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A registry database: SQLite in ``tmp_path``, or a private schema in PostgreSQL."""
+    if request.param == "sqlite":
+        sqlite = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
+        yield sqlite
+        await sqlite.dispose()
+        return
+    if not await _postgres_reachable():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is unreachable and CI is set")
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
+    schema = f"registry_test_{uuid.uuid4().hex}"
+    admin = create_async_engine(POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    postgres = create_async_engine(
+        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
+    )
+    try:
+        yield postgres
+    finally:
+        await postgres.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def service(
+    engine: AsyncEngine, registry_identity: tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
+) -> RegistryService:
+    registry = RegistryService(engine, registry_identity[0], registry_identity[1], "RENKEI",
+                               Settings())
+    await registry.create_schema()
+    return registry
