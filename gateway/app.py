@@ -35,7 +35,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException:
         raise
     except GatewayError as exc:
-        return error_response(exc.code, exc.message, exc.status, accept=request.headers.get("Accept"))
+        accept = request.headers.get("Accept")
+        return error_response(exc.code, exc.message, exc.status, accept=accept)
     except Exception:
         detail = str(uuid.uuid4())
         log.exception("internal_error", detail=detail)
@@ -121,7 +122,7 @@ def management_app(ctx: NodeContext, tokens: TokenIssuer) -> web.Application:
             async with ctx.engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
             checks["database"] = {"ok": True}
-        except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+        except Exception as exc:
             checks["database"] = {"ok": False, "error": exc.__class__.__name__}
         ready = all(isinstance(c, dict) and c.get("ok") for c in checks.values())
         return web.json_response(

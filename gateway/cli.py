@@ -11,10 +11,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     from certs import cli as certs_cli
+    from gateway import node_cli
     from member_registry import cli as registry_cli
     from policies import cli as policies_cli
-
-    from gateway import node_cli
 
     parser = argparse.ArgumentParser(
         prog="renkei", description="Renkei federated data-exchange gateway"

@@ -22,12 +22,12 @@ from pathlib import Path
 import aiohttp
 import jwt
 import structlog
+
+from gateway.errors import GlobalConfOutdated
 from member_registry.anchor import Anchor, load_anchor
 from member_registry.errors import GlobalConfError, GlobalConfExpired, GlobalConfMalformed
 from member_registry.globalconf import GlobalConf
 from member_registry.signing import verify_global_conf
-
-from gateway.errors import GlobalConfOutdated
 
 __all__ = ["ConfigurationClient"]
 

@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-from member_registry.globalconf import GlobalConf, Node
 
 from gateway.audit.models import AuditEntry
 from gateway.context import NodeContext
@@ -44,6 +43,7 @@ from gateway.signing import (
 )
 from gateway.spool import SpooledBody, spool
 from gateway.tls import peer_certificate_der
+from member_registry.globalconf import GlobalConf, Node
 
 __all__ = ["handle_client_request"]
 
@@ -176,11 +176,12 @@ async def _relay(
     url = f"https://{_host(provider.address)}:{provider.peer_port}{request.target}"
     headers: list[tuple[str, str]] = [*request.headers, ("X-Road-Client", str(request.client))]
     headers.append(("Renkei-Signature", token))
+    security_server = str(request.security_server) if request.security_server else None
     for name, value in (
         ("X-Road-Id", request.message_id),
         ("X-Road-UserId", request.user_id),
         ("X-Road-Issue", request.issue),
-        ("X-Road-Security-Server", str(request.security_server) if request.security_server else None),
+        ("X-Road-Security-Server", security_server),
         ("X-Road-Represented-Party", request.represented_party),
         ("Renkei-Purpose", request.purpose),
         ("Renkei-Subject", request.subject),
@@ -212,8 +213,9 @@ def _host(address: str) -> str:
 
 
 def _check_pinned(response: aiohttp.ClientResponse, provider: Node) -> None:
-    from certs.keys import fingerprint
     from cryptography import x509
+
+    from certs.keys import fingerprint
 
     connection = response.connection
     transport = connection.transport if connection is not None else None

@@ -15,16 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import structlog
+from cryptography import x509
+from policies.store import PolicyStore
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from certs.errors import CertificateError
 from certs.identifiers import MemberId
 from certs.keys import fingerprint, load_certificate, load_certificates, load_private_key
 from certs.profiles import node_id_of
 from certs.validation import verify_certificate
-from cryptography import x509
-from member_registry.globalconf import GlobalConf, Node
-from policies.store import PolicyStore
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from gateway.audit.writer import AuditWriter
 from gateway.confclient import ConfigurationClient
 from gateway.db import Base, create_engine
@@ -33,6 +32,7 @@ from gateway.replay import ReplayGuard
 from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
 from gateway.tls import client_context, server_context, trust_bundle
+from member_registry.globalconf import GlobalConf, Node
 
 __all__ = ["Clock", "NodeContext", "open_node", "utcnow"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from certs.identifiers import NodeId
-
 from gateway.protocol import ExchangeRequest
 
 __all__ = ["VERSION", "request_description", "response_description"]

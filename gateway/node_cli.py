@@ -1,10 +1,116 @@
-"""``renkei node ...`` and ``renkei sandbox ...`` sub-commands."""
+"""``renkei node ...``, ``renkei token ...`` and ``renkei sandbox ...`` sub-commands."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+__all__ = ["register"]
 
-def register(commands: "argparse._SubParsersAction[Any]") -> None:
+
+def _fail(message: str) -> int:
+    print(f"renkei: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - optional speed-up
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _node_serve(args: argparse.Namespace) -> int:
+    from gateway.logs import configure_logging
+    from gateway.serve import run_node
+    from gateway.settings import SettingsError, load_node_settings
+
+    try:
+        settings = load_node_settings(Path(args.config))
+    except SettingsError as exc:
+        return _fail(str(exc))
+    configure_logging(settings.log_level)
+    _use_uvloop()
+    asyncio.run(run_node(settings))
+    return 0
+
+
+def _parse_ttl(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        return timedelta(seconds=int(text))
+    except (ValueError, IndexError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"invalid TTL {text!r}; use e.g. 900s, 15m, 8h, 30d"
+        ) from exc
+
+
+def _token_issue(args: argparse.Namespace) -> int:
+    from gateway.serve import token_issuer
+    from gateway.settings import SettingsError, load_node_settings
+
+    try:
+        settings = load_node_settings(Path(args.config))
+        issuer = token_issuer(settings)
+        token = issuer.issue(
+            role=args.role, subject=args.subject, now=datetime.now(UTC), ttl=args.ttl
+        )
+    except (SettingsError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+    print(token)
+    return 0
+
+
+def _sandbox_up(args: argparse.Namespace) -> int:
+    from gateway.sandbox.run import run_sandbox
+
+    _use_uvloop()
+    return asyncio.run(
+        run_sandbox(
+            Path(args.description) if args.description else None,
+            Path(args.dir) if args.dir else None,
+            database=args.database,
+        )
+    )
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add the gateway's sub-commands to the ``renkei`` parser."""
+    node = commands.add_parser("node", help="run and manage a node (security server)")
+    node_commands = node.add_subparsers(dest="node_command", required=True, metavar="COMMAND")
+    serve = node_commands.add_parser("serve", help="serve the node until SIGINT/SIGTERM")
+    serve.add_argument("--config", required=True, help="the node's TOML settings file")
+    serve.set_defaults(handler=_node_serve)
+
+    token = commands.add_parser("token", help="management API bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    issue = token_commands.add_parser("issue", help="issue a bearer token for this node")
+    issue.add_argument("--config", required=True, help="the node's TOML settings file")
+    issue.add_argument("--role", required=True, choices=["admin", "auditor", "consent"])
+    issue.add_argument("--ttl", type=_parse_ttl, default=timedelta(hours=8))
+    issue.add_argument("--subject", default="operator", help="who the token is for")
+    issue.set_defaults(handler=_token_issue)
+
+    sandbox = commands.add_parser("sandbox", help="a complete local federation on loopback")
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", required=True, metavar="COMMAND"
+    )
+    up = sandbox_commands.add_parser(
+        "up", help="start it, print its description as JSON, run until SIGINT/SIGTERM"
+    )
+    up.add_argument("description", nargs="?", help="a sandbox description (TOML)")
+    up.add_argument("--dir", help="working directory (default: a new temporary one)")
+    up.add_argument(
+        "--database",
+        default=None,
+        help="SQLAlchemy URL prefix for node databases, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1/test (default: SQLite files)",
+    )
+    up.set_defaults(handler=_sandbox_up)

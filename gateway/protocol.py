@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from certs.identifiers import IdentifierError, NodeId, ServiceId, SubsystemId
-
 from gateway.errors import ClientError, InvalidClientIdentifier
 
 __all__ = [

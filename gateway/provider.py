@@ -18,8 +18,6 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-from member_registry.globalconf import GlobalConf, Node
-from policies.errors import AccessDenied as PolicyAccessDenied
 
 from gateway.audit.models import AuditEntry
 from gateway.context import NodeContext
@@ -48,6 +46,8 @@ from gateway.signing import (
 )
 from gateway.spool import SpooledBody, spool
 from gateway.tls import peer_certificate_der
+from member_registry.globalconf import GlobalConf, Node
+from policies.errors import AccessDenied as PolicyAccessDenied
 
 __all__ = ["handle_peer_request"]
 
@@ -188,7 +188,9 @@ def _check_envelope(
         raise SignatureInvalid("the signed request has no issue time")
     age = now.timestamp() - issued_at
     if age > ctx.settings.request_max_age_s:
-        raise SignatureInvalid("the signed request is too old", code="server.serverproxy.request_expired")
+        raise SignatureInvalid(
+            "the signed request is too old", code="server.serverproxy.request_expired"
+        )
     if age < -ctx.settings.clock_skew_s:
         raise SignatureInvalid(
             "the signed request is dated in the future", code="server.serverproxy.clock_skew"

@@ -27,9 +27,9 @@ def wants_xml(accept: str | None) -> bool:
                 except ValueError:
                     quality = 0.0
         media = media.strip().lower()
-        if media in ("application/xml", "text/xml", "application/json", "*/*"):
-            if best is None or quality > best[0]:
-                best = (quality, media)
+        known = media in ("application/xml", "text/xml", "application/json", "*/*")
+        if known and (best is None or quality > best[0]):
+            best = (quality, media)
     return best is not None and best[1] in ("application/xml", "text/xml") and best[0] > 0
 
 

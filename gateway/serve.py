@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
-from certs.keys import load_private_key
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from certs.keys import load_private_key
 from gateway.app import client_app, management_app, peer_app
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.settings import NodeSettings

@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
 from certs.errors import CertificateError
 from certs.identifiers import IdentifierError, MemberId
 from certs.keys import PrivateKey, PublicKey
 from certs.profiles import member_id_of
 from certs.validation import verify_certificate
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
 from gateway.errors import GatewayError
 
 __all__ = [
@@ -181,7 +181,11 @@ def verify_message(
     if signer_member != expected_member:
         raise SignatureError(f"signed by {signer_member}, expected {expected_member}")
     public_key = cert.public_key()
-    algorithm = algorithm_for(public_key)  # type: ignore[arg-type]
+    if not isinstance(
+        public_key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+    ):
+        raise SignatureError("unsupported signer key type")
+    algorithm = algorithm_for(public_key)
     if header.get("alg") != algorithm:
         raise SignatureError(f"signature algorithm must be {algorithm} for this certificate")
     try:

@@ -52,7 +52,7 @@ class SpooledBody:
             self._buffer = bytearray()
         self._file.write(chunk)
 
-    def bytes(self) -> bytes:
+    def content(self) -> bytes:
         """The whole body; only for bodies that stayed in memory."""
         if self._file is not None:
             raise RuntimeError("body was spooled to disk; iterate it instead")

@@ -12,8 +12,9 @@ import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
-from certs.keys import certificate_pem
 from cryptography import x509
+
+from certs.keys import certificate_pem
 
 __all__ = ["client_context", "peer_certificate_der", "server_context", "trust_bundle"]
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-__all__ = ["ROLES", "TokenError", "TokenIssuer", "TokenClaims"]
+__all__ = ["ROLES", "TokenClaims", "TokenError", "TokenIssuer"]
 
 ROLES = frozenset({"admin", "auditor", "consent"})
 TYP = "at+jwt"

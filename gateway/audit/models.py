@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
 
-__all__ = ["AuditEntry", "AuditRow", "ChainHead", "HASHED_FIELDS"]
+__all__ = ["HASHED_FIELDS", "AuditEntry", "AuditRow", "ChainHead"]
 
 
 class AuditRow(Base):
