@@ -12,7 +12,8 @@
     └── RegistryError                      registry.error
         ├── NotFound                       registry.not_found
         ├── AlreadyExists                  registry.conflict
-        └── ValidationError                registry.bad_request
+        ├── ValidationError                registry.bad_request
+        └── ConfigurationError             registry.config_invalid
 
 The ``GlobalConf*`` codes are the ones a node reports to its clients when its global
 configuration cannot be trusted, hence their ``server.clientproxy`` prefix.
@@ -25,6 +26,7 @@ from typing import ClassVar
 __all__ = [
     "AlreadyExists",
     "AnchorError",
+    "ConfigurationError",
     "GlobalConfError",
     "GlobalConfExpired",
     "GlobalConfMalformed",
@@ -105,3 +107,9 @@ class ValidationError(RegistryError):
     """A request is malformed or inconsistent with the registry's data."""
 
     code = "registry.bad_request"
+
+
+class ConfigurationError(RegistryError):
+    """The registry's configuration file, environment or secret files are unusable."""
+
+    code = "registry.config_invalid"
