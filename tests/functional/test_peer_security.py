@@ -1,0 +1,209 @@
+"""Attacks on the peer port, made by a test acting as (or impersonating) a node."""
+
+from __future__ import annotations
+
+import ssl
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from certs.ca import CertificateAuthority
+from certs.identifiers import NodeId
+from certs.keys import generate_key, load_certificates, load_private_key, save_certificate, save_private_key
+from certs.profiles import make_csr
+
+from gateway.descriptions import request_description
+from gateway.protocol import parse_exchange_request
+from gateway.settings import NodeSettings, load_node_settings
+from gateway.signing import REQUEST_TYP, MessageSigner, canonical_json
+from gateway.tls import client_context
+from tests.functional.sandbox_helpers import node
+
+HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
+HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+TRANSIT = "RENKEI/COM/TRANSIT/ss1"
+CLIENT = "RENKEI/GOV/HOSP-A/EHR"
+TARGET = "/r1/RENKEI/GOV/HOSP-B/EHR/echo/items?x=1"
+
+
+def settings_of(federation: dict[str, Any], node_id: str) -> NodeSettings:
+    return load_node_settings(Path(node(federation, node_id)["config"]))
+
+
+def peer_url(federation: dict[str, Any], node_id: str = HOSP_B) -> str:
+    return str(node(federation, node_id)["peer_url"])
+
+
+def tls(federation: dict[str, Any], cert: Path, key: Path) -> ssl.SSLContext:
+    cadata = Path(federation["trust"]["ca_cert"]).read_text()
+    return client_context(cert, key, cadata)
+
+
+def signed_request(
+    federation: dict[str, Any],
+    *,
+    method: str = "POST",
+    target: str = TARGET,
+    body: bytes = b'{"a": 1}',
+    destination: str = HOSP_B,
+    issued_at: int | None = None,
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> tuple[list[tuple[str, str]], str]:
+    """Headers (with the signature) for a request node A would send."""
+    import base64
+    import hashlib
+
+    settings = settings_of(federation, HOSP_A)
+    sign = settings.sign_keys[0]
+    signer = MessageSigner(
+        member=sign.member,
+        key=load_private_key(sign.key),
+        chain=tuple(load_certificates(sign.certificate)),
+    )
+    headers = [
+        ("X-Road-Client", CLIENT),
+        ("X-Road-Id", str(uuid.uuid4())),
+        ("Content-Type", "application/json"),
+        *extra_headers,
+    ]
+    request = parse_exchange_request(method, target, headers)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
+    description = request_description(
+        request,
+        request_id=str(uuid.uuid4()),
+        body_sha256=digest,
+        body_length=len(body),
+        issued_at=int(time.time()) if issued_at is None else issued_at,
+        origin=settings.node_id,
+        destination=NodeId.parse(destination),
+    )
+    token = signer.sign(canonical_json(description), typ=REQUEST_TYP)
+    return [*headers, ("Renkei-Signature", token)], target
+
+
+async def send(
+    federation: dict[str, Any],
+    headers: list[tuple[str, str]],
+    target: str,
+    body: bytes = b'{"a": 1}',
+    *,
+    method: str = "POST",
+    context: ssl.SSLContext | None = None,
+) -> tuple[int, str | None]:
+    if context is None:
+        settings = settings_of(federation, HOSP_A)
+        context = tls(federation, settings.auth_certificate, settings.auth_key)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+        async with session.request(
+            method,
+            peer_url(federation) + target,
+            headers=aiohttp.typedefs.CIMultiDict(headers),
+            data=body,
+            skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
+        ) as response:
+            await response.read()
+            return response.status, response.headers.get("X-Road-Error")
+
+
+async def test_a_correctly_signed_request_is_served(federation: dict[str, Any]) -> None:
+    headers, target = signed_request(federation)
+    assert await send(federation, headers, target) == (200, None)
+
+
+async def test_replayed_request_is_refused(federation: dict[str, Any]) -> None:
+    headers, target = signed_request(federation)
+    assert await send(federation, headers, target) == (200, None)
+    assert await send(federation, headers, target) == (500, "server.serverproxy.replay")
+
+
+@pytest.mark.parametrize(
+    ("mutation", "code"),
+    [
+        ("query", "server.serverproxy.signature_invalid"),
+        ("path", "server.serverproxy.signature_invalid"),
+        ("method", "server.serverproxy.signature_invalid"),
+        ("body", "server.serverproxy.signature_invalid"),
+        ("header", "server.serverproxy.signature_invalid"),
+        ("message_id", "server.serverproxy.signature_invalid"),
+        ("token", "server.serverproxy.signature_invalid"),
+    ],
+)
+async def test_tampered_requests_are_refused(
+    federation: dict[str, Any], mutation: str, code: str
+) -> None:
+    headers, target = signed_request(federation)
+    body = b'{"a": 1}'
+    method = "POST"
+    if mutation == "query":
+        target = target.replace("x=1", "x=2")
+    elif mutation == "path":
+        target = target.replace("/items", "/other")
+    elif mutation == "method":
+        method = "PUT"
+    elif mutation == "body":
+        body = b'{"a": 2}'
+    elif mutation == "header":
+        headers.append(("X-Injected", "1"))
+    elif mutation == "message_id":
+        headers = [(k, "forged" if k == "X-Road-Id" else v) for k, v in headers]
+    elif mutation == "token":
+        headers = [
+            (k, v[:-4] + ("AAAA" if not v.endswith("AAAA") else "BBBB"))
+            if k == "Renkei-Signature"
+            else (k, v)
+            for k, v in headers
+        ]
+    status, error = await send(federation, headers, target, body, method=method)
+    assert (status, error) == (500, code)
+
+
+async def test_request_signed_for_another_node_is_refused(federation: dict[str, Any]) -> None:
+    headers, target = signed_request(federation, destination=TRANSIT)
+    assert await send(federation, headers, target) == (500, "server.serverproxy.wrong_destination")
+
+
+async def test_stale_request_is_refused(federation: dict[str, Any]) -> None:
+    headers, target = signed_request(federation, issued_at=int(time.time()) - 3600)
+    assert await send(federation, headers, target) == (
+        500,
+        "server.serverproxy.request_expired",
+    )
+
+
+async def test_unregistered_peer_certificate_is_refused(
+    federation: dict[str, Any], tmp_path: Path
+) -> None:
+    """A certificate from the right CA, naming node A, but not the one registered."""
+    ca = CertificateAuthority.load(Path(federation["dir"]) / "ca")
+    key = generate_key()
+    save_private_key(key, tmp_path / "rogue.key")
+    cert = ca.issue(
+        make_csr(key, NodeId.parse(HOSP_A), "auth"), profile="auth", now=datetime.now(UTC)
+    )
+    save_certificate(cert, tmp_path / "rogue.pem")
+    headers, target = signed_request(federation)
+    context = tls(federation, tmp_path / "rogue.pem", tmp_path / "rogue.key")
+    assert await send(federation, headers, target, context=context) == (
+        500,
+        "server.serverproxy.ssl_authentication_failed",
+    )
+
+
+async def test_certificate_of_another_ca_fails_the_handshake(
+    federation: dict[str, Any], tmp_path: Path
+) -> None:
+    other = CertificateAuthority.create(tmp_path / "ca", instance="RENKEI", now=datetime.now(UTC))
+    key = generate_key()
+    save_private_key(key, tmp_path / "other.key")
+    cert = other.issue(
+        make_csr(key, NodeId.parse(HOSP_A), "auth"), profile="auth", now=datetime.now(UTC)
+    )
+    save_certificate(cert, tmp_path / "other.pem")
+    headers, target = signed_request(federation)
+    context = tls(federation, tmp_path / "other.pem", tmp_path / "other.key")
+    with pytest.raises(aiohttp.ClientError):
+        await send(federation, headers, target, context=context)

@@ -1,0 +1,149 @@
+"""The r1 request parser: what is accepted, and every ambiguity refused."""
+
+from __future__ import annotations
+
+import pytest
+from certs.identifiers import NodeId, ServiceId, SubsystemId
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.errors import ClientError, InvalidClientIdentifier
+from gateway.protocol import end_to_end_headers, parse_exchange_request
+
+SERVICE = "/r1/RENKEI/GOV/HOSP-B/EHR/patients"
+CLIENT = ("X-Road-Client", "RENKEI/GOV/HOSP-A/EHR")
+
+
+def parse(target: str, *headers: tuple[str, str], method: str = "GET"):  # type: ignore[no-untyped-def]
+    return parse_exchange_request(method, target, [CLIENT, *headers])
+
+
+def test_parses_service_path_query_and_identity() -> None:
+    request = parse(
+        SERVICE + "/Patient/pat1?_format=json&x=%20y",
+        ("X-Road-Id", "msg-1"),
+        ("X-Road-UserId", "dr.tanaka"),
+        ("Renkei-Purpose", "treatment"),
+        ("Renkei-Subject", "pat1"),
+        ("X-Road-Security-Server", "RENKEI/GOV/HOSP-B/ss1"),
+        ("Accept", "application/json"),
+    )
+    assert request.service == ServiceId.parse("RENKEI/GOV/HOSP-B/EHR/patients")
+    assert request.client == SubsystemId.parse("RENKEI/GOV/HOSP-A/EHR")
+    assert request.service_path == "/Patient/pat1"
+    assert request.query == "_format=json&x=%20y"
+    assert request.message_id == "msg-1"
+    assert request.user_id == "dr.tanaka"
+    assert request.purpose == "treatment"
+    assert request.subject == "pat1"
+    assert request.security_server == NodeId.parse("RENKEI/GOV/HOSP-B/ss1")
+    assert request.headers == (("accept", "application/json"),)
+    assert request.target == SERVICE + "/Patient/pat1?_format=json&x=%20y"
+
+
+def test_generates_a_message_id_when_missing() -> None:
+    first, second = parse(SERVICE), parse(SERVICE)
+    assert first.message_id != second.message_id
+    assert len(first.message_id) == 36
+
+
+def test_keeps_the_callers_encoding_but_checks_decoded_segments() -> None:
+    request = parse(SERVICE + "/a%20b/c")
+    assert request.service_path == "/a%20b/c"
+    assert request.decoded_path == "/a b/c"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        SERVICE + "/a/../b",
+        SERVICE + "/a/./b",
+        SERVICE + "/%2e%2e/b",
+        SERVICE + "/%2E/b",
+        SERVICE + "/a%2fb",
+        SERVICE + "/a%2Fb",
+        SERVICE + "/a%5cb",
+        SERVICE + "/a%00b",
+        SERVICE + "/a%0d%0ab",
+        SERVICE + "/a%zzb",
+        SERVICE + "/a%2",
+        SERVICE + "/a//b",
+        SERVICE + "/%ff",
+        SERVICE + "#frag",
+        "/r1/RENKEI/GOV/HOSP-B/EHR",
+        "/r2/RENKEI/GOV/HOSP-B/EHR/patients",
+        "/r1/RENKEI/GOV/HOSP B/EHR/patients",
+        "/r1/RENKEI/GOV/HOSP%20B/EHR/patients",
+        "/r1/RENKEI/GOV/HOSP-B/EHR/pa*tients",
+    ],
+)
+def test_refuses_ambiguous_targets(target: str) -> None:
+    with pytest.raises(ClientError) as info:
+        parse(target)
+    assert info.value.code == "client.bad_request"
+
+
+def test_missing_client_header() -> None:
+    with pytest.raises(ClientError, match="X-Road-Client"):
+        parse_exchange_request("GET", SERVICE, [])
+
+
+def test_duplicate_client_header() -> None:
+    with pytest.raises(ClientError, match="at most once"):
+        parse(SERVICE, ("x-road-client", "RENKEI/GOV/HOSP-A/EHR"))
+
+
+@pytest.mark.parametrize("name", ["X-Road-Id", "Renkei-Purpose", "Renkei-Subject", "X-Road-UserId"])
+def test_duplicate_identity_headers(name: str) -> None:
+    with pytest.raises(ClientError, match="at most once"):
+        parse(SERVICE, (name, "a"), (name, "b"))
+
+
+@pytest.mark.parametrize("value", ["RENKEI/GOV/HOSP-A", "RENKEI/GOV/HOSP A/EHR", "", "a/b/c/d/e"])
+def test_invalid_client_identifier(value: str) -> None:
+    with pytest.raises(InvalidClientIdentifier) as info:
+        parse_exchange_request("GET", SERVICE, [("X-Road-Client", value)])
+    assert info.value.code == "client.invalid_client_identifier"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-Road-Request-Hash", "X-Road-Service", "X-Road-Error", "Renkei-Signature", "Renkei-Withheld"],
+)
+def test_refuses_headers_only_nodes_set(name: str) -> None:
+    with pytest.raises(ClientError, match="set by the nodes"):
+        parse(SERVICE, (name, "x"))
+
+
+def test_drops_hop_by_hop_and_connection_named_headers() -> None:
+    headers = end_to_end_headers(
+        [
+            ("Connection", "keep-alive, X-Secret-Hop"),
+            ("X-Secret-Hop", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Host", "example"),
+            ("User-Agent", "curl"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Custom", "kept"),
+            ("Content-Type", "application/json"),
+            ("X-Custom", "twice"),
+        ]
+    )
+    assert headers == (
+        ("x-custom", "kept"),
+        ("content-type", "application/json"),
+        ("x-custom", "twice"),
+    )
+
+
+def test_invalid_method() -> None:
+    with pytest.raises(ClientError):
+        parse(SERVICE, method="get")
+
+
+@given(st.text(max_size=60))
+def test_arbitrary_targets_never_crash(suffix: str) -> None:
+    try:
+        parse(SERVICE + suffix)
+    except ClientError:
+        pass
