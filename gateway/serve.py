@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs.keys import load_private_key
 from gateway.app import client_app, management_app, peer_app
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.settings import NodeSettings
@@ -32,10 +30,7 @@ class RunningNode:
 
 
 def token_issuer(settings: NodeSettings) -> TokenIssuer:
-    key = load_private_key(settings.token_key)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the token key must be an ECDSA P-256 key")
-    return TokenIssuer(key, audience=str(settings.node_id))
+    return TokenIssuer.from_key_file(settings.token_key, audience=str(settings.node_id))
 
 
 def _bound_port(site: web.TCPSite) -> int:
