@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import structlog
 from cryptography import x509
-from policies.store import PolicyStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certs.errors import CertificateError
@@ -33,6 +32,7 @@ from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
 from gateway.tls import client_context, server_context, trust_bundle
 from member_registry.globalconf import GlobalConf, Node
+from policies.store import PolicyStore
 
 __all__ = ["Clock", "NodeContext", "open_node", "utcnow"]
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from certs.keys import load_private_key
 
 __all__ = ["ROLES", "TokenClaims", "TokenError", "TokenIssuer"]
 
@@ -44,6 +47,13 @@ class TokenIssuer:
         self._key = key
         self._public = key.public_key()
         self._audience = audience
+
+    @classmethod
+    def from_key_file(cls, path: Path, *, audience: str) -> TokenIssuer:
+        key = load_private_key(path)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path}: the token key must be an ECDSA P-256 key")
+        return cls(key, audience)
 
     def issue(self, *, role: str, subject: str, now: datetime, ttl: timedelta) -> str:
         if role not in ROLES:

@@ -141,7 +141,8 @@ async def _demo(document: dict[str, Any]) -> None:
             url, headers={"X-Road-Client": OUTSIDER, "Renkei-Purpose": "treatment"}
         ) as response:
             refusal = await response.json()
-            _say(f"   → HTTP {response.status}  X-Road-Error: {response.headers.get('X-Road-Error')}")
+            code = response.headers.get("X-Road-Error")
+            _say(f"   → HTTP {response.status}  X-Road-Error: {code}")
             _say(textwrap.indent(json.dumps(refusal, indent=2), "      "))
             _expect(
                 response.headers.get("X-Road-Error") == "server.serverproxy.access_denied",
@@ -173,7 +174,8 @@ async def _run() -> int:
         started = time.perf_counter()
         async with sandbox_running(default_description(), work) as (_, text):
             document = json.loads(text)
-            _say(f"   ready in {time.perf_counter() - started:.1f} s; instance {document['instance']}")
+            elapsed = time.perf_counter() - started
+            _say(f"   ready in {elapsed:.1f} s; instance {document['instance']}")
             for node in document["nodes"]:
                 _say(f"   node {node['id']:<28} client {node['client_url']}")
             await _demo(document)

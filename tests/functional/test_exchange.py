@@ -41,24 +41,23 @@ async def test_get_with_query_and_user_headers_passes_unchanged(
     federation: dict[str, Any],
 ) -> None:
     message_id = str(uuid.uuid4())
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F",
-            headers={
-                "X-Road-Client": CONSUMER,
-                "X-Road-Id": message_id,
-                "X-Custom-Header": "kept as is",
-                "Accept": "application/json",
-            },
-        ) as response:
-            assert response.status == 200, await response.text()
-            echoed = await response.json()
-            assert response.headers["X-Road-Id"] == message_id
-            assert response.headers["X-Road-Client"] == CONSUMER
-            assert response.headers["X-Road-Service"] == ECHO
-            assert uuid.UUID(response.headers["X-Road-Request-Id"])
-            assert len(response.headers["X-Road-Request-Hash"]) == 88  # base64 SHA-512
-            assert response.headers["X-Echo"] == "yes"
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F",
+        headers={
+            "X-Road-Client": CONSUMER,
+            "X-Road-Id": message_id,
+            "X-Custom-Header": "kept as is",
+            "Accept": "application/json",
+        },
+    ) as response:
+        assert response.status == 200, await response.text()
+        echoed = await response.json()
+        assert response.headers["X-Road-Id"] == message_id
+        assert response.headers["X-Road-Client"] == CONSUMER
+        assert response.headers["X-Road-Service"] == ECHO
+        assert uuid.UUID(response.headers["X-Road-Request-Id"])
+        assert len(response.headers["X-Road-Request-Hash"]) == 88  # base64 SHA-512
+        assert response.headers["X-Echo"] == "yes"
     assert echoed["method"] == "GET"
     assert echoed["path"] == "/echo/some/path%20x"
     assert echoed["query"] == "b=2&a=1&a=%2F"
@@ -70,14 +69,13 @@ async def test_get_with_query_and_user_headers_passes_unchanged(
 
 async def test_post_with_a_body(federation: dict[str, Any]) -> None:
     body = json.dumps({"note": "äöü", "n": list(range(2000))}).encode()
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            f"{client_url(federation)}/r1/{ECHO}/notes",
-            data=body,
-            headers={"X-Road-Client": CONSUMER, "Content-Type": "application/json"},
-        ) as response:
-            assert response.status == 200, await response.text()
-            echoed = await response.json()
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{client_url(federation)}/r1/{ECHO}/notes",
+        data=body,
+        headers={"X-Road-Client": CONSUMER, "Content-Type": "application/json"},
+    ) as response:
+        assert response.status == 200, await response.text()
+        echoed = await response.json()
     assert echoed["method"] == "POST"
     assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
     assert echoed["body_length"] == len(body)
@@ -85,14 +83,13 @@ async def test_post_with_a_body(federation: dict[str, Any]) -> None:
 
 async def test_large_body_is_spooled_and_arrives_intact(federation: dict[str, Any]) -> None:
     body = bytes(range(256)) * (12 * 1024)  # 3 MiB, beyond the in-memory limit
-    async with aiohttp.ClientSession() as session:
-        async with session.put(
-            f"{client_url(federation)}/r1/{ECHO}/blob",
-            data=body,
-            headers={"X-Road-Client": CONSUMER, "Content-Type": "application/octet-stream"},
-        ) as response:
-            assert response.status == 200, await response.text()
-            echoed = await response.json()
+    async with aiohttp.ClientSession() as session, session.put(
+        f"{client_url(federation)}/r1/{ECHO}/blob",
+        data=body,
+        headers={"X-Road-Client": CONSUMER, "Content-Type": "application/octet-stream"},
+    ) as response:
+        assert response.status == 200, await response.text()
+        echoed = await response.json()
     assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
@@ -115,21 +112,19 @@ async def test_access_denied_is_refused_and_logged(federation: dict[str, Any]) -
 
 
 async def test_unknown_service(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            f"{client_url(federation)}/r1/RENKEI/GOV/HOSP-B/EHR/nosuchservice",
-            headers={"X-Road-Client": CONSUMER},
-        ) as response:
-            assert response.headers["X-Road-Error"] == "server.serverproxy.unknown_service"
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{client_url(federation)}/r1/RENKEI/GOV/HOSP-B/EHR/nosuchservice",
+        headers={"X-Road-Client": CONSUMER},
+    ) as response:
+        assert response.headers["X-Road-Error"] == "server.serverproxy.unknown_service"
 
 
 async def test_unknown_provider_subsystem(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            f"{client_url(federation)}/r1/RENKEI/GOV/NOBODY/EHR/x",
-            headers={"X-Road-Client": CONSUMER},
-        ) as response:
-            assert response.headers["X-Road-Error"] == "server.clientproxy.unknown_subsystem"
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{client_url(federation)}/r1/RENKEI/GOV/NOBODY/EHR/x",
+        headers={"X-Road-Client": CONSUMER},
+    ) as response:
+        assert response.headers["X-Road-Error"] == "server.clientproxy.unknown_subsystem"
 
 
 @pytest.mark.parametrize(
@@ -144,24 +139,22 @@ async def test_unknown_provider_subsystem(federation: dict[str, Any]) -> None:
 async def test_client_header_errors(
     federation: dict[str, Any], headers: list[tuple[str, str]], code: str
 ) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            f"{client_url(federation)}/r1/{ECHO}", headers=aiohttp.typedefs.CIMultiDict(headers)
-        ) as response:
-            assert response.status == 400
-            assert response.headers["X-Road-Error"] == code
-            assert (await response.json())["type"] == code
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{client_url(federation)}/r1/{ECHO}", headers=aiohttp.typedefs.CIMultiDict(headers)
+    ) as response:
+        assert response.status == 400
+        assert response.headers["X-Road-Error"] == code
+        assert (await response.json())["type"] == code
 
 
 async def test_errors_in_xml_when_asked(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            f"{client_url(federation)}/r1/{ECHO}", headers={"Accept": "application/xml"}
-        ) as response:
-            assert response.status == 400
-            text = await response.text()
-            assert response.content_type == "application/xml"
-            assert "<type>client.bad_request</type>" in text
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{client_url(federation)}/r1/{ECHO}", headers={"Accept": "application/xml"}
+    ) as response:
+        assert response.status == 400
+        text = await response.text()
+        assert response.content_type == "application/xml"
+        assert "<type>client.bad_request</type>" in text
 
 
 async def test_fhir_record_and_audit_rows_on_both_sides(federation: dict[str, Any]) -> None:
@@ -203,14 +196,13 @@ async def test_fhir_record_and_audit_rows_on_both_sides(federation: dict[str, An
 
 
 async def test_gtfs_feed_to_a_global_group_member(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            f"{client_url(federation)}/r1/RENKEI/COM/TRANSIT/TIMETABLE/gtfs/feed.zip",
-            headers={"X-Road-Client": CONSUMER},
-        ) as response:
-            assert response.status == 200, await response.text()
-            assert response.content_type == "application/zip"
-            assert (await response.read())[:2] == b"PK"
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{client_url(federation)}/r1/RENKEI/COM/TRANSIT/TIMETABLE/gtfs/feed.zip",
+        headers={"X-Road-Client": CONSUMER},
+    ) as response:
+        assert response.status == 200, await response.text()
+        assert response.content_type == "application/zip"
+        assert (await response.read())[:2] == b"PK"
 
 
 async def test_management_api_requires_a_token(federation: dict[str, Any]) -> None:

@@ -11,11 +11,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from certs.ca import CertificateAuthority
 from certs.identifiers import NodeId
-from certs.keys import generate_key, load_certificates, load_private_key, save_certificate, save_private_key
+from certs.keys import (
+    generate_key,
+    load_certificates,
+    load_private_key,
+    save_certificate,
+    save_private_key,
+)
 from certs.profiles import make_csr
-
 from gateway.descriptions import request_description
 from gateway.protocol import parse_exchange_request
 from gateway.settings import NodeSettings, load_node_settings

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from certs.identifiers import NodeId, ServiceId, SubsystemId
 from hypothesis import given
 from hypothesis import strategies as st
 
+from certs.identifiers import NodeId, ServiceId, SubsystemId
 from gateway.errors import ClientError, InvalidClientIdentifier
 from gateway.protocol import end_to_end_headers, parse_exchange_request
 
