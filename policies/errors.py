@@ -15,7 +15,9 @@
     │   ├── BodyInvalid              policies.body_invalid
     │   ├── BodyTooLarge             policies.body_too_large
     │   └── BodyTooDeep              policies.body_too_deep
+    ├── AccessRightNotFound          policies.access_right_not_found
     ├── ReceiptError                 policies.receipt_invalid
+    ├── PolicyStoreError             policies.store_failed
     └── PolicyFileError              policies.file_invalid
 
 The codes prefixed ``server.serverproxy.`` are shown to consumers as ``X-Road-Error``;
@@ -29,6 +31,7 @@ from typing import ClassVar
 
 __all__ = [
     "AccessDenied",
+    "AccessRightNotFound",
     "BodyInvalid",
     "BodyTooDeep",
     "BodyTooLarge",
@@ -38,6 +41,7 @@ __all__ = [
     "FilterError",
     "PolicyError",
     "PolicyFileError",
+    "PolicyStoreError",
     "PurposeNotDeclared",
     "PurposeRequired",
     "ReceiptError",
@@ -136,6 +140,18 @@ class BodyTooDeep(FilterError):
     """The body nests deeper than the limit."""
 
     code: ClassVar[str] = "policies.body_too_deep"
+
+
+class AccessRightNotFound(PolicyError):
+    """No access right has the given id."""
+
+    code: ClassVar[str] = "policies.access_right_not_found"
+
+
+class PolicyStoreError(PolicyError):
+    """The policy database failed or holds a row the library cannot read."""
+
+    code: ClassVar[str] = "policies.store_failed"
 
 
 class ReceiptError(PolicyError):

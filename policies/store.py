@@ -1,0 +1,516 @@
+"""Persistent policies of one node: access rights, local groups, declarations, consents.
+
+``PolicyStore`` wraps an ``AsyncEngine`` (SQLite via aiosqlite or PostgreSQL via asyncpg)
+and speaks in the library's value types. Reads that sit on the request path
+(``access_policy``, ``active_consents``, ``service_declaration``, ``purpose``) are one or
+two indexed SELECTs and read fresh data, so a change applies to the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
+from policies import models
+from policies.access import AccessPolicy, AccessRight, LocalGroupRef, parse_grantee
+from policies.consent import Consent, Consumer, check_consent_fields
+from policies.declarations import PurposeDeclaration, ServiceDeclaration, SubjectLocator
+from policies.errors import (
+    AccessRightNotFound,
+    ConsentError,
+    ConsentNotFound,
+    DeclarationError,
+    PolicyStoreError,
+)
+
+__all__ = ["PolicyStore"]
+
+
+def _consumer(text: str) -> Consumer:
+    return GlobalGroupId.parse(text) if text.count("/") == 1 else SubsystemId.parse(text)
+
+
+def _right(row: Row[Any]) -> AccessRight:
+    return AccessRight(
+        service=ServiceId.parse(row.service),
+        grantee=parse_grantee(row.grantee),
+        method=row.method,
+        path=row.path,
+        id=row.id,
+        granted_at=row.granted_at,
+    )
+
+
+def _consent(row: Row[Any]) -> Consent:
+    return Consent(
+        id=UUID(row.id),
+        subject=row.subject,
+        consumer=_consumer(row.consumer),
+        service=ServiceId.parse(row.service),
+        purpose=row.purpose,
+        fields=tuple(row.fields),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        granted_at=row.granted_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _declaration(row: Row[Any]) -> ServiceDeclaration:
+    return ServiceDeclaration(
+        service=ServiceId.parse(row.service),
+        media_types=tuple(row.media_types),
+        fields=tuple(row.fields),
+        public_fields=tuple(row.public_fields),
+        consent_governed=row.consent_governed,
+        subject=SubjectLocator(row.subject_kind, row.subject_name),
+        description=row.description,
+    )
+
+
+def _declaration_values(declaration: ServiceDeclaration) -> dict[str, Any]:
+    return {
+        "provider": str(declaration.service.subsystem),
+        "media_types": list(declaration.media_types),
+        "fields": list(declaration.fields),
+        "public_fields": list(declaration.public_fields),
+        "consent_governed": declaration.consent_governed,
+        "subject_kind": declaration.subject.kind,
+        "subject_name": declaration.subject.name,
+        "description": declaration.description,
+    }
+
+
+class PolicyStore:
+    """Policies kept in the node's database; see the module docstring."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create_schema(self) -> None:
+        """Create the ``policy_*`` tables if missing (Alembic handles upgrades)."""
+        async with self._engine.begin() as conn:
+            await conn.run_sync(models.metadata.create_all)
+
+    async def drop_schema(self) -> None:
+        """Drop the ``policy_*`` tables (tests and sandbox teardown)."""
+        async with self._engine.begin() as conn:
+            await conn.run_sync(models.metadata.drop_all)
+
+    # -- access rights -------------------------------------------------------------
+
+    async def grant_access(self, right: AccessRight, *, now: datetime | None = None) -> AccessRight:
+        """Store ``right`` (idempotent: an identical right is returned as stored).
+
+        ``granted_at`` is the right's own, or ``now``; one of them must be given.
+        """
+        granted_at = right.granted_at or now
+        if granted_at is None:
+            raise DeclarationError("grant_access needs right.granted_at or now")
+        stored = AccessRight(
+            service=right.service,
+            grantee=right.grantee,
+            method=right.method,
+            path=right.path,
+            id=right.id or str(uuid4()),
+            granted_at=granted_at,
+        )
+        table = models.access_rights
+        same = and_(
+            table.c.service == str(right.service),
+            table.c.grantee == str(right.grantee),
+            table.c.method == right.method,
+            table.c.path == right.path,
+        )
+        async with self._begin() as conn:
+            existing = (await conn.execute(select(table).where(same))).first()
+            if existing is not None:
+                return _right(existing)
+            await conn.execute(
+                insert(table).values(
+                    id=stored.id,
+                    service=str(stored.service),
+                    provider=str(stored.service.subsystem),
+                    grantee=str(stored.grantee),
+                    method=stored.method,
+                    path=stored.path,
+                    granted_at=granted_at,
+                )
+            )
+        return stored
+
+    async def revoke_access(self, right_id: str) -> None:
+        """Delete an access right; raise AccessRightNotFound if there is none."""
+        async with self._begin() as conn:
+            result = await conn.execute(
+                delete(models.access_rights).where(models.access_rights.c.id == right_id)
+            )
+        if result.rowcount == 0:
+            raise AccessRightNotFound(f"no access right has id {right_id!r}")
+
+    async def list_access(self, service: ServiceId | None = None) -> list[AccessRight]:
+        query = select(models.access_rights).order_by(
+            models.access_rights.c.service, models.access_rights.c.granted_at
+        )
+        if service is not None:
+            query = query.where(models.access_rights.c.service == str(service))
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_right(row) for row in rows]
+
+    async def access_policy(self) -> AccessPolicy:
+        """A fresh snapshot of every access right and local group (two SELECTs)."""
+        groups, members = models.local_groups, models.local_group_members
+        async with self._connect() as conn:
+            rights = (await conn.execute(select(models.access_rights))).all()
+            member_rows = (
+                await conn.execute(
+                    select(groups.c.provider, groups.c.code, members.c.member).join(
+                        members, members.c.group_id == groups.c.id
+                    )
+                )
+            ).all()
+        local: dict[LocalGroupRef, set[SubsystemId]] = {}
+        for row in member_rows:
+            ref = LocalGroupRef(SubsystemId.parse(row.provider), row.code)
+            local.setdefault(ref, set()).add(SubsystemId.parse(row.member))
+        return AccessPolicy(
+            [_right(row) for row in rights],
+            {ref: frozenset(subsystems) for ref, subsystems in local.items()},
+        )
+
+    # -- local groups --------------------------------------------------------------
+
+    async def add_local_group(self, group: LocalGroupRef, description: str = "") -> None:
+        """Create a local group (no-op if it exists; the description is updated)."""
+        table = models.local_groups
+        async with self._begin() as conn:
+            group_id = await self._group_id(conn, group)
+            if group_id is None:
+                await conn.execute(
+                    insert(table).values(
+                        provider=str(group.provider), code=group.code, description=description
+                    )
+                )
+            else:
+                await conn.execute(
+                    update(table).where(table.c.id == group_id).values(description=description)
+                )
+
+    async def add_local_group_member(self, group: LocalGroupRef, member: SubsystemId) -> None:
+        """Add ``member`` to an existing local group (no-op if already a member)."""
+        await self.set_local_group_members(group, None, add=(member,))
+
+    async def remove_local_group_member(self, group: LocalGroupRef, member: SubsystemId) -> None:
+        async with self._begin() as conn:
+            group_id = await self._require_group(conn, group)
+            table = models.local_group_members
+            await conn.execute(
+                delete(table).where(table.c.group_id == group_id, table.c.member == str(member))
+            )
+
+    async def set_local_group_members(
+        self,
+        group: LocalGroupRef,
+        members: Iterable[SubsystemId] | None,
+        *,
+        add: Iterable[SubsystemId] = (),
+    ) -> None:
+        """Make the group's members exactly ``members`` (or, if None, add ``add``)."""
+        table = models.local_group_members
+        async with self._begin() as conn:
+            group_id = await self._require_group(conn, group)
+            current = {
+                row.member
+                for row in await conn.execute(
+                    select(table.c.member).where(table.c.group_id == group_id)
+                )
+            }
+            wanted = (
+                current | {str(m) for m in add} if members is None else {str(m) for m in members}
+            )
+            if current - wanted:
+                await conn.execute(
+                    delete(table).where(
+                        table.c.group_id == group_id, table.c.member.in_(current - wanted)
+                    )
+                )
+            for member in sorted(wanted - current):
+                await conn.execute(insert(table).values(group_id=group_id, member=member))
+
+    async def list_local_groups(self) -> dict[LocalGroupRef, frozenset[SubsystemId]]:
+        """Every local group with its members (empty groups included)."""
+        groups, members = models.local_groups, models.local_group_members
+        query = select(groups.c.provider, groups.c.code, members.c.member).outerjoin(
+            members, members.c.group_id == groups.c.id
+        )
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        result: dict[LocalGroupRef, set[SubsystemId]] = {}
+        for row in rows:
+            found = result.setdefault(
+                LocalGroupRef(SubsystemId.parse(row.provider), row.code), set()
+            )
+            if row.member is not None:
+                found.add(SubsystemId.parse(row.member))
+        return {ref: frozenset(found) for ref, found in result.items()}
+
+    # -- declarations --------------------------------------------------------------
+
+    async def declare_service(self, declaration: ServiceDeclaration) -> None:
+        """Create or replace the declaration of ``declaration.service``."""
+        table = models.service_declarations
+        values = _declaration_values(declaration)
+        async with self._begin() as conn:
+            changed = await conn.execute(
+                update(table).where(table.c.service == str(declaration.service)).values(**values)
+            )
+            if changed.rowcount == 0:
+                await conn.execute(insert(table).values(service=str(declaration.service), **values))
+
+    async def remove_service_declaration(self, service: ServiceId) -> None:
+        table = models.service_declarations
+        async with self._begin() as conn:
+            await conn.execute(delete(table).where(table.c.service == str(service)))
+
+    async def service_declaration(self, service: ServiceId) -> ServiceDeclaration | None:
+        table = models.service_declarations
+        async with self._connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.service == str(service)))).first()
+        return None if row is None else _declaration(row)
+
+    async def list_services(self) -> list[ServiceDeclaration]:
+        table = models.service_declarations
+        async with self._connect() as conn:
+            rows = (await conn.execute(select(table).order_by(table.c.service))).all()
+        return [_declaration(row) for row in rows]
+
+    async def declare_purpose(self, declaration: PurposeDeclaration) -> None:
+        """Create or replace a consumer's purpose declaration."""
+        table = models.purpose_declarations
+        key = and_(table.c.consumer == str(declaration.consumer), table.c.code == declaration.code)
+        async with self._begin() as conn:
+            changed = await conn.execute(update(table).where(key).values(text=declaration.text))
+            if changed.rowcount == 0:
+                await conn.execute(
+                    insert(table).values(
+                        consumer=str(declaration.consumer),
+                        code=declaration.code,
+                        text=declaration.text,
+                    )
+                )
+
+    async def remove_purpose(self, consumer: SubsystemId, code: str) -> None:
+        table = models.purpose_declarations
+        async with self._begin() as conn:
+            await conn.execute(
+                delete(table).where(table.c.consumer == str(consumer), table.c.code == code)
+            )
+
+    async def purpose(self, consumer: SubsystemId, code: str) -> PurposeDeclaration | None:
+        table = models.purpose_declarations
+        query = select(table).where(table.c.consumer == str(consumer), table.c.code == code)
+        async with self._connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else PurposeDeclaration(consumer, row.code, row.text)
+
+    async def list_purposes(self) -> list[PurposeDeclaration]:
+        table = models.purpose_declarations
+        async with self._connect() as conn:
+            rows = (
+                await conn.execute(select(table).order_by(table.c.consumer, table.c.code))
+            ).all()
+        return [
+            PurposeDeclaration(SubsystemId.parse(row.consumer), row.code, row.text) for row in rows
+        ]
+
+    # -- consents ------------------------------------------------------------------
+
+    async def grant_consent(
+        self,
+        subject: str,
+        consumer: Consumer,
+        service: ServiceId,
+        purpose: str,
+        fields: Sequence[str],
+        valid_from: datetime,
+        valid_until: datetime | None,
+        now: datetime,
+    ) -> Consent:
+        """Record a consent; its fields must be among the service's declared fields."""
+        declaration = await self.service_declaration(service)
+        if declaration is None:
+            raise ConsentError(f"service {service} has no declaration")
+        check_consent_fields(declaration, fields)
+        consent = Consent(
+            id=uuid4(),
+            subject=subject,
+            consumer=consumer,
+            service=service,
+            purpose=purpose,
+            fields=tuple(fields),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            granted_at=now,
+        )
+        async with self._begin() as conn:
+            await conn.execute(
+                insert(models.consents).values(
+                    id=str(consent.id),
+                    subject=consent.subject,
+                    consumer=str(consent.consumer),
+                    service=str(consent.service),
+                    purpose=consent.purpose,
+                    fields=list(consent.fields),
+                    valid_from=consent.valid_from,
+                    valid_until=consent.valid_until,
+                    granted_at=consent.granted_at,
+                    revoked_at=None,
+                )
+            )
+        return consent
+
+    async def revoke_consent(self, consent_id: UUID | str, now: datetime) -> Consent:
+        """Revoke a consent from ``now`` on; revoking twice keeps the first time."""
+        table = models.consents
+        key = table.c.id == str(self._uuid(consent_id))
+        async with self._begin() as conn:
+            await conn.execute(
+                update(table).where(key, table.c.revoked_at.is_(None)).values(revoked_at=now)
+            )
+            row = (await conn.execute(select(table).where(key))).first()
+        if row is None:
+            raise ConsentNotFound(f"no consent has id {consent_id}")
+        return _consent(row)
+
+    async def consent(self, consent_id: UUID | str) -> Consent:
+        table = models.consents
+        async with self._connect() as conn:
+            row = (
+                await conn.execute(select(table).where(table.c.id == str(self._uuid(consent_id))))
+            ).first()
+        if row is None:
+            raise ConsentNotFound(f"no consent has id {consent_id}")
+        return _consent(row)
+
+    async def list_consents(
+        self,
+        subject: str | None = None,
+        service: ServiceId | None = None,
+        include_inactive: bool = False,
+        *,
+        now: datetime,
+    ) -> list[Consent]:
+        """Consents, newest first, optionally of one subject and/or service."""
+        table = models.consents
+        query = select(table).order_by(table.c.granted_at.desc(), table.c.id)
+        if subject is not None:
+            query = query.where(table.c.subject == subject)
+        if service is not None:
+            query = query.where(table.c.service == str(service))
+        if not include_inactive:
+            query = query.where(*self._active(now))
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_consent(row) for row in rows]
+
+    async def active_consents(
+        self,
+        subject: str,
+        consumer: SubsystemId,
+        consumer_groups: Iterable[GlobalGroupId],
+        service: ServiceId,
+        purpose: str,
+        now: datetime,
+    ) -> list[Consent]:
+        """Consents in force at ``now`` for this subject, consumer (or one of its global
+        groups), service and purpose: one SELECT on the lookup index."""
+        table = models.consents
+        consumers = [str(consumer), *(str(group) for group in consumer_groups)]
+        query = select(table).where(
+            table.c.subject == subject,
+            table.c.service == str(service),
+            table.c.purpose == purpose,
+            table.c.consumer.in_(consumers),
+            *self._active(now),
+        )
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_consent(row) for row in rows]
+
+    # -- helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def _active(now: datetime) -> list[Any]:
+        table = models.consents
+        return [
+            table.c.valid_from <= now,
+            or_(table.c.valid_until.is_(None), table.c.valid_until > now),
+            or_(table.c.revoked_at.is_(None), table.c.revoked_at > now),
+        ]
+
+    @staticmethod
+    def _uuid(value: UUID | str) -> UUID:
+        try:
+            return value if isinstance(value, UUID) else UUID(value)
+        except ValueError as exc:
+            raise ConsentNotFound(f"{value!r} is not a consent id") from exc
+
+    @staticmethod
+    async def _group_id(conn: AsyncConnection, group: LocalGroupRef) -> int | None:
+        table = models.local_groups
+        return (
+            await conn.execute(
+                select(table.c.id).where(
+                    table.c.provider == str(group.provider), table.c.code == group.code
+                )
+            )
+        ).scalar_one_or_none()
+
+    async def _require_group(self, conn: AsyncConnection, group: LocalGroupRef) -> int:
+        group_id = await self._group_id(conn, group)
+        if group_id is None:
+            raise DeclarationError(f"local group {group} does not exist")
+        return group_id
+
+    def _begin(self) -> _Translated:
+        return _Translated(self._engine, begin=True)
+
+    def _connect(self) -> _Translated:
+        return _Translated(self._engine, begin=False)
+
+
+class _Translated:
+    """A connection context that turns database errors into PolicyStoreError."""
+
+    def __init__(self, engine: AsyncEngine, *, begin: bool) -> None:
+        self._context = engine.begin() if begin else engine.connect()
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            return await self._context.__aenter__()
+        except SQLAlchemyError as exc:
+            raise PolicyStoreError(f"the policy database is unavailable: {exc}") from exc
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        error = exc_info[1]
+        try:
+            await self._context.__aexit__(*exc_info)
+        except IntegrityError as exc:
+            raise DeclarationError(f"conflicting policy change: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise PolicyStoreError(f"the policy database failed: {exc}") from exc
+        if isinstance(error, IntegrityError):
+            raise DeclarationError(f"conflicting policy change: {error.orig}") from error
+        if isinstance(error, SQLAlchemyError):
+            raise PolicyStoreError(f"the policy database failed: {error}") from error
+        if isinstance(error, IdentifierError):
+            raise PolicyStoreError(f"the policy database holds a malformed id: {error}") from error
+        return None
