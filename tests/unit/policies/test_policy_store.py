@@ -148,7 +148,7 @@ async def test_consent_lifecycle(store: PolicyStore) -> None:
         ("p1", CLIENT, NONE, SERVICE, "research"),
         ("p1", CLIENT, NONE, PROVIDER.service("other"), "treatment"),
     ]:
-        assert await store.active_consents(*args, now=NOW) == []  # type: ignore[arg-type]
+        assert await store.active_consents(*args, now=NOW) == []
     assert (
         await store.active_consents(
             "p1", CLIENT, NONE, SERVICE, "treatment", NOW - timedelta(seconds=1)
