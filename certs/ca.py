@@ -6,10 +6,13 @@ A CA lives in one directory::
     ca.pem        the self-signed root certificate
     index.json    one entry per issued certificate (see :class:`IssuedRecord`)
     issued/       every issued certificate as <serial-hex>.pem
-    .lock         taken while issuing, so concurrent issuers do not lose index entries
+    crl.pem       the latest CRL (also crl.der), written by :meth:`CertificateAuthority.build_crl`
+    .lock         taken while issuing or revoking, so concurrent writers lose nothing
 
-Phase 2 will add revocation (status in the index, a CRL) and the OCSP and TSA
-signer certificates; the index already has a ``status`` for that.
+Revocation is a status in the index (``valid`` or ``revoked`` with the time and
+the RFC 5280 reason); the OCSP responder reads it on every request, so a
+revocation applies at once. The CA also issues its service certificates: the
+delegated OCSP responder's and the TSA's (:mod:`certs.service_profiles`).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import fcntl
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Self, cast
 
@@ -30,7 +33,16 @@ from cryptography.x509.oid import NameOID
 
 from certs._files import write_atomic
 from certs._time import days, require_aware
-from certs.errors import CaError, CaExists, CertsError, CsrError, IdentityMismatch, KeyFileError
+from certs.crl import RevokedEntry, make_crl, reason_flag
+from certs.errors import (
+    CaError,
+    CaExists,
+    CertsError,
+    CsrError,
+    IdentityMismatch,
+    KeyFileError,
+    UnknownSerial,
+)
 from certs.identifiers import IdentifierError, MemberId, NodeId, check_instance
 from certs.keys import (
     KeyAlgorithm,
@@ -46,19 +58,29 @@ from certs.keys import (
     signature_hash,
 )
 from certs.profiles import PROFILES, Profile, bound_identity, identity_name, profile_extensions
+from certs.service_profiles import (
+    SERVICE_PROFILES,
+    ServiceProfile,
+    service_extensions,
+    service_name,
+)
 
-__all__ = ["CertificateAuthority", "IssuedRecord"]
+__all__ = ["CertStatus", "CertificateAuthority", "IssuedRecord", "serial_hex"]
 
 CA_KEY_FILE = "ca.key"
 CA_CERT_FILE = "ca.pem"
 INDEX_FILE = "index.json"
 ISSUED_DIR = "issued"
+CRL_PEM_FILE = "crl.pem"
+CRL_DER_FILE = "crl.der"
 LOCK_FILE = ".lock"
 _INDEX_VERSION = 1
 # RFC 5280 upper bound for a commonName; the CA's is "<instance> Renkei CA".
 _MAX_COMMON_NAME = 64
 
-CertificateStatus = Literal["valid"]
+CertificateStatus = Literal["valid", "revoked"]
+IssuedProfile = Profile | ServiceProfile
+_ALL_PROFILES: tuple[str, ...] = (*PROFILES, *SERVICE_PROFILES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,30 +90,41 @@ class IssuedRecord:
     serial: int
     subject: str
     identity: str
-    profile: Profile
+    profile: IssuedProfile
     not_before: datetime
     not_after: datetime
     status: CertificateStatus
     fingerprint: str
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
 
     @property
     def serial_hex(self) -> str:
         return serial_hex(self.serial)
 
     def to_json(self) -> dict[str, str]:
-        entry = asdict(self)
+        entry = {key: value for key, value in asdict(self).items() if value is not None}
         entry["serial"] = self.serial_hex
         entry["not_before"] = self.not_before.isoformat()
         entry["not_after"] = self.not_after.isoformat()
+        if self.revoked_at is not None:
+            entry["revoked_at"] = self.revoked_at.isoformat()
         return entry
 
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> Self:
         profile = entry["profile"]
-        if profile not in PROFILES:
+        if profile not in _ALL_PROFILES:
             raise ValueError(f"unknown profile {profile!r}")
-        if entry["status"] != "valid":
-            raise ValueError(f"unknown status {entry['status']!r}")
+        status = entry["status"]
+        revoked_at: datetime | None = None
+        reason: str | None = None
+        if status == "revoked":
+            revoked_at = datetime.fromisoformat(entry["revoked_at"])
+            reason = str(entry["revocation_reason"])
+            reason_flag(reason)
+        elif status != "valid":
+            raise ValueError(f"unknown status {status!r}")
         return cls(
             serial=int(entry["serial"], 16),
             subject=str(entry["subject"]),
@@ -99,9 +132,20 @@ class IssuedRecord:
             profile=profile,
             not_before=datetime.fromisoformat(entry["not_before"]),
             not_after=datetime.fromisoformat(entry["not_after"]),
-            status="valid",
+            status=status,
             fingerprint=str(entry["fingerprint"]),
+            revoked_at=revoked_at,
+            revocation_reason=reason,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CertStatus:
+    """What the CA knows about a serial: ``good``, ``revoked`` (when, why) or ``unknown``."""
+
+    state: Literal["good", "revoked", "unknown"]
+    revoked_at: datetime | None = None
+    reason: str | None = None
 
 
 def serial_hex(serial: int) -> str:
@@ -238,6 +282,130 @@ class CertificateAuthority:
         require_aware(now)
         lifetime = days(validity_days)
         identity, public_key = self._check_csr(csr, profile)
+        certificate = self._sign(
+            identity_name(identity),
+            public_key,
+            profile_extensions(profile, identity, public_key),
+            now=now,
+            lifetime=lifetime,
+        )
+        self._record(certificate, identity=str(identity), profile=profile)
+        return certificate
+
+    def issue_service_certificate(
+        self,
+        public_key: PublicKey,
+        *,
+        profile: ServiceProfile,
+        now: datetime,
+        validity_days: int = 365,
+    ) -> x509.Certificate:
+        """Issue the delegated OCSP responder's (``ocsp``) or the TSA's (``tsa``) certificate.
+
+        Takes a public key rather than a CSR: service certificates are made by
+        whoever holds the CA key, for keys generated on the same host.
+        """
+        require_aware(now)
+        lifetime = days(validity_days)
+        if profile not in SERVICE_PROFILES:
+            raise CaError(f"unknown service profile {profile!r}")
+        try:
+            check_supported_key(public_key)
+        except KeyFileError as exc:
+            raise CaError(f"the service key is not accepted: {exc}") from exc
+        subject = service_name(self.instance, profile)
+        certificate = self._sign(
+            subject, public_key, service_extensions(profile, public_key), now=now, lifetime=lifetime
+        )
+        common_name = subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        self._record(certificate, identity=str(common_name), profile=profile)
+        return certificate
+
+    def revoke(self, serial: int, *, reason: str, now: datetime) -> IssuedRecord:
+        """Mark the certificate ``serial`` revoked at ``now`` for an RFC 5280 ``reason``.
+
+        Revoking twice is refused (the first time and reason stand); an unknown
+        serial is :class:`UnknownSerial`.
+        """
+        require_aware(now)
+        try:
+            reason_flag(reason)
+        except ValueError as exc:
+            raise CaError(str(exc)) from exc
+        index_path = self.directory / INDEX_FILE
+        with self._locked():
+            index = self._read_index()
+            for position, entry in enumerate(index["certificates"]):
+                record = self._parse_record(entry)
+                if record.serial != serial:
+                    continue
+                if record.status == "revoked":
+                    raise CaError(
+                        f"certificate {record.serial_hex} is already revoked "
+                        f"({record.revocation_reason}, {record.revoked_at})"
+                    )
+                revoked = replace(
+                    record, status="revoked", revoked_at=now, revocation_reason=reason
+                )
+                index["certificates"][position] = revoked.to_json()
+                self._write(index_path, _dump(index))
+                return revoked
+        raise UnknownSerial(f"this CA never issued a certificate with serial {serial:x}")
+
+    def status_of(self, serial: int) -> CertStatus:
+        """The current status of ``serial``, read from the index (no caching)."""
+        for record in self.issued():
+            if record.serial == serial:
+                if record.status == "revoked":
+                    return CertStatus("revoked", record.revoked_at, record.revocation_reason)
+                return CertStatus("good")
+        return CertStatus("unknown")
+
+    def build_crl(self, now: datetime, next_update: datetime) -> x509.CertificateRevocationList:
+        """Sign a CRL of every revoked certificate, with the next CRL number.
+
+        Writes ``crl.pem`` and ``crl.der`` in the CA directory.
+        """
+        require_aware(now)
+        with self._locked():
+            index = self._read_index()
+            records = [self._parse_record(entry) for entry in index["certificates"]]
+            number = int(index.get("crl_number", 0)) + 1
+            revoked = [
+                RevokedEntry(r.serial, r.revoked_at, r.revocation_reason)
+                for r in records
+                if r.revoked_at is not None and r.revocation_reason is not None
+            ]
+            try:
+                crl = make_crl(
+                    issuer=self.certificate,
+                    issuer_key=self._private_key,
+                    revoked=revoked,
+                    number=number,
+                    now=now,
+                    next_update=next_update,
+                )
+            except ValueError as exc:
+                raise CaError(f"cannot build the CRL: {exc}") from exc
+            index["crl_number"] = number
+            self._write(self.directory / INDEX_FILE, _dump(index))
+            self._write(
+                self.directory / CRL_PEM_FILE, crl.public_bytes(serialization.Encoding.PEM)
+            )
+            self._write(
+                self.directory / CRL_DER_FILE, crl.public_bytes(serialization.Encoding.DER)
+            )
+        return crl
+
+    def _sign(
+        self,
+        subject: x509.Name,
+        public_key: PublicKey,
+        extensions: list[tuple[x509.ExtensionType, bool]],
+        *,
+        now: datetime,
+        lifetime: timedelta,
+    ) -> x509.Certificate:
         ca_not_before = self.certificate.not_valid_before_utc
         ca_not_after = self.certificate.not_valid_after_utc
         if not ca_not_before <= now < ca_not_after:
@@ -249,28 +417,43 @@ class CertificateAuthority:
         not_after = min(now + lifetime, ca_not_after)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(identity_name(identity))
+            .subject_name(subject)
             .issuer_name(self.certificate.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now)
             .not_valid_after(not_after)
         )
-        for extension, critical in profile_extensions(profile, identity, public_key):
+        for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(self._private_key.public_key())
         builder = builder.add_extension(aki, critical=False)
-        certificate = builder.sign(self._private_key, signature_hash(self._private_key))
-        self._record(certificate, identity=str(identity), profile=profile)
-        return certificate
+        return builder.sign(self._private_key, signature_hash(self._private_key))
+
+    def _read_index(self) -> dict[str, Any]:
+        try:
+            index = json.loads((self.directory / INDEX_FILE).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CaError(f"cannot read {INDEX_FILE} in {self.directory}: {exc}") from exc
+        if not isinstance(index, dict) or not isinstance(index.get("certificates"), list):
+            raise CaError(f"{INDEX_FILE} in {self.directory} is malformed")
+        return index
+
+    def _parse_record(self, entry: Any) -> IssuedRecord:
+        try:
+            return IssuedRecord.from_json(entry)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CaError(f"malformed entry in {INDEX_FILE} in {self.directory}: {exc}") from exc
+
+    def _write(self, path: Path, data: bytes) -> None:
+        try:
+            write_atomic(path, data, mode=0o644, overwrite=True)
+        except OSError as exc:
+            raise CaError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
     def issued(self) -> list[IssuedRecord]:
         """Every certificate this CA has issued, oldest first."""
-        try:
-            index = json.loads((self.directory / INDEX_FILE).read_bytes())
-            return [IssuedRecord.from_json(entry) for entry in index["certificates"]]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CaError(f"cannot read {INDEX_FILE} in {self.directory}: {exc}") from exc
+        return [self._parse_record(entry) for entry in self._read_index()["certificates"]]
 
     def _check_csr(
         self, csr: x509.CertificateSigningRequest, profile: Profile
@@ -297,7 +480,9 @@ class CertificateAuthority:
             )
         return identity, cast(PublicKey, public_key)
 
-    def _record(self, certificate: x509.Certificate, *, identity: str, profile: Profile) -> None:
+    def _record(
+        self, certificate: x509.Certificate, *, identity: str, profile: IssuedProfile
+    ) -> None:
         record = IssuedRecord(
             serial=certificate.serial_number,
             subject=certificate.subject.rfc4514_string(),

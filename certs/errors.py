@@ -7,13 +7,25 @@ protocol fault codes and test against::
     ├── KeyFileError                certs.key_invalid
     ├── CsrError                    certs.csr_invalid
     ├── CaError                     certs.ca_invalid
-    │   └── CaExists                certs.ca_exists
-    └── CertificateError            certs.certificate_invalid
-        ├── CertificateExpired      certs.certificate_expired
-        ├── CertificateNotYetValid  certs.certificate_not_yet_valid
-        ├── UntrustedCertificate    certs.certificate_untrusted
-        ├── WrongKeyUsage           certs.certificate_wrong_usage
-        └── IdentityMismatch        certs.certificate_identity_mismatch
+    │   ├── CaExists                certs.ca_exists
+    │   └── UnknownSerial           certs.unknown_serial
+    ├── CertificateError            certs.certificate_invalid
+    │   ├── CertificateExpired      certs.certificate_expired
+    │   ├── CertificateNotYetValid  certs.certificate_not_yet_valid
+    │   ├── UntrustedCertificate    certs.certificate_untrusted
+    │   ├── WrongKeyUsage           certs.certificate_wrong_usage
+    │   ├── IdentityMismatch        certs.certificate_identity_mismatch
+    │   └── CertificateRevoked      certs.certificate_revoked
+    ├── OcspError                   certs.ocsp_error
+    │   ├── OcspUnavailable         certs.ocsp_unavailable
+    │   ├── OcspInvalid             certs.ocsp_invalid
+    │   ├── OcspUnauthorized        certs.ocsp_unauthorized
+    │   ├── OcspStale               certs.ocsp_stale
+    │   ├── OcspFutureDated         certs.ocsp_future
+    │   ├── OcspUnknown             certs.ocsp_unknown
+    │   └── OcspRevoked             certs.ocsp_revoked   (also a CertificateRevoked)
+    ├── TsaError                    certs.tsa_error
+    └── TimestampInvalid            certs.timestamp_invalid
 
 Exceptions of ``cryptography`` and of the operating system are translated into
 these at the boundary (``raise ... from exc``).
@@ -27,10 +39,22 @@ __all__ = [
     "CertificateError",
     "CertificateExpired",
     "CertificateNotYetValid",
+    "CertificateRevoked",
     "CertsError",
     "CsrError",
     "IdentityMismatch",
     "KeyFileError",
+    "OcspError",
+    "OcspFutureDated",
+    "OcspInvalid",
+    "OcspRevoked",
+    "OcspStale",
+    "OcspUnauthorized",
+    "OcspUnavailable",
+    "OcspUnknown",
+    "TimestampInvalid",
+    "TsaError",
+    "UnknownSerial",
     "UntrustedCertificate",
     "WrongKeyUsage",
 ]
@@ -64,6 +88,12 @@ class CaExists(CaError):
     """Refused to create a CA where one already exists."""
 
     code = "certs.ca_exists"
+
+
+class UnknownSerial(CaError):
+    """The CA never issued a certificate with this serial number."""
+
+    code = "certs.unknown_serial"
 
 
 class CertificateError(CertsError):
@@ -100,3 +130,69 @@ class IdentityMismatch(CertificateError):
     """The identity bound into the certificate is missing, inconsistent or unexpected."""
 
     code = "certs.certificate_identity_mismatch"
+
+
+class CertificateRevoked(CertificateError):
+    """The certificate has been revoked (by its CRL entry or OCSP status)."""
+
+    code = "certs.certificate_revoked"
+
+
+class OcspError(CertsError):
+    """Certificate status could not be established from OCSP; callers must refuse."""
+
+    code = "certs.ocsp_error"
+
+
+class OcspUnavailable(OcspError):
+    """The OCSP responder could not be reached or did not answer with a response."""
+
+    code = "certs.ocsp_unavailable"
+
+
+class OcspInvalid(OcspError):
+    """A malformed or unsuccessful response, a bad signature, or a response about another cert."""
+
+    code = "certs.ocsp_invalid"
+
+
+class OcspUnauthorized(OcspError):
+    """The response is signed by neither the CA nor a responder the CA delegated to."""
+
+    code = "certs.ocsp_unauthorized"
+
+
+class OcspStale(OcspError):
+    """The response is older than the freshness limit or past its nextUpdate."""
+
+    code = "certs.ocsp_stale"
+
+
+class OcspFutureDated(OcspError):
+    """The response claims to be produced later than ``now`` (beyond the allowed skew)."""
+
+    code = "certs.ocsp_future"
+
+
+class OcspUnknown(OcspError):
+    """The responder does not know the certificate (its CA never issued it)."""
+
+    code = "certs.ocsp_unknown"
+
+
+class OcspRevoked(OcspError, CertificateRevoked):
+    """A valid, fresh OCSP response says the certificate is revoked."""
+
+    code = "certs.ocsp_revoked"
+
+
+class TsaError(CertsError):
+    """The time-stamping authority cannot be used: unreachable, refusing, misconfigured."""
+
+    code = "certs.tsa_error"
+
+
+class TimestampInvalid(CertsError):
+    """A time-stamp token is malformed, badly signed, untrusted or not about the given digest."""
+
+    code = "certs.timestamp_invalid"

@@ -24,7 +24,23 @@ EXPECTED = {
         "certs.certificate_identity_mismatch",
         errors.CertificateError,
     ),
+    errors.UnknownSerial: ("certs.unknown_serial", errors.CaError),
+    errors.CertificateRevoked: ("certs.certificate_revoked", errors.CertificateError),
+    errors.OcspError: ("certs.ocsp_error", errors.CertsError),
+    errors.OcspUnavailable: ("certs.ocsp_unavailable", errors.OcspError),
+    errors.OcspInvalid: ("certs.ocsp_invalid", errors.OcspError),
+    errors.OcspUnauthorized: ("certs.ocsp_unauthorized", errors.OcspError),
+    errors.OcspStale: ("certs.ocsp_stale", errors.OcspError),
+    errors.OcspFutureDated: ("certs.ocsp_future", errors.OcspError),
+    errors.OcspUnknown: ("certs.ocsp_unknown", errors.OcspError),
+    errors.TsaError: ("certs.tsa_error", errors.CertsError),
+    errors.TimestampInvalid: ("certs.timestamp_invalid", errors.CertsError),
 }
+
+
+def test_ocsp_revoked_is_both_an_ocsp_error_and_a_revocation() -> None:
+    assert errors.OcspRevoked.code == "certs.ocsp_revoked"
+    assert errors.OcspRevoked.__bases__ == (errors.OcspError, errors.CertificateRevoked)
 
 
 @pytest.mark.parametrize(("error", "expected"), EXPECTED.items())
@@ -37,7 +53,7 @@ def test_codes_and_parents(error: type[errors.CertsError], expected: tuple[str, 
 
 def test_every_exported_error_is_covered_and_codes_are_unique() -> None:
     exported = {getattr(errors, name) for name in errors.__all__}
-    assert exported == set(EXPECTED)
+    assert exported == set(EXPECTED) | {errors.OcspRevoked}
     codes = [error.code for error in exported]
     assert len(codes) == len(set(codes))
 
