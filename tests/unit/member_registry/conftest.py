@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -11,18 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from registry_samples import (
-    CITY,
-    EHR,
-    HOSP_A,
-    NODE1,
-    NOW,
-    PLANNING,
-    TRANSIT,
-    make_certificate,
-)
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from member_registry._certificates import fingerprint
@@ -39,6 +27,17 @@ from member_registry.globalconf import (
 )
 from member_registry.service import RegistryService
 from member_registry.signing import generate_signing_identity
+from tests.conftest import POSTGRES_SERVER, require_postgres
+from tests.unit.member_registry.registry_samples import (
+    CITY,
+    EHR,
+    HOSP_A,
+    NODE1,
+    NOW,
+    PLANNING,
+    TRANSIT,
+    make_certificate,
+)
 
 
 @pytest.fixture(scope="session")
@@ -92,20 +91,6 @@ def sample_conf(
     )
 
 
-POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-
-async def _postgres_reachable() -> bool:
-    engine = create_async_engine(POSTGRES_URL)
-    try:
-        async with engine.connect():
-            return True
-    except (OSError, SQLAlchemyError):
-        return False
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A registry database: SQLite in ``tmp_path``, or a private schema in PostgreSQL."""
@@ -114,16 +99,13 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield sqlite
         await sqlite.dispose()
         return
-    if not await _postgres_reachable():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 is unreachable and CI is set")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
+    require_postgres()  # skips when unreachable, fails instead when CI is set
     schema = f"registry_test_{uuid.uuid4().hex}"
-    admin = create_async_engine(POSTGRES_URL)
+    admin = create_async_engine(POSTGRES_SERVER)
     async with admin.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     postgres = create_async_engine(
-        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
+        POSTGRES_SERVER, connect_args={"server_settings": {"search_path": schema}}
     )
     try:
         yield postgres

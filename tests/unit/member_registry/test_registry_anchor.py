@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from registry_samples import NOW
 
 from member_registry.anchor import Anchor, anchor_digest, load_anchor, write_anchor
 from member_registry.errors import AnchorError
+from tests.unit.member_registry.registry_samples import NOW
 
 
 def test_round_trip_and_digest(tmp_path: Path, anchor: Anchor,

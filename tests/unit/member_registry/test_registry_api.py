@@ -9,7 +9,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography import x509
-from registry_samples import EHR, NODE1, NOW, PLANNING, TRANSIT, make_certificate
 
 from certs.keys import certificate_pem
 from member_registry._certificates import fingerprint
@@ -19,6 +18,14 @@ from member_registry.errors import ConfigurationError
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings
 from member_registry.signing import verify_global_conf
+from tests.unit.member_registry.registry_samples import (
+    EHR,
+    NODE1,
+    NOW,
+    PLANNING,
+    TRANSIT,
+    make_certificate,
+)
 
 TOKEN = "s3cret-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

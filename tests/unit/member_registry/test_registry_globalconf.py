@@ -8,12 +8,20 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from registry_samples import CITY, EHR, HOSP_A, NODE1, NOW, PLANNING, TRANSIT
 
 from certs.identifiers import NodeId, SubsystemId
 from member_registry._certificates import fingerprint
 from member_registry.errors import GlobalConfMalformed
 from member_registry.globalconf import GlobalConf, Member, Node
+from tests.unit.member_registry.registry_samples import (
+    CITY,
+    EHR,
+    HOSP_A,
+    NODE1,
+    NOW,
+    PLANNING,
+    TRANSIT,
+)
 
 
 def test_json_round_trip(sample_conf: GlobalConf) -> None:

@@ -4,7 +4,15 @@ from datetime import timedelta
 
 import pytest
 from cryptography import x509
-from registry_samples import (
+
+from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
+from member_registry._certificates import fingerprint
+from member_registry.anchor import Anchor
+from member_registry.errors import AlreadyExists, NotFound, RegistryError, ValidationError
+from member_registry.globalconf import Settings
+from member_registry.service import RegistryService
+from member_registry.signing import generate_signing_identity, verify_global_conf
+from tests.unit.member_registry.registry_samples import (
     CITY,
     EHR,
     HOSP_A,
@@ -14,14 +22,6 @@ from registry_samples import (
     TRANSIT,
     make_certificate,
 )
-
-from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
-from member_registry._certificates import fingerprint
-from member_registry.anchor import Anchor
-from member_registry.errors import AlreadyExists, NotFound, RegistryError, ValidationError
-from member_registry.globalconf import Settings
-from member_registry.service import RegistryService
-from member_registry.signing import generate_signing_identity, verify_global_conf
 
 
 async def _populate(service: RegistryService, ca: x509.Certificate,

@@ -11,7 +11,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from registry_samples import NOW, make_certificate
 
 from certs.keys import private_key_pem
 from member_registry._certificates import fingerprint
@@ -31,6 +30,7 @@ from member_registry.signing import (
     sign_global_conf,
     verify_global_conf,
 )
+from tests.unit.member_registry.registry_samples import NOW, make_certificate
 
 Identity = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
 
