@@ -1,6 +1,6 @@
 """Endpoint path patterns of access rights, matched segment by segment.
 
-A pattern is ``*`` (the whole service) or ``/`` followed by segments separated by ``/``.
+A pattern is ``*`` or ``**`` (the whole service) or ``/`` followed by segments separated by ``/``.
 A segment is ``*`` (exactly one non-empty segment), ``**`` (any number of segments,
 including none) or a literal compared for exact equality with the request's
 percent-decoded segment. Nothing is turned into a regular expression, so a pattern cannot
@@ -29,7 +29,7 @@ class PathPattern:
 
     @classmethod
     def compile(cls, text: str) -> PathPattern:
-        if text == "*":
+        if text in ("*", "**"):
             return cls(text, None)
         if not text.startswith("/"):
             raise DeclarationError(f"path pattern {text!r} must be '*' or start with '/'")

@@ -11,6 +11,7 @@ from typing import Literal
 from certs.identifiers import ServiceId, SubsystemId
 from policies._fieldpath import FhirPath, FieldPath
 from policies._mediatype import FHIR_JSON
+from policies._pathpattern import split_request_path
 from policies.errors import DeclarationError, SubjectRequired
 
 __all__ = [
@@ -26,6 +27,7 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 _QUERY_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _PURPOSE_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _SUBJECT_SLOT = "{subject}"
+_REST = "**"
 _MAX_SUBJECT = 255
 
 Values = Callable[[str], Sequence[str]]
@@ -71,10 +73,13 @@ class SubjectLocator:
                 or segments.count(_SUBJECT_SLOT) != 1
                 or any(not part for part in segments[1:])
                 or any("{" in part or "}" in part for part in segments if part != _SUBJECT_SLOT)
+                or any("*" in part for part in segments[:-1])
+                or ("*" in segments[-1] and segments[-1] != _REST)
             ):
                 raise DeclarationError(
-                    f"subject path template {self.name!r} must start with '/' and contain "
-                    "'{subject}' once as a whole segment, e.g. /Patient/{subject}"
+                    f"subject path template {self.name!r} must start with '/', contain "
+                    "'{subject}' once as a whole segment and may end in '/**', "
+                    "e.g. /Patient/{subject} or /Patient/{subject}/**"
                 )
         if self.kind not in ("header", "path", "query"):
             raise DeclarationError(f"subject locator kind {self.kind!r} is unknown")
@@ -82,15 +87,24 @@ class SubjectLocator:
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
 
-    def locate(self, *, headers: Values, segments: Sequence[str], query: Values) -> str:
+    def locate(self, *, headers: Values, path: str, query: Values) -> str:
         """The data subject of a request, or SubjectRequired.
 
         ``headers``/``query`` return every value of a name (e.g. ``multidict.getall``);
-        ``segments`` are the percent-decoded path segments after the service code. A
+        ``path`` is the raw request path after the service code (as for
+        ``AccessPolicy.check_query``); its segments are percent-decoded one by one. A
         subject given more than once is ambiguous and refused.
         """
         if self.kind == "path":
+            split = split_request_path(path)
+            if split is None:
+                raise SubjectRequired("the request path cannot be split unambiguously")
+            segments: Sequence[str] = split
             template = self.name[1:].split("/")
+            if template[-1] == _REST:
+                # Trailing "/**": any further segments (e.g. /Patient/7/$everything).
+                template = template[:-1]
+                segments = segments[: len(template)]
             if len(template) != len(segments):
                 raise SubjectRequired(f"the request path does not match {self.name}")
             subject: str | None = None

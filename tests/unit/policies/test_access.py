@@ -79,6 +79,8 @@ def test_method_restriction() -> None:
     [
         ("*", "", True),
         ("*", "/any/thing/at/all", True),
+        ("**", "/any/thing", True),
+        ("**", "", True),
         ("/Patient/*", "/Patient/123", True),
         ("/Patient/*", "/Patient/", False),
         ("/Patient/*", "/Patient", False),

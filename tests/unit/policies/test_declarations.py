@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
 import pytest
 
@@ -25,9 +26,8 @@ def locate(
     segments: Sequence[str] = (),
     query: dict[str, list[str]] | None = None,
 ) -> str:
-    return locator.locate(
-        headers=values(headers or {}), segments=segments, query=values(query or {})
-    )
+    path = "".join(f"/{quote(segment, safe='')}" for segment in segments)
+    return locator.locate(headers=values(headers or {}), path=path, query=values(query or {}))
 
 
 def test_header_locator_default_name() -> None:
@@ -51,6 +51,22 @@ def test_path_locator() -> None:
             locate(locator, segments=segments)
 
 
+def test_path_locator_decodes_and_refuses_ambiguous_paths() -> None:
+    locator = SubjectLocator.path("/Patient/{subject}")
+    assert locator.locate(headers=values({}), path="/Patient/a%20b", query=values({})) == "a b"
+    for path in ["/Patient/a%2Fb", "/Patient/..", "Patient/x", "/Patient/%0a"]:
+        with pytest.raises(SubjectRequired):
+            locator.locate(headers=values({}), path=path, query=values({}))
+
+
+def test_path_locator_with_rest() -> None:
+    locator = SubjectLocator.path("/Patient/{subject}/**")
+    assert locate(locator, segments=("Patient", "p1")) == "p1"
+    assert locate(locator, segments=("Patient", "p1", "$everything")) == "p1"
+    with pytest.raises(SubjectRequired):
+        locate(locator, segments=("Patient",))
+
+
 def test_query_locator() -> None:
     locator = SubjectLocator.query("patient")
     assert locate(locator, query={"patient": ["p1"]}) == "p1"
@@ -68,6 +84,8 @@ def test_query_locator() -> None:
         lambda: SubjectLocator.path("/{subject}/{subject}"),
         lambda: SubjectLocator.path("/Patient"),
         lambda: SubjectLocator.path("/a//{subject}"),
+        lambda: SubjectLocator.path("/**/{subject}"),
+        lambda: SubjectLocator.path("/{subject}/x*"),
         lambda: SubjectLocator("cookie", "x"),  # type: ignore[arg-type]
     ],
 )
