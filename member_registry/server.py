@@ -49,7 +49,7 @@ async def serve(
             site = web.TCPSite(runner, settings.listen_host, settings.listen_port)
             await site.start()
             host, port = runner.addresses[0][:2]
-            url = f"http://{host}:{port}"
+            url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
             _log.info("registry.listening", url=url, instance=settings.instance)
             if on_ready is not None:
                 on_ready(url)

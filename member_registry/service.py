@@ -8,6 +8,7 @@ slips through a race is translated into ``AlreadyExists`` as well.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -92,6 +93,9 @@ class RegistryService:
         self._signing_certificate = signing_certificate
         self._instance = instance
         self._default_settings = settings or Settings()
+        # Serialises current() within this process, so concurrent downloads that find the
+        # latest version stale publish one new version, not one each.
+        self._refresh_lock = asyncio.Lock()
 
     @property
     def instance(self) -> str:
@@ -290,6 +294,10 @@ class RegistryService:
     async def current(self, now: datetime) -> str:
         """The latest signed version, publishing a new one if the data changed since or
         if less than half of its validity is left."""
+        async with self._refresh_lock:
+            return await self._current(now)
+
+    async def _current(self, now: datetime) -> str:
         async with self._session() as session:
             latest = await session.scalar(
                 select(PublishedConfRow).order_by(PublishedConfRow.version.desc()).limit(1))

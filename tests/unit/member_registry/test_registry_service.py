@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -206,3 +207,9 @@ async def test_mismatched_signing_identity_is_refused(
 async def test_naive_now_is_refused(service: RegistryService) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await service.publish(NOW.replace(tzinfo=None))
+
+
+async def test_concurrent_downloads_publish_one_version(service: RegistryService) -> None:
+    tokens = await asyncio.gather(*(service.current(NOW) for _ in range(5)))
+    assert len(set(tokens)) == 1
+    assert [p.version for p in await service.list_published()] == [1]
