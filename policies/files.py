@@ -276,12 +276,13 @@ def _key(right: AccessRight) -> tuple[str, str, str, str]:
 
 
 async def apply_policy_file(
-    store: PolicyStore, policy_file: PolicyFile, *, now: datetime
+    store: PolicyStore, policy_file: PolicyFile, *, now: datetime | None = None
 ) -> ApplyReport:
     """Make ``store`` match ``policy_file`` for the groups, services and purposes it names.
 
     Access rights of every service the file names become exactly the file's (missing
-    ones granted at ``now``, others revoked); rights of other services are untouched.
+    ones granted, recorded as granted at ``now`` when given; others revoked); rights of
+    other services are untouched.
     """
     report = ApplyReport()
     for group in policy_file.local_groups:

@@ -71,7 +71,7 @@ access_rights = Table(
     Column("grantee", String(_ID + 16), nullable=False),
     Column("method", String(20), nullable=False),
     Column("path", String(1024), nullable=False),
-    Column("granted_at", UTCDateTime(), nullable=False),
+    Column("granted_at", UTCDateTime(), nullable=True),
     UniqueConstraint("service", "grantee", "method", "path", name="uq_policy_access_right"),
     Index("ix_policy_access_rights_service", "service"),
 )

@@ -109,11 +109,9 @@ class PolicyStore:
     async def grant_access(self, right: AccessRight, *, now: datetime | None = None) -> AccessRight:
         """Store ``right`` (idempotent: an identical right is returned as stored).
 
-        ``granted_at`` is the right's own, or ``now``; one of them must be given.
+        ``granted_at`` is the right's own, else ``now``; with neither it stays unknown.
         """
         granted_at = right.granted_at or now
-        if granted_at is None:
-            raise DeclarationError("grant_access needs right.granted_at or now")
         stored = AccessRight(
             service=right.service,
             grantee=right.grantee,

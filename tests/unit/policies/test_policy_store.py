@@ -59,9 +59,10 @@ async def test_access_rights_round_trip_and_apply_to_next_policy(store: PolicySt
         await store.revoke_access(right.id)
 
 
-async def test_grant_access_needs_a_time(store: PolicyStore) -> None:
-    with pytest.raises(DeclarationError):
-        await store.grant_access(AccessRight(SERVICE, CLIENT))
+async def test_grant_access_without_a_time_records_none(store: PolicyStore) -> None:
+    right = await store.grant_access(AccessRight(SERVICE, CLIENT))
+    assert right.granted_at is None
+    assert await store.list_access() == [right]
 
 
 async def test_global_group_right(store: PolicyStore) -> None:
