@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
+from yarl import URL
 
 from gateway.audit.models import AuditEntry
 from gateway.context import NodeContext
@@ -24,12 +25,14 @@ from gateway.errors import (
     BodyTooLarge,
     GatewayError,
     NetworkError,
+    ProviderNotAuthenticated,
     ProviderTimeout,
     RemoteError,
     ResponseInvalid,
     UnknownClient,
     UnknownProvider,
 )
+from gateway.peer_connector import PinMismatch
 from gateway.protocol import ExchangeRequest, parse_exchange_request
 from gateway.relay import response_headers_from
 from gateway.responses import error_response
@@ -42,7 +45,6 @@ from gateway.signing import (
     verify_message,
 )
 from gateway.spool import SpooledBody, spool
-from gateway.tls import peer_certificate_der
 from member_registry.globalconf import GlobalConf, Node
 
 __all__ = ["handle_client_request"]
@@ -173,7 +175,10 @@ async def _relay(
     req_hash: str,
     body: SpooledBody,
 ) -> _Relayed:
-    url = f"https://{_host(provider.address)}:{provider.peer_port}{request.target}"
+    # encoded=True: the target goes out byte for byte as the client sent it.
+    url = URL(
+        f"https://{_host(provider.address)}:{provider.peer_port}{request.target}", encoded=True
+    )
     headers: list[tuple[str, str]] = [*request.headers, ("X-Road-Client", str(request.client))]
     headers.append(("Renkei-Signature", token))
     security_server = str(request.security_server) if request.security_server else None
@@ -200,30 +205,17 @@ async def _relay(
             timeout=timeout,
             skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
         ) as response:
-            _check_pinned(response, provider)
             return await _receive(ctx, conf, request, response, req_hash)
     except TimeoutError as exc:
         raise ProviderTimeout(f"no response from {provider.id} in time") from exc
+    except PinMismatch as exc:
+        raise ProviderNotAuthenticated(str(exc)) from exc
     except aiohttp.ClientError as exc:
         raise NetworkError(f"cannot reach {provider.id}: {exc.__class__.__name__}") from exc
 
 
 def _host(address: str) -> str:
     return f"[{address}]" if ":" in address and not address.startswith("[") else address
-
-
-def _check_pinned(response: aiohttp.ClientResponse, provider: Node) -> None:
-    from cryptography import x509
-
-    from certs.keys import fingerprint
-
-    connection = response.connection
-    transport = connection.transport if connection is not None else None
-    der = peer_certificate_der(transport.get_extra_info("ssl_object") if transport else None)
-    if der is None:
-        raise ResponseInvalid("the provider presented no TLS certificate")
-    if fingerprint(x509.load_der_x509_certificate(der)) not in provider.auth_cert_sha256:
-        raise ResponseInvalid(f"the TLS certificate is not the one registered for {provider.id}")
 
 
 async def _receive(

@@ -27,11 +27,13 @@ from gateway.audit.writer import AuditWriter
 from gateway.confclient import ConfigurationClient
 from gateway.db import Base, create_engine
 from gateway.errors import PeerAuthenticationFailed
+from gateway.peer_connector import PinnedConnector, Pins
 from gateway.replay import ReplayGuard
 from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
 from gateway.tls import client_context, server_context, trust_bundle
 from member_registry.globalconf import GlobalConf, Node
+from policies.files import apply_policy_file, load_policy_file
 from policies.store import PolicyStore
 
 __all__ = ["Clock", "NodeContext", "open_node", "utcnow"]
@@ -94,7 +96,7 @@ class NodeContext:
         if cadata:
             self.server_ssl.load_verify_locations(cadata=cadata)
         old = self._peer_session
-        self._peer_session = _peer_session(self.settings, cadata)
+        self._peer_session = _peer_session(self.settings, cadata, conf)
         if old is not None:
             # Close the old pool once in-flight exchanges have had time to end.
             import asyncio
@@ -132,9 +134,21 @@ class NodeContext:
         return node
 
 
-def _peer_session(settings: NodeSettings, cadata: str) -> aiohttp.ClientSession:
+def _pins_of(conf: GlobalConf | None) -> Pins:
+    table: dict[tuple[str, int], frozenset[str]] = {}
+    for node in conf.nodes if conf is not None else ():
+        key = (node.address.strip("[]"), node.peer_port)
+        table[key] = table.get(key, frozenset()) | frozenset(node.auth_cert_sha256)
+    return lambda host, port: table.get((host, port), frozenset())
+
+
+def _peer_session(
+    settings: NodeSettings, cadata: str, conf: GlobalConf | None = None
+) -> aiohttp.ClientSession:
     context = client_context(settings.auth_certificate, settings.auth_key, cadata)
-    connector = aiohttp.TCPConnector(ssl=context, limit=0, limit_per_host=256, keepalive_timeout=60)
+    connector = PinnedConnector(
+        _pins_of(conf), ssl=context, limit=0, limit_per_host=256, keepalive_timeout=60
+    )
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
@@ -162,6 +176,9 @@ async def open_node(
         await conn.run_sync(Base.metadata.create_all)
     policy = PolicyStore(engine)
     await policy.create_schema()
+    if settings.policy_file is not None:
+        # The declarative file is the source of truth for what it names.
+        await apply_policy_file(policy, load_policy_file(settings.policy_file))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conf = ConfigurationClient(settings.anchor, settings.data_dir / "globalconf.jws", clock=clock)
     auth_cert = load_certificate(settings.auth_certificate)

@@ -14,6 +14,7 @@
     │   ├── NetworkError              server.clientproxy.network_error       503
     │   ├── ProviderTimeout           server.clientproxy.timeout             504
     │   ├── ResponseInvalid           server.clientproxy.response_invalid    500
+    │   ├── ProviderNotAuthenticated  server.clientproxy.ssl_authentication_failed 500
     │   └── CertificateNotReady       server.clientproxy.certificate_invalid 503
     ├── ProviderError  (raised by the server-side proxy)
     │   ├── PeerAuthenticationFailed  server.serverproxy.ssl_authentication_failed 500
@@ -47,6 +48,7 @@ __all__ = [
     "NetworkError",
     "PeerAuthenticationFailed",
     "ProviderError",
+    "ProviderNotAuthenticated",
     "ProviderTimeout",
     "PurposeUndeclared",
     "RemoteError",
@@ -122,6 +124,10 @@ class ProviderTimeout(ConsumerError):
 
 class ResponseInvalid(ConsumerError):
     code = "server.clientproxy.response_invalid"
+
+
+class ProviderNotAuthenticated(ConsumerError):
+    code = "server.clientproxy.ssl_authentication_failed"
 
 
 class CertificateNotReady(ConsumerError):

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
+from yarl import URL
 
 from gateway.audit.models import AuditEntry
 from gateway.context import NodeContext
@@ -265,7 +266,7 @@ async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeReq
             conf.groups_of(request.client),
             request.service,
             request.method,
-            request.decoded_path or "/",
+            request.service_path or "/",
         )
     except PolicyAccessDenied as exc:
         raise AccessDenied(str(exc)) from exc
@@ -274,7 +275,10 @@ async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeReq
 async def _call_backend(
     ctx: NodeContext, backend: ServiceBackend, request: ExchangeRequest, body: SpooledBody
 ) -> tuple[int, tuple[tuple[str, str], ...], SpooledBody]:
-    url = backend.url + request.service_path + (f"?{request.query}" if request.query else "")
+    url = URL(
+        backend.url + request.service_path + (f"?{request.query}" if request.query else ""),
+        encoded=True,
+    )
     headers = list(request.headers)
     headers.append(("X-Road-Client", str(request.client)))
     headers.append(("X-Road-Id", request.message_id))

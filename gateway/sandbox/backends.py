@@ -112,7 +112,7 @@ def backend_app() -> web.Application:
         document = {
             "method": request.method,
             "path": request.raw_path.split("?", 1)[0],
-            "query": request.query_string,
+            "query": request.raw_path.partition("?")[2],
             "headers": [[k, v] for k, v in request.headers.items()],
             "body_sha256": hashlib.sha256(body).hexdigest(),
             "body_length": len(body),

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from tests.functional.sandbox_helpers import node
 
@@ -42,7 +43,7 @@ async def test_get_with_query_and_user_headers_passes_unchanged(
 ) -> None:
     message_id = str(uuid.uuid4())
     async with aiohttp.ClientSession() as session, session.get(
-        f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F",
+        URL(f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F", encoded=True),
         headers={
             "X-Road-Client": CONSUMER,
             "X-Road-Id": message_id,
