@@ -241,7 +241,7 @@ async def _add_auth_certificate(request: web.Request) -> web.Response:
     node_id = _parse(NodeId.parse, request.match_info["id"], "node id")
     body = await _body(request, ("certificate",))
     sha256 = await _service(request).add_node_auth_certificate(
-        node_id, _certificate(body["certificate"]))
+        node_id, _certificate(body["certificate"]), now=request.app[CLOCK]())
     return _created({"node": str(node_id), "fingerprint": sha256})
 
 

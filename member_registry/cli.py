@@ -218,7 +218,8 @@ async def _add_node(service: RegistryService, args: argparse.Namespace) -> str:
 
 async def _add_node_cert(service: RegistryService, args: argparse.Namespace) -> str:
     node_id = NodeId.parse(args.id)
-    sha256 = await service.add_node_auth_certificate(node_id, load_certificate(args.cert))
+    sha256 = await service.add_node_auth_certificate(node_id, load_certificate(args.cert),
+                                                     now=_now())
     return f"registered auth certificate {sha256} for node {node_id}"
 
 

@@ -21,7 +21,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from certs.errors import CertsError
 from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
+from certs.validation import check_identity, verify_certificate
 from member_registry._certificates import (
     certificate_from_pem,
     certificate_to_pem,
@@ -140,12 +142,27 @@ class RegistryService:
                                 peer_port=peer_port))
 
     async def add_node_auth_certificate(
-        self, node_id: NodeId, certificate: x509.Certificate
+        self, node_id: NodeId, certificate: x509.Certificate, *, now: datetime | None = None
     ) -> str:
-        """Register an auth certificate of ``node_id``; returns its SHA-256 fingerprint."""
+        """Register an auth certificate of ``node_id``; returns its SHA-256 fingerprint.
+
+        The certificate must be bound to ``node_id`` (auth profile), so one node's key can
+        never be listed for another. Given ``now``, it must also chain to a trusted CA of
+        the registry and be valid at ``now`` (the API and the commands always pass it).
+        """
+        try:
+            check_identity(certificate, "auth", node_id)
+        except CertsError as exc:
+            raise ValidationError(f"not an auth certificate of {node_id}: {exc}") from exc
         sha256 = fingerprint(certificate)
         async with self._transaction() as session:
             await _existing(session, NodeRow, str(node_id), f"node {node_id}")
+            if now is not None:
+                roots = [ca.certificate for ca in await _trusted_cas(session)]
+                try:
+                    verify_certificate(certificate, trust_roots=roots, now=now, profile="auth")
+                except CertsError as exc:
+                    raise ValidationError(f"the auth certificate is not acceptable: {exc}") from exc
             holder = await session.get(NodeAuthCertificateRow, sha256)
             if holder is not None:
                 raise AlreadyExists(

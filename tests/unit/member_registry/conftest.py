@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from certs.ca import CertificateAuthority
 from member_registry._certificates import fingerprint
 from member_registry.anchor import Anchor
 from member_registry.database import create_engine
@@ -36,7 +37,7 @@ from tests.unit.member_registry.registry_samples import (
     NOW,
     PLANNING,
     TRANSIT,
-    make_certificate,
+    issue_auth_certificate,
 )
 
 
@@ -51,13 +52,18 @@ def other_identity() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
 
 
 @pytest.fixture(scope="session")
-def ca_certificate() -> x509.Certificate:
-    return make_certificate("RENKEI CA", ca=True)
+def instance_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
+    return CertificateAuthority.create(tmp_path_factory.mktemp("ca"), instance="RENKEI", now=NOW)
 
 
 @pytest.fixture(scope="session")
-def auth_certificate() -> x509.Certificate:
-    return make_certificate("node1")
+def ca_certificate(instance_ca: CertificateAuthority) -> x509.Certificate:
+    return instance_ca.certificate
+
+
+@pytest.fixture(scope="session")
+def auth_certificate(instance_ca: CertificateAuthority) -> x509.Certificate:
+    return issue_auth_certificate(instance_ca, NODE1)
 
 
 @pytest.fixture

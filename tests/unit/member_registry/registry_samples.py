@@ -9,7 +9,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from certs.ca import CertificateAuthority
 from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
+from certs.keys import generate_key
+from certs.profiles import make_csr
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 HOSP_A = MemberId.parse("RENKEI/GOV/HOSP-A")
@@ -34,3 +37,9 @@ def make_certificate(common_name: str, *, ca: bool = False) -> x509.Certificate:
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+
+
+
+def issue_auth_certificate(ca: CertificateAuthority, node: NodeId) -> x509.Certificate:
+    """An auth certificate bound to ``node``, issued by the instance CA at ``NOW``."""
+    return ca.issue(make_csr(generate_key(), node, "auth"), profile="auth", now=NOW)

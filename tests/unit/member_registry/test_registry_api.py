@@ -115,14 +115,14 @@ async def test_admin_workflow(
     await post("/api/subsystems", {"id": str(EHR)})
     await post("/api/subsystems", {"id": str(PLANNING)})
     await post("/api/nodes", {"id": str(NODE1), "address": "127.0.0.1", "peer_port": 5500})
+    await post("/api/trusted-cas", {"certificate": certificate_pem(ca_certificate),
+                                    "ocsp_urls": ["http://127.0.0.1:8888"]})
     added = await post(f"/api/nodes/{_path_id(NODE1)}/auth-certificates",
                        {"certificate": certificate_pem(auth_certificate)})
     assert added["fingerprint"] == fingerprint(auth_certificate)
     await post(f"/api/nodes/{_path_id(NODE1)}/subsystems", {"subsystem": str(EHR)})
     await post("/api/groups", {"id": str(TRANSIT), "description": "Transit partners"})
     await post(f"/api/groups/{_path_id(TRANSIT)}/members", {"subsystem": str(PLANNING)})
-    await post("/api/trusted-cas", {"certificate": certificate_pem(ca_certificate),
-                                    "ocsp_urls": ["http://127.0.0.1:8888"]})
     await post("/api/tsas", {"name": "TSA", "url": "http://127.0.0.1:8889",
                              "certificate": certificate_pem(ca_certificate)})
 

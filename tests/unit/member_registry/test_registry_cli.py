@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 from cryptography import x509
 
+from certs.ca import CertificateAuthority
+from certs.identifiers import NodeId
 from certs.keys import save_certificate
 from member_registry._certificates import fingerprint
 from member_registry.anchor import anchor_digest, load_anchor
@@ -22,7 +24,11 @@ from member_registry.errors import ConfigurationError
 from member_registry.server import serve
 from member_registry.settings import load_settings, read_admin_token
 from member_registry.signing import verify_global_conf
-from tests.unit.member_registry.registry_samples import NOW, make_certificate
+from tests.unit.member_registry.registry_samples import (
+    NOW,
+    issue_auth_certificate,
+    make_certificate,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -72,14 +78,15 @@ def test_init_rejects_a_bad_instance(tmp_path: Path) -> None:
         initialise_registry(tmp_path, "BAD/INSTANCE", now=NOW)
 
 
-def test_admin_commands(registry_dir: Path, tmp_path: Path,
+def test_admin_commands(registry_dir: Path, tmp_path: Path, instance_ca: CertificateAuthority,
                         capsys: pytest.CaptureFixture[str]) -> None:
     config = ["--config", str(registry_dir / "registry.toml")]
-    auth = make_certificate("node1")
-    ca = make_certificate("CA", ca=True)
+    auth = issue_auth_certificate(instance_ca, NodeId.parse("RENKEI/GOV/HOSP-A/node1"))
+    ca = instance_ca.certificate
     save_certificate(auth, tmp_path / "auth.pem")
     save_certificate(ca, tmp_path / "ca.pem")
     steps = [
+        ["ca", "add", "--cert", str(tmp_path / "ca.pem"), "--ocsp-url", "http://127.0.0.1:1"],
         ["member", "add", "RENKEI/GOV/HOSP-A", "--name", "Hospital A"],
         ["subsystem", "add", "RENKEI/GOV/HOSP-A/EHR"],
         ["node", "add", "RENKEI/GOV/HOSP-A/node1", "--address", "127.0.0.1",
@@ -88,7 +95,6 @@ def test_admin_commands(registry_dir: Path, tmp_path: Path,
         ["node", "host", "RENKEI/GOV/HOSP-A/node1", "RENKEI/GOV/HOSP-A/EHR"],
         ["group", "add", "RENKEI/partners", "--description", "Partners"],
         ["group", "add-member", "RENKEI/partners", "RENKEI/GOV/HOSP-A/EHR"],
-        ["ca", "add", "--cert", str(tmp_path / "ca.pem"), "--ocsp-url", "http://127.0.0.1:1"],
         ["tsa", "add", "--name", "TSA", "--url", "http://127.0.0.1:2",
          "--cert", str(tmp_path / "ca.pem")],
     ]

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 
+from certs.ca import CertificateAuthority
 from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
 from member_registry._certificates import fingerprint
 from member_registry.anchor import Anchor
@@ -21,6 +23,7 @@ from tests.unit.member_registry.registry_samples import (
     NOW,
     PLANNING,
     TRANSIT,
+    issue_auth_certificate,
     make_certificate,
 )
 
@@ -129,25 +132,51 @@ async def test_duplicates_are_rejected(
         assert info.value.code == "registry.conflict"
 
 
-async def test_an_auth_certificate_belongs_to_one_node(
+async def test_auth_certificates_must_be_bound_to_the_node(
     service: RegistryService, ca_certificate: x509.Certificate,
     auth_certificate: x509.Certificate,
 ) -> None:
     await _populate(service, ca_certificate, auth_certificate)
     other = NodeId.parse("RENKEI/GOV/CITY/node1")
     await service.add_node(other, "127.0.0.2", 5500)
-    with pytest.raises(AlreadyExists, match=str(NODE1)):
+    with pytest.raises(ValidationError, match="not an auth certificate of"):
         await service.add_node_auth_certificate(other, auth_certificate)
+    with pytest.raises(ValidationError, match="not an auth certificate of"):
+        await service.add_node_auth_certificate(other, make_certificate("plain"))
 
 
-async def test_unknown_references_are_rejected(service: RegistryService) -> None:
+async def test_auth_certificates_must_chain_to_a_trusted_ca(
+    service: RegistryService, instance_ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    await service.add_member(CITY, "City")
+    node = NodeId.parse("RENKEI/GOV/CITY/node1")
+    await service.add_node(node, "127.0.0.2", 5500)
+    certificate = issue_auth_certificate(instance_ca, node)
+    # No trusted CA yet: nothing can be trusted.
+    with pytest.raises(ValidationError, match="not acceptable"):
+        await service.add_node_auth_certificate(node, certificate, now=NOW)
+    rogue = CertificateAuthority.create(tmp_path / "rogue", instance="RENKEI", now=NOW)
+    await service.add_trusted_ca(rogue.certificate)
+    with pytest.raises(ValidationError, match="not acceptable"):
+        await service.add_node_auth_certificate(node, certificate, now=NOW)
+    await service.add_trusted_ca(instance_ca.certificate)
+    with pytest.raises(ValidationError, match="not acceptable"):
+        await service.add_node_auth_certificate(node, certificate,
+                                                now=NOW + timedelta(days=400))
+    assert await service.add_node_auth_certificate(node, certificate, now=NOW) == fingerprint(
+        certificate)
+
+
+async def test_unknown_references_are_rejected(service: RegistryService,
+                                               instance_ca: CertificateAuthority) -> None:
     await service.add_member(HOSP_A, "Hospital A")
     await service.add_node(NODE1, "127.0.0.1", 5500)
+    unknown_node = NodeId.parse("RENKEI/GOV/HOSP-A/n9")
     attempts = [
+        service.add_node_auth_certificate(unknown_node,
+                                          issue_auth_certificate(instance_ca, unknown_node)),
         service.add_subsystem(SubsystemId.parse("RENKEI/GOV/NOBODY/X")),
         service.add_node(NodeId.parse("RENKEI/GOV/NOBODY/n"), "127.0.0.1", 5500),
-        service.add_node_auth_certificate(NodeId.parse("RENKEI/GOV/HOSP-A/n9"),
-                                          make_certificate("n9")),
         service.add_hosted_subsystem(NODE1, EHR),
         service.add_hosted_subsystem(NodeId.parse("RENKEI/GOV/HOSP-A/n9"), EHR),
         service.add_group_member(TRANSIT, EHR),
