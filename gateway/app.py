@@ -9,7 +9,7 @@ from datetime import datetime
 import structlog
 from aiohttp import web
 
-from gateway.audit.chain import ChainBroken, fetch_rows, verify_chain
+from gateway.audit.api import add_audit_routes
 from gateway.consumer import handle_client_request
 from gateway.context import NodeContext
 from gateway.errors import GatewayError, GlobalConfOutdated
@@ -70,7 +70,7 @@ def peer_app(ctx: NodeContext) -> web.Application:
     return app
 
 
-def _require_role(request: web.Request, *roles: str) -> None:
+def require_role(request: web.Request, *roles: str) -> None:
     tokens = request.app[TOKENS]
     ctx = request.app[CONTEXT]
     header = request.headers.get("Authorization", "")
@@ -129,32 +129,7 @@ def management_app(ctx: NodeContext, tokens: TokenIssuer) -> web.Application:
             {"ready": ready, "checks": checks}, status=200 if ready else 503
         )
 
-    async def audit_rows(request: web.Request) -> web.Response:
-        _require_role(request, "auditor", "admin")
-        message_id = request.query.get("message_id")
-        try:
-            after = int(request.query.get("after_seq", "0"))
-            limit = min(int(request.query.get("limit", "1000")), 10000)
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text="after_seq and limit must be integers") from exc
-        rows = await fetch_rows(
-            ctx.engine, ctx.node_id, message_id=message_id, after_seq=after, limit=limit
-        )
-        return web.json_response({"node": ctx.node_id, "rows": list(rows)})
-
-    async def audit_verify(request: web.Request) -> web.Response:
-        _require_role(request, "auditor", "admin")
-        rows = await fetch_rows(ctx.engine, ctx.node_id)
-        try:
-            count = verify_chain(rows)
-        except ChainBroken as exc:
-            return web.json_response(
-                {"ok": False, "seq": exc.seq, "error": str(exc)}, status=409
-            )
-        return web.json_response({"ok": True, "rows": count})
-
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/api/audit/rows", audit_rows)
-    app.router.add_get("/api/audit/verify", audit_verify)
+    add_audit_routes(app, ctx, require_role)
     return app

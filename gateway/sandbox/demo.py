@@ -93,7 +93,7 @@ def _show_row(row: dict[str, Any]) -> None:
     }
     shown["request_signature"] = (row["request_signature"] or "")[:40] + "…"
     shown["response_signature"] = (row["response_signature"] or "")[:40] + "…"
-    _say(textwrap.indent(json.dumps(shown, indent=2), "      "))
+    _say(textwrap.indent(json.dumps(shown, indent=2, ensure_ascii=False), "      "))
 
 
 async def _demo(document: dict[str, Any]) -> None:
