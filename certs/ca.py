@@ -389,12 +389,8 @@ class CertificateAuthority:
                 raise CaError(f"cannot build the CRL: {exc}") from exc
             index["crl_number"] = number
             self._write(self.directory / INDEX_FILE, _dump(index))
-            self._write(
-                self.directory / CRL_PEM_FILE, crl.public_bytes(serialization.Encoding.PEM)
-            )
-            self._write(
-                self.directory / CRL_DER_FILE, crl.public_bytes(serialization.Encoding.DER)
-            )
+            self._write(self.directory / CRL_PEM_FILE, crl.public_bytes(serialization.Encoding.PEM))
+            self._write(self.directory / CRL_DER_FILE, crl.public_bytes(serialization.Encoding.DER))
         return crl
 
     def _sign(

@@ -3,6 +3,10 @@
     renkei ca init   --dir DIR --instance INSTANCE [--algorithm ALG] [--days N]
     renkei ca issue  --dir DIR --csr FILE --profile auth|sign --out FILE [--days N]
     renkei ca list   --dir DIR [--json]
+    renkei ca revoke SERIAL --dir DIR --reason REASON
+    renkei ca crl    --dir DIR [--days N]
+    renkei ca issue-service --dir DIR --profile ocsp|tsa --key KEY --out FILE [--days N]
+    renkei ocsp serve ... / renkei tsa serve ...   (see certs.serve_cli)
     renkei key generate --out KEY [--algorithm ALG]
     renkei csr create --key KEY --profile auth|sign --id IDENTIFIER --out CSR
 
@@ -16,12 +20,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from certs.ca import CertificateAuthority
+from certs.crl import REVOCATION_REASONS
 from certs.errors import CertsError
 from certs.identifiers import IdentifierError, MemberId, NodeId
 from certs.keys import (
@@ -35,6 +42,8 @@ from certs.keys import (
     save_private_key,
 )
 from certs.profiles import PROFILES, identity_of, make_csr
+from certs.serve_cli import register_services
+from certs.service_profiles import SERVICE_PROFILES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,6 +53,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     _register_ca(commands)
     _register_key(commands)
     _register_csr(commands)
+    register_services(commands, _user_errors)
 
 
 def _register_ca(commands: argparse._SubParsersAction[Any]) -> None:
@@ -69,6 +79,25 @@ def _register_ca(commands: argparse._SubParsersAction[Any]) -> None:
     listing.add_argument("--dir", type=Path, required=True, help="CA directory")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(handler=_ca_list)
+
+    revoke = actions.add_parser("revoke", help="revoke an issued certificate")
+    revoke.add_argument("serial", help="0x-prefixed or 40-digit hex (as listed), or decimal")
+    revoke.add_argument("--dir", type=Path, required=True, help="CA directory")
+    revoke.add_argument("--reason", choices=list(REVOCATION_REASONS), required=True)
+    revoke.set_defaults(handler=_ca_revoke)
+
+    crl = actions.add_parser("crl", help="sign a new CRL (crl.pem, crl.der in the CA dir)")
+    crl.add_argument("--dir", type=Path, required=True, help="CA directory")
+    crl.add_argument("--days", type=int, default=7, help="days until nextUpdate (default 7)")
+    crl.set_defaults(handler=_ca_crl)
+
+    service = actions.add_parser("issue-service", help="issue an OCSP responder or TSA cert")
+    service.add_argument("--dir", type=Path, required=True, help="CA directory")
+    service.add_argument("--profile", choices=SERVICE_PROFILES, required=True)
+    service.add_argument("--key", type=Path, required=True, help="the service's private key")
+    service.add_argument("--out", type=Path, required=True, help="where to write the PEM cert")
+    service.add_argument("--days", type=int, default=365, help="validity (default 365)")
+    service.set_defaults(handler=_ca_issue_service)
 
 
 def _register_key(commands: argparse._SubParsersAction[Any]) -> None:
@@ -151,6 +180,54 @@ def _ca_list(args: argparse.Namespace) -> int:
             f"{record.serial_hex}  {record.profile:<4}  {record.status:<7}  "
             f"{record.not_after.isoformat()}  {record.identity}"
         )
+    return 0
+
+
+def parse_serial(text: str) -> int:
+    """A serial as typed: ``0x``-prefixed or 40 hex digits (as listed) is hex, else decimal."""
+    cleaned = text.strip().lower()
+    try:
+        if cleaned.startswith("0x"):
+            return int(cleaned[2:], 16)
+        if len(cleaned) == 40:
+            return int(cleaned, 16)
+        if cleaned.isdigit():
+            return int(cleaned, 10)
+        return int(cleaned, 16)
+    except ValueError:
+        raise CertsError(f"not a certificate serial: {text!r}") from None
+
+
+@_user_errors
+def _ca_revoke(args: argparse.Namespace) -> int:
+    ca = CertificateAuthority.load(args.dir)
+    record = ca.revoke(parse_serial(args.serial), reason=args.reason, now=datetime.now(UTC))
+    print(f"revoked {record.serial_hex} ({record.identity}): {args.reason}")
+    print("run `renkei ca crl` to publish a new CRL; OCSP answers 'revoked' at once")
+    return 0
+
+
+@_user_errors
+def _ca_crl(args: argparse.Namespace) -> int:
+    ca = CertificateAuthority.load(args.dir)
+    now = datetime.now(UTC)
+    crl = ca.build_crl(now, now + timedelta(days=args.days))
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    print(f"CRL number {number} with {len(crl)} revoked certificate(s) -> {args.dir / 'crl.pem'}")
+    return 0
+
+
+@_user_errors
+def _ca_issue_service(args: argparse.Namespace) -> int:
+    ca = CertificateAuthority.load(args.dir)
+    key = load_private_key(args.key)
+    certificate = ca.issue_service_certificate(
+        key.public_key(), profile=args.profile, now=datetime.now(UTC), validity_days=args.days
+    )
+    save_certificate(certificate, args.out)
+    print(f"issued {args.profile} certificate -> {args.out}")
+    print(f"serial: {certificate.serial_number:040x}")
+    print(f"sha256 fingerprint: {fingerprint(certificate)}")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import aiohttp
 from cryptography import x509
 
+from certs._http import read_limited
 from certs.errors import OcspUnavailable
 from certs.ocsp import OCSP_REQUEST_TYPE, OCSP_RESPONSE_TYPE, build_ocsp_request
 
@@ -44,16 +45,8 @@ async def fetch_ocsp_response(
                     f"OCSP responder {url} answered {response.content_type!r}, "
                     f"not {OCSP_RESPONSE_TYPE}"
                 )
-            return await read_limited(response, MAX_RESPONSE_BYTES, what=f"OCSP responder {url}")
+            return await read_limited(
+                response, MAX_RESPONSE_BYTES, error=OcspUnavailable, what=f"OCSP responder {url}"
+            )
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise OcspUnavailable(f"cannot reach OCSP responder {url}: {exc!r}") from exc
-
-
-async def read_limited(response: aiohttp.ClientResponse, limit: int, *, what: str) -> bytes:
-    """The whole body, refusing (``OcspUnavailable``) one longer than ``limit`` bytes."""
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(8192):
-        body += chunk
-        if len(body) > limit:
-            raise OcspUnavailable(f"{what} sent more than {limit} bytes")
-    return bytes(body)

@@ -113,9 +113,7 @@ class TimeStampAuthority:
         signed_attrs = cms.CMSAttributes(
             [
                 cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
-                cms.CMSAttribute(
-                    {"type": "message_digest", "values": [digest("sha256", content)]}
-                ),
+                cms.CMSAttribute({"type": "message_digest", "values": [digest("sha256", content)]}),
                 cms.CMSAttribute(
                     {
                         "type": "signing_certificate_v2",
