@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from policies._fieldpath import ITEMS, FhirPath, FieldPath, Trie, build_trie, join_key
+from policies._fieldpath import (
+    ITEMS,
+    RESOURCE_TYPE_RE,
+    FhirPath,
+    FieldPath,
+    Trie,
+    build_trie,
+    join_key,
+)
 from policies._walk import DROP, Walk
 from policies.errors import BodyInvalid
 
@@ -62,9 +70,11 @@ def _add_extension(root: Trie, path: FieldPath) -> None:
 
 
 def _resource_type(value: object) -> str | None:
+    """The resource's type, or None if ``value`` is not a resource with a well-formed one
+    (the type ends up in withheld paths, so nothing odd may pass)."""
     if type(value) is dict:
         resource_type = value.get("resourceType")
-        if type(resource_type) is str:
+        if type(resource_type) is str and RESOURCE_TYPE_RE.fullmatch(resource_type):
             return resource_type
     return None
 

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 from policies.errors import DeclarationError
 
-__all__ = ["ITEMS", "FhirPath", "FieldPath", "Trie", "build_trie", "join_key"]
+__all__ = ["ITEMS", "RESOURCE_TYPE_RE", "FhirPath", "FieldPath", "Trie", "build_trie", "join_key"]
 
 ITEMS = "[*]"
 _NAME = r"[A-Za-z0-9_$@:\-]+"
 _NAME_RE = re.compile(_NAME)
 _PATH_RE = re.compile(rf"(?:{_NAME}|\[\*\])(?:\.{_NAME}|\[\*\])*")
 _TOKEN_RE = re.compile(rf"{_NAME}|\[\*\]")
-_RESOURCE_TYPE_RE = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
+RESOURCE_TYPE_RE = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -74,7 +74,7 @@ class FhirPath:
         if not isinstance(text, str):
             raise DeclarationError("a FHIR field path must be a string")
         resource_type, dot, rest = text.partition(".")
-        if not _RESOURCE_TYPE_RE.fullmatch(resource_type):
+        if not RESOURCE_TYPE_RE.fullmatch(resource_type):
             raise DeclarationError(
                 f"FHIR field path {text!r} must start with a resource type such as 'Patient'"
             )

@@ -170,6 +170,8 @@ def test_top_level_resource_of_unreleased_type_keeps_structure_only() -> None:
         {"resource": "x"},
         {"resource": {"id": "no type"}},
         {"resource": {"resourceType": 7}},
+        {"resource": {"resourceType": "Patient, X\r\nSet-Cookie: a"}},
+        {"resource": {"resourceType": "patient"}},
     ],
 )
 def test_malformed_entries_are_removed(entry: object) -> None:
@@ -186,7 +188,9 @@ def test_malformed_contained_is_removed() -> None:
     assert outcome.withheld == ("Patient.contained[*]",)
 
 
-@pytest.mark.parametrize("document", [[], {}, {"resourceType": 1}, "Patient"])
+@pytest.mark.parametrize(
+    "document", [[], {}, {"resourceType": 1}, "Patient", {"resourceType": "Bad Type"}]
+)
 def test_fhir_body_must_be_a_resource(document: object) -> None:
     with pytest.raises(BodyInvalid):
         fhir(document, "Patient")
