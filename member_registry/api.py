@@ -330,7 +330,5 @@ async def _list_versions(request: web.Request) -> web.Response:
 
 
 async def _publish(request: web.Request) -> web.Response:
-    service = _service(request)
-    await service.publish(request.app[CLOCK]())
-    latest = (await service.list_published())[-1]
-    return _created({"version": latest.version})
+    _, conf = await _service(request).publish_conf(request.app[CLOCK]())
+    return _created({"version": conf.version, "expires_at": format_time(conf.expires_at)})

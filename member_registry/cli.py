@@ -295,6 +295,5 @@ async def _show_conf(service: RegistryService, args: argparse.Namespace) -> str:
 
 
 async def _publish(service: RegistryService, args: argparse.Namespace) -> str:
-    await service.publish(_now())
-    latest = (await service.list_published())[-1]
-    return f"published version {latest.version}, valid until {latest.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+    _, conf = await service.publish_conf(_now())
+    return f"published version {conf.version}, valid until {conf.expires_at:%Y-%m-%dT%H:%M:%SZ}"

@@ -291,6 +291,11 @@ class RegistryService:
 
     async def publish(self, now: datetime) -> str:
         """Sign and store a new version, strictly greater than every stored one."""
+        token, _ = await self.publish_conf(now)
+        return token
+
+    async def publish_conf(self, now: datetime) -> tuple[str, GlobalConf]:
+        """Like ``publish``, also returning the configuration that was signed."""
         for _ in range(_PUBLISH_ATTEMPTS):
             try:
                 async with self._sessions() as session, session.begin():
@@ -301,7 +306,7 @@ class RegistryService:
                         version=conf.version, generated_at=conf.generated_at,
                         expires_at=conf.expires_at, content_sha256=_content_digest(conf),
                         jws=token))
-                return token
+                return token, conf
             except IntegrityError:
                 continue  # another process took this version number: build the next one
             except SQLAlchemyError as exc:

@@ -1,25 +1,17 @@
 """The registry process's settings: one TOML file, every key overridable from the environment.
 
-Keys (TOML top level; environment variable ``RENKEI_REGISTRY_<KEY>`` in upper case wins):
+Keys (TOML top level; the environment variable ``RENKEI_REGISTRY_<KEY>``, the key in upper
+case, wins over the file):
 
-==========================  ======================================================  ===========
-key                         meaning                                                 default
-==========================  ======================================================  ===========
-``instance``                the federation instance, e.g. ``RENKEI``                (required)
-``database_url``            SQLAlchemy async URL                                    SQLite file
-                                                                                    ``registry.db``
-                                                                                    beside the
-                                                                                    TOML file
-``listen_host``             address of the HTTP listener                            ``127.0.0.1``
-``listen_port``             port of the HTTP listener (0: any free port)            ``8080``
-``signing_key_path``        PEM P-256 key signing the global configuration          (required)
-``signing_cert_path``       its self-signed verification certificate (the anchor's) (required)
-``admin_token_file``        file holding the admin API's bearer token (a secret)    (required)
-``validity_s``              lifetime of a published configuration                   ``600``
-``refresh_interval_s``      how often nodes download it                             ``60``
-``ocsp_freshness_s``        maximum age of stapled OCSP responses                   ``3600``
-``timestamping_interval_s`` how often nodes time-stamp audit checkpoints            ``60``
-==========================  ======================================================  ===========
+- ``instance``: the federation instance, e.g. ``RENKEI`` (required)
+- ``database_url``: SQLAlchemy async URL (default: SQLite ``registry.db`` beside the file)
+- ``listen_host``, ``listen_port``: the HTTP listener (default ``127.0.0.1``, ``8080``;
+  port 0 picks a free port)
+- ``signing_key_path``: PEM P-256 key signing the global configuration (required)
+- ``signing_cert_path``: its verification certificate, the one in the anchor (required)
+- ``admin_token_file``: file holding the admin API's bearer token, a secret (required)
+- ``validity_s`` (600), ``refresh_interval_s`` (60), ``ocsp_freshness_s`` (3600),
+  ``timestamping_interval_s`` (60): the published settings, in seconds
 
 Relative paths are relative to the TOML file's directory. The admin token itself is
 never part of the settings object (so it cannot end up in a log line); it is read from
