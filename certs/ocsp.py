@@ -10,7 +10,7 @@ closed. In order, it checks that the response
 3. has a valid signature with a pinned algorithm -> :class:`OcspInvalid`;
 4. holds a SingleResponse whose CertID (issuer name hash, issuer key hash,
    serial) is this certificate's -> :class:`OcspInvalid`;
-5. is not produced or dated in the future beyond ``skew`` -> :class:`OcspFutureDated`;
+5. has no thisUpdate in the future beyond ``skew`` -> :class:`OcspFutureDated`;
 6. is no older than ``max_age`` and not past its nextUpdate -> :class:`OcspStale`;
 7. says ``good``; otherwise :class:`OcspRevoked` or :class:`OcspUnknown`.
 """
@@ -238,10 +238,11 @@ def _check_times_and_status(
     this_update = single.this_update_utc
     next_update = single.next_update_utc
     latest_acceptable = now + skew
-    if produced_at > latest_acceptable or this_update > latest_acceptable:
+    # producedAt is informational (and set by the signing library's clock);
+    # freshness and dating are judged on thisUpdate, as RFC 6960 §4.2.2.1 does.
+    if this_update > latest_acceptable:
         raise OcspFutureDated(
-            f"the response is dated {this_update.isoformat()} (produced "
-            f"{produced_at.isoformat()}), after {now.isoformat()}"
+            f"the response is dated {this_update.isoformat()}, after {now.isoformat()}"
         )
     if now - this_update > max_age:
         raise OcspStale(
