@@ -13,6 +13,7 @@ from gateway.audit.api import add_audit_routes
 from gateway.consumer import handle_client_request
 from gateway.context import NodeContext
 from gateway.errors import GatewayError, GlobalConfOutdated
+from gateway.policy_api import add_policy_routes
 from gateway.provider import handle_peer_request
 from gateway.responses import error_response
 from gateway.tokens import TokenError, TokenIssuer
@@ -132,4 +133,5 @@ def management_app(ctx: NodeContext, tokens: TokenIssuer) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_audit_routes(app, ctx, require_role)
+    add_policy_routes(app, ctx, require_role)
     return app

@@ -27,6 +27,7 @@ from gateway.errors import (
     NetworkError,
     ProviderNotAuthenticated,
     ProviderTimeout,
+    PurposeUndeclared,
     RemoteError,
     ResponseInvalid,
     UnknownClient,
@@ -124,6 +125,12 @@ async def _exchange(
     signer = ctx.signers.get(request.client.member)
     if signer is None:
         raise UnknownClient(f"this node holds no sign key for {request.client.member}")
+    if request.purpose is not None and (
+        await ctx.policy.purpose(request.client, request.purpose) is None
+    ):
+        raise PurposeUndeclared(
+            f"{request.client} has not declared the purpose {request.purpose!r}"
+        )
     provider = _choose_provider(conf, request)
     entry.peer_node = str(provider.id)
     if http.content_length is not None and http.content_length > ctx.settings.max_body_bytes:

@@ -34,6 +34,7 @@ from gateway.signing import CertificateCache, MessageSigner
 from gateway.tls import client_context, server_context, trust_bundle
 from member_registry.globalconf import GlobalConf, Node
 from policies.files import apply_policy_file, load_policy_file
+from policies.filter import FilterLimits
 from policies.store import PolicyStore
 
 __all__ = ["Clock", "NodeContext", "open_node", "utcnow"]
@@ -66,6 +67,7 @@ class NodeContext:
     auth_certificate: x509.Certificate
     server_ssl: ssl.SSLContext
     cert_cache: CertificateCache = field(default_factory=CertificateCache)
+    filter_limits: FilterLimits = field(default_factory=FilterLimits)
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0

@@ -21,10 +21,12 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.audit.models import AuditEntry
+from gateway.consent_stage import ConsentDecision, ConsentRefused, decide, enforce
 from gateway.context import NodeContext
 from gateway.descriptions import request_description, response_description
 from gateway.errors import (
     AccessDenied,
+    BodyTooLarge,
     ClientNotHosted,
     GatewayError,
     ServiceFailed,
@@ -217,9 +219,19 @@ async def _serve(
     backend = ctx.settings.backend(request.service)
     if backend is None:
         raise UnknownService(f"{request.service} is not a service of this node")
-    conf = ctx.conf.current()
+    now = ctx.clock()
+    conf = ctx.conf.current(now)
     await _check_access(ctx, conf, request)
-    status, headers, body = await _call_backend(ctx, backend, request, verified.body)
+    decision = await decide(ctx, conf, request, now)
+    if decision is not None:
+        entry.subject = decision.subject
+    # A body to filter is held in memory up to the filter's own limit, no further.
+    limit = ctx.filter_limits.max_bytes if decision is not None else None
+    status, headers, body = await _call_backend(ctx, backend, request, verified.body, limit)
+    withheld: tuple[str, ...] = ()
+    if decision is not None:
+        body, headers, withheld = _filtered(ctx, decision, entry, headers, body)
+    consent_ids = decision.consent_ids if decision is not None else ()
     try:
         description = response_description(
             request_id=verified.request_id,
@@ -230,6 +242,8 @@ async def _serve(
             body_length=body.size,
             issued_at=int(ctx.clock().timestamp()),
             error=None,
+            withheld=withheld,
+            consent_ids=consent_ids,
         )
         token = _signer(ctx, request).sign(canonical_json(description), typ=RESPONSE_TYP)
         entry.status = status
@@ -241,6 +255,10 @@ async def _serve(
             reply.headers.add(name, value)
         reply.headers["X-Road-Request-Hash"] = verified.request_hash
         reply.headers["Renkei-Signature"] = token
+        if withheld:
+            reply.headers["Renkei-Withheld"] = ",".join(withheld)
+        if consent_ids:
+            reply.headers["Renkei-Consent"] = ",".join(consent_ids)
         reply.content_length = body.size
         await reply.prepare(http)
         async for chunk in body.chunks():
@@ -249,6 +267,34 @@ async def _serve(
         return reply
     finally:
         body.close()
+
+
+def _filtered(
+    ctx: NodeContext,
+    decision: ConsentDecision,
+    entry: AuditEntry,
+    headers: tuple[tuple[str, str], ...],
+    body: SpooledBody,
+) -> tuple[SpooledBody, tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Apply consent to the backend's body; the unfiltered body is discarded here."""
+    try:
+        if not body.in_memory:
+            raise ConsentRefused(
+                "the response of a consent-governed service is larger than a node filters",
+                code="server.serverproxy.response_unfilterable",
+            )
+        enforced = enforce(decision, headers, body.content(), ctx.filter_limits)
+    finally:
+        body.close()
+    entry.consent = {
+        "released": list(enforced.released),
+        "withheld": list(enforced.withheld),
+        "consent_ids": list(decision.consent_ids),
+        "purpose": decision.purpose,
+    }
+    filtered = SpooledBody(memory_limit=len(enforced.body))
+    filtered.feed(enforced.body)
+    return filtered, enforced.headers, enforced.withheld
 
 
 def _signer(ctx: NodeContext, request: ExchangeRequest) -> Any:
@@ -273,7 +319,11 @@ async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeReq
 
 
 async def _call_backend(
-    ctx: NodeContext, backend: ServiceBackend, request: ExchangeRequest, body: SpooledBody
+    ctx: NodeContext,
+    backend: ServiceBackend,
+    request: ExchangeRequest,
+    body: SpooledBody,
+    filter_limit: int | None,
 ) -> tuple[int, tuple[tuple[str, str], ...], SpooledBody]:
     url = URL(
         backend.url + request.service_path + (f"?{request.query}" if request.query else ""),
@@ -301,11 +351,17 @@ async def _call_backend(
             timeout=timeout,
             skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
         ) as response:
-            received = await spool(
-                response.content.iter_chunked(256 * 1024),
-                memory_limit=ctx.settings.body_memory_limit,
-                max_size=ctx.settings.max_body_bytes,
-            )
+            try:
+                received = await spool(
+                    response.content.iter_chunked(256 * 1024),
+                    memory_limit=filter_limit or ctx.settings.body_memory_limit,
+                    max_size=filter_limit or ctx.settings.max_body_bytes,
+                )
+            except BodyTooLarge as exc:
+                raise ConsentRefused(
+                    "the response is larger than the consent filter accepts",
+                    code="server.serverproxy.response_unfilterable",
+                ) from exc
             return response.status, response_headers_from(response.headers.items()), received
     except TimeoutError as exc:
         raise ServiceTimeout(f"the backend of {request.service} did not answer in time") from exc

@@ -40,6 +40,10 @@ class SpooledBody:
     def in_memory(self) -> bool:
         return self._file is None
 
+    def feed(self, chunk: bytes) -> None:
+        """Add ``chunk`` (in-memory bodies; large ones go through :func:`spool`)."""
+        self._append(chunk)
+
     def _append(self, chunk: bytes) -> None:
         self._hash.update(chunk)
         self.size += len(chunk)

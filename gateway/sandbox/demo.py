@@ -1,9 +1,11 @@
 """``make demo``: a real exchange through a local federation, explained as it happens.
 
 Starts the default sandbox (registry, CA, three nodes, sample backends),
-has Hospital A's information system fetch a patient record from Hospital B,
-shows an exchange refused for lack of an access right, prints both nodes'
-audit rows of the exchange, checks both audit chains and stops everything.
+has Hospital A's information system fetch a patient record from Hospital B
+with only the fields the patient consented to, revokes the consent and shows
+the next response shrink, shows an undeclared purpose and a missing access
+right refused, prints both nodes' audit rows of the exchange, checks both
+audit chains and stops everything.
 Exits 0 only if every step behaved as described.
 """
 
@@ -30,6 +32,7 @@ __all__ = ["main"]
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
 OUTSIDER = "RENKEI/COM/INSURER/CLAIMS"
 PATIENTS = "RENKEI/GOV/HOSP-B/EHR/patients"
+PATIENT = "example"
 
 
 class DemoFailed(Exception):
@@ -87,7 +90,7 @@ def _show_row(row: dict[str, Any]) -> None:
         key: row[key]
         for key in (
             "seq", "logged_at", "role", "message_id", "client", "service", "method",
-            "path", "peer_node", "purpose", "subject", "status", "error_code",
+            "path", "peer_node", "purpose", "subject", "status", "error_code", "consent",
             "request_body_sha256", "response_body_sha256", "prev_hash", "entry_hash",
         )
     }
@@ -96,73 +99,129 @@ def _show_row(row: dict[str, Any]) -> None:
     _say(textwrap.indent(json.dumps(shown, indent=2, ensure_ascii=False), "      "))
 
 
+def _fhir_summary(bundle: dict[str, Any]) -> str:
+    """What a clinician would see: resource types and their fields."""
+    lines = []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        fields = sorted(k for k in resource if k not in ("resourceType", "id"))
+        lines.append(f"{resource.get('resourceType')}/{resource.get('id')}: {', '.join(fields)}")
+    return "\n".join(lines)
+
+
+async def _fetch_record(
+    session: aiohttp.ClientSession, hospital_a: dict[str, Any], message_id: str, purpose: str
+) -> tuple[int, dict[str, str], Any]:
+    url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}/$everything"
+    headers = {
+        "X-Road-Client": CONSUMER,
+        "X-Road-Id": message_id,
+        "X-Road-UserId": "dr.tanaka",
+        "Renkei-Purpose": purpose,
+        "Renkei-Subject": PATIENT,
+        "Accept": "application/fhir+json",
+    }
+    _say(f"   GET {url}")
+    for name, value in headers.items():
+        _say(f"       {name}: {value}")
+    started = time.perf_counter()
+    async with session.get(url, headers=headers) as response:
+        body = await response.json(content_type=None)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        _say(f"   → HTTP {response.status} in {elapsed_ms:.1f} ms")
+        for name, value in response.headers.items():
+            if name.lower().startswith(("x-road-", "renkei-", "content-type")):
+                _say(f"       {name}: {value}")
+        return response.status, dict(response.headers), body
+
+
 async def _demo(document: dict[str, Any]) -> None:
     hospital_a = _node(document, "RENKEI/GOV/HOSP-A/ss1")
     hospital_b = _node(document, "RENKEI/GOV/HOSP-B/ss1")
+    consent_id = document["consents"][0]["id"]
     async with aiohttp.ClientSession() as session:
-        _step(2, "Hospital A asks Hospital B for patient pat1's record")
+        _step(2, f"Hospital A asks Hospital B for patient {PATIENT!r}'s record (treatment)")
+        _say(f"   The patient consented to share {', '.join(document['consents'][0]['fields'])}")
+        _say("   with Hospital A for 'treatment' (consent " + consent_id + ").")
         message_id = str(uuid.uuid4())
-        url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/pat1"
-        headers = {
-            "X-Road-Client": CONSUMER,
-            "X-Road-Id": message_id,
-            "X-Road-UserId": "dr.tanaka",
-            "Renkei-Purpose": "treatment",
-            "Renkei-Subject": "pat1",
-            "Accept": "application/fhir+json",
-        }
-        _say(f"   GET {url}")
-        for name, value in headers.items():
-            _say(f"       {name}: {value}")
-        started = time.perf_counter()
-        async with session.get(url, headers=headers) as response:
-            body = await response.read()
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            _say(f"   → HTTP {response.status} in {elapsed_ms:.1f} ms")
-            for name, value in response.headers.items():
-                if name.lower().startswith(("x-road-", "renkei-", "content-type")):
-                    _say(f"       {name}: {value}")
-            _expect(response.status == 200, "the record came back through both nodes")
-            _expect("X-Road-Error" not in response.headers, "no node refused it")
-            _expect(
-                bool(response.headers.get("X-Road-Request-Hash")),
-                "the provider bound its signed response to the request (X-Road-Request-Hash)",
-            )
-        record = json.loads(body)
-        preview = json.dumps(
-            {k: record[k] for k in ("resourceType", "id", "name", "birthDate") if k in record},
-            indent=2,
+        status, headers, bundle = await _fetch_record(session, hospital_a, message_id, "treatment")
+        _expect(status == 200, "the record came back through both nodes")
+        _expect("X-Road-Error" not in headers, "no node refused it")
+        _expect(
+            bool(headers.get("X-Road-Request-Hash")),
+            "the provider bound its signed response to the request (X-Road-Request-Hash)",
         )
-        _say("   Response body (excerpt):")
-        _say(textwrap.indent(preview, "      "))
+        _say("   What Hospital A received:")
+        _say(textwrap.indent(_fhir_summary(bundle), "      "))
+        patient = bundle["entry"][0]["resource"]
+        _expect(
+            "name" in patient and "birthDate" in patient,
+            "name and birth date were released",
+        )
+        _expect(
+            "address" not in patient and "telecom" not in patient,
+            "address and telecom were withheld (no consent)",
+        )
+        types = {e["resource"]["resourceType"] for e in bundle["entry"]}
+        _expect("AllergyIntolerance" in types, "allergies were released")
+        _expect(headers.get("Renkei-Consent") == consent_id, "Renkei-Consent names the consent")
 
-        _step(3, "The insurer, which has no access right, tries the same")
+        _step(3, "The patient revokes the consent at Hospital B's consent desk")
+        async with session.delete(
+            f"{hospital_b['management_url']}/api/consents/{consent_id}",
+            headers={"Authorization": f"Bearer {hospital_b['tokens']['consent']}"},
+        ) as response:
+            revoked = await response.json()
+            _expect(response.status == 200 and revoked["revoked_at"], "consent revoked")
+        status, headers, bundle = await _fetch_record(
+            session, hospital_a, str(uuid.uuid4()), "treatment"
+        )
+        _say("   What Hospital A receives now:")
+        _say(textwrap.indent(_fhir_summary(bundle), "      "))
+        patient = bundle["entry"][0]["resource"]
+        _expect(
+            status == 200 and "name" not in patient and len(bundle["entry"]) == 1,
+            "the very next response shrank to the public fields",
+        )
+
+        _step(4, "A request for a purpose Hospital A never declared")
+        status, headers, refusal = await _fetch_record(
+            session, hospital_a, str(uuid.uuid4()), "marketing"
+        )
+        _expect(
+            headers.get("X-Road-Error") == "client.purpose_undeclared",
+            "Hospital A's own node refused it: client.purpose_undeclared",
+        )
+
+        _step(5, "The insurer, which has no access right, asks for the same record")
+        url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}"
         async with session.get(
-            url, headers={"X-Road-Client": OUTSIDER, "Renkei-Purpose": "treatment"}
+            url, headers={"X-Road-Client": OUTSIDER}
         ) as response:
             refusal = await response.json()
             code = response.headers.get("X-Road-Error")
             _say(f"   → HTTP {response.status}  X-Road-Error: {code}")
             _say(textwrap.indent(json.dumps(refusal, indent=2), "      "))
             _expect(
-                response.headers.get("X-Road-Error") == "server.serverproxy.access_denied",
+                code == "server.serverproxy.access_denied",
                 "Hospital B's node refused it: server.serverproxy.access_denied",
             )
 
-        _step(4, "Both nodes logged the exchange (read through the auditor API)")
+        _step(6, "Both nodes logged the first exchange (read through the auditor API)")
+        rows = {}
         for node in (hospital_a, hospital_b):
-            rows = await _audit_rows(session, node, message_id)
-            _expect(len(rows) == 1, f"{node['id']} has the exchange's row")
-            _show_row(rows[0])
-        consumer_row = (await _audit_rows(session, hospital_a, message_id))[0]
-        provider_row = (await _audit_rows(session, hospital_b, message_id))[0]
+            found = await _audit_rows(session, node, message_id)
+            _expect(len(found) == 1, f"{node['id']} has the exchange's row")
+            _show_row(found[0])
+            rows[node["id"]] = found[0]
+        consumer_row, provider_row = rows[hospital_a["id"]], rows[hospital_b["id"]]
         _expect(
             consumer_row["request_hash"] == provider_row["request_hash"]
             and consumer_row["response_body_sha256"] == provider_row["response_body_sha256"],
             "both sides recorded the same request hash and response digest",
         )
 
-        _step(5, "Both audit chains verify")
+        _step(7, "Both audit chains verify")
         for node in (hospital_a, hospital_b):
             await _verify_chain(session, node)
 

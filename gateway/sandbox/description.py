@@ -65,6 +65,7 @@ class ServiceSpec:
     allowed: tuple[str, ...]
     consent_governed: bool = False
     description: str = ""
+    declaration: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def parse_description(data: dict[str, Any]) -> SandboxDescription:
                 allowed=tuple(str(a) for a in s.get("allowed", [])),
                 consent_governed=bool(s.get("consent_governed", False)),
                 description=str(s.get("description", "")),
+                declaration=dict(s["declaration"]) if "declaration" in s else None,
             )
             for i, s in enumerate(data.get("service", []))
         )

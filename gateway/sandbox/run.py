@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -115,6 +116,32 @@ async def _issue_tokens(built: BuiltSandbox, now: datetime) -> None:
             )
 
 
+async def _seed_consents(
+    session: aiohttp.ClientSession, built: BuiltSandbox, description: SandboxDescription
+) -> list[dict[str, Any]]:
+    """Grant the description's consents through each data holder's management API."""
+    granted = []
+    for consent in description.consents:
+        holder = description.node_of(consent.service.subsystem)
+        node = next(n for n in built.nodes if n.spec.id == holder.id)
+        async with session.post(
+            f"http://127.0.0.1:{node.management_port}/api/consents",
+            json={
+                "subject": consent.subject,
+                "consumer": consent.consumer,
+                "service": str(consent.service),
+                "purpose": consent.purpose,
+                "fields": list(consent.fields),
+            },
+            headers={"Authorization": f"Bearer {node.tokens['consent']}"},
+        ) as response:
+            document = await response.json()
+            if response.status != 201:
+                raise SandboxError(f"granting a sandbox consent failed: {document}")
+            granted.append(dict(document["consent"]))
+    return granted
+
+
 @contextlib.asynccontextmanager
 async def sandbox_running(
     description: SandboxDescription,
@@ -174,7 +201,8 @@ async def sandbox_running(
                     f"node {node.spec.id}",
                     directory / "logs" / f"{node.spec.slug}.log",
                 )
-        yield built, describe(built, description)
+            consents = await _seed_consents(session, built, description)
+        yield built, describe(built, description, consents)
     finally:
         await processes.stop_all()
         await runner.cleanup()

@@ -1,0 +1,135 @@
+"""Per-field consent on the provider node (DESIGN §5).
+
+Before the backend is called, :func:`decide` finds the data subject and the
+consents in force for (subject, consumer, service, purpose) and so the fields
+that may leave the node. After it answers, :func:`enforce` removes everything
+else from the body. Anything that cannot be filtered safely is refused; an
+unfiltered body of a consent-governed service never leaves the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from gateway.context import NodeContext
+from gateway.errors import ProviderError
+from gateway.protocol import ExchangeRequest
+from member_registry.globalconf import GlobalConf
+from policies.consent import released_fields
+from policies.declarations import ServiceDeclaration
+from policies.errors import FilterError, PolicyError, SubjectRequired
+from policies.filter import FilterLimits, decode_content, filter_body
+
+__all__ = ["ConsentDecision", "ConsentRefused", "decide", "enforce"]
+
+SUBJECT_HEADER = "renkei-subject"
+
+
+class ConsentRefused(ProviderError):
+    """A consent-governed request or response that cannot be served safely."""
+
+    code = "server.serverproxy.consent_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecision:
+    declaration: ServiceDeclaration
+    subject: str
+    purpose: str
+    released: tuple[str, ...]
+    consent_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Enforced:
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    released: tuple[str, ...]
+    withheld: tuple[str, ...]
+
+
+def _lookup(pairs: tuple[tuple[str, str], ...]) -> Callable[[str], list[str]]:
+    def values(name: str) -> list[str]:
+        key = name.lower()
+        return [value for header, value in pairs if header == key]
+
+    return values
+
+
+async def decide(
+    ctx: NodeContext, conf: GlobalConf, request: ExchangeRequest, now: datetime
+) -> ConsentDecision | None:
+    """The fields released for this request; None if the service is not consent-governed."""
+    declaration = await ctx.policy.service_declaration(request.service)
+    if declaration is None or not declaration.consent_governed:
+        return None
+    if not request.purpose:
+        raise ConsentRefused(
+            f"{request.service} is consent-governed: the request must carry Renkei-Purpose",
+            code="server.serverproxy.purpose_required",
+        )
+    headers = request.headers
+    if request.subject is not None:
+        headers = (*headers, (SUBJECT_HEADER, request.subject))
+    query = tuple((k.lower(), v) for k, v in parse_qsl(request.query, keep_blank_values=True))
+    try:
+        subject = declaration.subject.locate(
+            headers=_lookup(headers),
+            path=request.service_path,
+            query=lambda name: [v for k, v in query if k == name.lower()],
+        )
+    except SubjectRequired as exc:
+        raise ConsentRefused(str(exc), code=exc.code) from exc
+    if request.subject is not None and request.subject != subject:
+        raise ConsentRefused(
+            "Renkei-Subject names another data subject than the request does",
+            code="server.serverproxy.subject_mismatch",
+        )
+    consents = await ctx.policy.active_consents(
+        subject,
+        request.client,
+        conf.groups_of(request.client),
+        request.service,
+        request.purpose,
+        now,
+    )
+    released, consent_ids = released_fields(declaration, consents, now)
+    return ConsentDecision(declaration, subject, request.purpose, released, consent_ids)
+
+
+def enforce(
+    decision: ConsentDecision,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    limits: FilterLimits,
+) -> Enforced:
+    """Filter a backend response; raise :class:`ConsentRefused` rather than pass it on."""
+    if not body:
+        return Enforced(body, headers, decision.released, ())
+    content_type = next((v for k, v in headers if k == "content-type"), "")
+    encoding = next((v for k, v in headers if k == "content-encoding"), None)
+    try:
+        decoded = decode_content(body, encoding, limits)
+        filtered = filter_body(
+            decoded,
+            content_type=content_type,
+            declaration=decision.declaration,
+            released_fields=decision.released,
+            limits=limits,
+        )
+    except FilterError as exc:
+        raise ConsentRefused(
+            f"the response cannot be filtered safely ({exc.code}): {exc}",
+            code="server.serverproxy.response_unfilterable",
+        ) from exc
+    except PolicyError as exc:
+        raise ConsentRefused(f"the response cannot be filtered: {exc}") from exc
+    kept = tuple(
+        (name, value)
+        for name, value in headers
+        if name not in ("content-encoding", "content-md5", "digest", "etag")
+    )
+    return Enforced(filtered.body, kept, filtered.released, filtered.withheld)

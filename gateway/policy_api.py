@@ -1,0 +1,273 @@
+"""Management API for access rights, declarations and consents.
+
+Roles: ``admin`` manages access rights, declarations and purposes; ``consent``
+manages consents (the data holder's consent desk); ``auditor`` may read.
+Every change applies to the next request: the proxies read the policy store
+per exchange.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
+from gateway.context import NodeContext
+from policies.access import AccessRight, format_grantee, parse_grantee
+from policies.consent import Consent
+from policies.declarations import PurposeDeclaration
+from policies.errors import (
+    AccessRightNotFound,
+    ConsentError,
+    ConsentNotFound,
+    DeclarationError,
+    PolicyError,
+)
+from policies.receipts import make_receipt, sign_receipt
+
+__all__ = ["add_policy_routes", "consent_json", "right_json"]
+
+RoleCheck = Callable[..., None]
+
+
+def _problem(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"type": code, "message": message}, status=status)
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConsentError(f"{name} must be an RFC 3339 time") from exc
+    if parsed.tzinfo is None:
+        raise ConsentError(f"{name} must carry a time zone")
+    return parsed
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def consent_json(consent: Consent) -> dict[str, Any]:
+    return {
+        "id": str(consent.id),
+        "subject": consent.subject,
+        "consumer": str(consent.consumer),
+        "service": str(consent.service),
+        "purpose": consent.purpose,
+        "fields": list(consent.fields),
+        "valid_from": _iso(consent.valid_from),
+        "valid_until": _iso(consent.valid_until),
+        "granted_at": _iso(consent.granted_at),
+        "revoked_at": _iso(consent.revoked_at),
+    }
+
+
+def right_json(right: AccessRight) -> dict[str, Any]:
+    return {
+        "id": right.id,
+        "service": str(right.service),
+        "grantee": format_grantee(right.grantee),
+        "method": right.method,
+        "path": right.path,
+        "granted_at": _iso(right.granted_at),
+    }
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        document = await request.json(loads=json.loads)
+    except ValueError as exc:
+        raise ConsentError("the request body must be a JSON object") from exc
+    if not isinstance(document, dict):
+        raise ConsentError("the request body must be a JSON object")
+    return document
+
+
+def _consumer(text: str) -> SubsystemId | GlobalGroupId:
+    try:
+        return SubsystemId.parse(text)
+    except IdentifierError:
+        try:
+            return GlobalGroupId.parse(text)
+        except IdentifierError as exc:
+            raise ConsentError(f"consumer {text!r} is neither a subsystem nor a group") from exc
+
+
+def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: RoleCheck) -> None:
+    store = ctx.policy
+
+    @web.middleware
+    async def translate(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except (ConsentNotFound, AccessRightNotFound) as exc:
+            return _problem(404, exc.code, str(exc))
+        except (PolicyError, IdentifierError) as exc:
+            code = getattr(exc, "code", "client.bad_request")
+            return _problem(400, code, str(exc))
+        return response
+
+    app.middlewares.append(translate)
+
+    async def grant_consent(request: web.Request) -> web.Response:
+        require_role(request, "consent", "admin")
+        body = await _body(request)
+        now = ctx.clock()
+        try:
+            service = ServiceId.parse(str(body["service"]))
+            consumer = _consumer(str(body["consumer"]))
+            fields = body["fields"]
+            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+                raise ConsentError("fields must be a list of field paths")
+            subject, purpose = str(body["subject"]), str(body["purpose"])
+        except KeyError as exc:
+            raise ConsentError(f"missing key {exc.args[0]!r}") from exc
+        declaration = await store.service_declaration(service)
+        if declaration is None:
+            raise DeclarationError(f"{service} has no service declaration on this node")
+        consent = await store.grant_consent(
+            subject=subject,
+            consumer=consumer,
+            service=service,
+            purpose=purpose,
+            fields=tuple(fields),
+            valid_from=_time(body.get("valid_from"), "valid_from") or now,
+            valid_until=_time(body.get("valid_until"), "valid_until"),
+            now=now,
+        )
+        receipt = _receipt(ctx, consent, declaration, now)
+        return web.json_response({"consent": consent_json(consent), **receipt}, status=201)
+
+    async def list_consents(request: web.Request) -> web.Response:
+        require_role(request, "consent", "admin", "auditor")
+        service_text = request.query.get("service")
+        consents = await store.list_consents(
+            subject=request.query.get("subject"),
+            service=ServiceId.parse(service_text) if service_text else None,
+            include_inactive=request.query.get("include_inactive") == "true",
+            now=ctx.clock(),
+        )
+        return web.json_response({"consents": [consent_json(c) for c in consents]})
+
+    async def get_consent(request: web.Request) -> web.Response:
+        require_role(request, "consent", "admin", "auditor")
+        consent = await store.consent(request.match_info["consent_id"])
+        return web.json_response(consent_json(consent))
+
+    async def revoke_consent(request: web.Request) -> web.Response:
+        require_role(request, "consent", "admin")
+        consent = await store.revoke_consent(request.match_info["consent_id"], ctx.clock())
+        return web.json_response(consent_json(consent))
+
+    async def list_access(request: web.Request) -> web.Response:
+        require_role(request, "admin", "auditor")
+        service_text = request.query.get("service")
+        rights = await store.list_access(ServiceId.parse(service_text) if service_text else None)
+        return web.json_response({"access": [right_json(r) for r in rights]})
+
+    async def grant_access(request: web.Request) -> web.Response:
+        require_role(request, "admin")
+        body = await _body(request)
+        try:
+            right = AccessRight(
+                service=ServiceId.parse(str(body["service"])),
+                grantee=parse_grantee(str(body["grantee"])),
+                method=str(body.get("method", "*")),
+                path=str(body.get("path", "*")),
+            )
+        except KeyError as exc:
+            raise DeclarationError(f"missing key {exc.args[0]!r}") from exc
+        granted = await store.grant_access(right, now=ctx.clock())
+        return web.json_response(right_json(granted), status=201)
+
+    async def revoke_access(request: web.Request) -> web.Response:
+        require_role(request, "admin")
+        await store.revoke_access(request.match_info["right_id"])
+        return web.json_response({"revoked": request.match_info["right_id"]})
+
+    async def list_services(request: web.Request) -> web.Response:
+        require_role(request, "admin", "auditor", "consent")
+        declarations = await store.list_services()
+        return web.json_response(
+            {
+                "services": [
+                    {
+                        "service": str(d.service),
+                        "media_types": list(d.media_types),
+                        "fields": list(d.fields),
+                        "public_fields": list(d.public_fields),
+                        "consent_governed": d.consent_governed,
+                        "subject": str(d.subject),
+                        "description": d.description,
+                    }
+                    for d in declarations
+                ]
+            }
+        )
+
+    async def list_purposes(request: web.Request) -> web.Response:
+        require_role(request, "admin", "auditor", "consent")
+        purposes = await store.list_purposes()
+        return web.json_response(
+            {
+                "purposes": [
+                    {"consumer": str(p.consumer), "code": p.code, "text": p.text}
+                    for p in purposes
+                ]
+            }
+        )
+
+    async def declare_purpose(request: web.Request) -> web.Response:
+        require_role(request, "admin")
+        body = await _body(request)
+        try:
+            declaration = PurposeDeclaration(
+                consumer=SubsystemId.parse(str(body["consumer"])),
+                code=str(body["code"]),
+                text=str(body["text"]),
+            )
+        except KeyError as exc:
+            raise DeclarationError(f"missing key {exc.args[0]!r}") from exc
+        await store.declare_purpose(declaration)
+        return web.json_response(
+            {"consumer": str(declaration.consumer), "code": declaration.code}, status=201
+        )
+
+    app.router.add_post("/api/consents", grant_consent)
+    app.router.add_get("/api/consents", list_consents)
+    app.router.add_get("/api/consents/{consent_id}", get_consent)
+    app.router.add_delete("/api/consents/{consent_id}", revoke_consent)
+    app.router.add_get("/api/access", list_access)
+    app.router.add_post("/api/access", grant_access)
+    app.router.add_delete("/api/access/{right_id}", revoke_access)
+    app.router.add_get("/api/services", list_services)
+    app.router.add_get("/api/purposes", list_purposes)
+    app.router.add_post("/api/purposes", declare_purpose)
+
+
+def _receipt(
+    ctx: NodeContext, consent: Consent, declaration: Any, now: datetime
+) -> dict[str, Any]:
+    """The signed consent receipt, by the data holder's sign key."""
+    holder = consent.service.member
+    signer = ctx.signers.get(holder)
+    conf = ctx.conf.latest()
+    member = conf.member(holder) if conf is not None else None
+    controller = {
+        "piiController": member.name if member is not None else str(holder),
+        "controllerId": str(holder),
+        "jurisdiction": "EU",
+        "policyUrl": f"urn:renkei:policy:{consent.service}",
+        "contact": f"consent desk of {holder}",
+    }
+    receipt = make_receipt(consent, declaration, controller, now)
+    if signer is None:
+        return {"receipt": receipt, "receipt_jws": None}
+    return {"receipt": receipt, "receipt_jws": sign_receipt(receipt, signer.key)}
