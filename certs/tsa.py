@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, ClassVar
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -35,6 +36,7 @@ __all__ = [
     "TIMESTAMP_QUERY_TYPE",
     "TIMESTAMP_REPLY_TYPE",
     "TimeStampAuthority",
+    "TimeStampReply",
     "rejection",
 ]
 
@@ -72,7 +74,7 @@ class TimeStampAuthority:
         if problem is not None:
             return rejection(*problem)
         token = self._token(request, now=now, serial=serial)
-        response = tsp.TimeStampResp(
+        response = TimeStampReply(
             {"status": tsp.PKIStatusInfo({"status": "granted"}), "time_stamp_token": token}
         )
         return bytes(response.dump())
@@ -183,4 +185,13 @@ def rejection(failure: str, text: str) -> bytes:
     status = tsp.PKIStatusInfo(
         {"status": "rejection", "status_string": [text], "fail_info": {failure}}
     )
-    return bytes(tsp.TimeStampResp({"status": status}).dump())
+    return bytes(TimeStampReply({"status": status}).dump())
+
+
+class TimeStampReply(core.Sequence):  # type: ignore[misc]
+    """RFC 3161 TimeStampResp, whose token is OPTIONAL (asn1crypto's type requires it)."""
+
+    _fields: ClassVar[list[tuple[Any, ...]]] = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]

@@ -15,7 +15,12 @@ from asn1crypto import algos, tsp
 
 from certs._http import read_limited
 from certs.errors import TsaError
-from certs.tsa import ACCEPTED_DIGESTS, TIMESTAMP_QUERY_TYPE, TIMESTAMP_REPLY_TYPE
+from certs.tsa import (
+    ACCEPTED_DIGESTS,
+    TIMESTAMP_QUERY_TYPE,
+    TIMESTAMP_REPLY_TYPE,
+    TimeStampReply,
+)
 
 __all__ = ["DEFAULT_TIMEOUT_S", "MAX_REPLY_BYTES", "build_timestamp_request", "request_timestamp"]
 
@@ -71,15 +76,18 @@ async def request_timestamp(
     return token_from_reply(reply, data_digest=data_digest, nonce=nonce)
 
 
-def token_from_reply(reply: bytes, *, data_digest: bytes, nonce: int) -> bytes:
-    """The token in a ``granted`` TimeStampResp that answers this digest and nonce."""
+def token_from_reply(reply: bytes, *, data_digest: bytes, nonce: int | None) -> bytes:
+    """The token in a ``granted`` TimeStampResp that answers this digest and nonce.
+
+    ``nonce=None`` means the request had none, so the token must have none either.
+    """
     try:
-        response = tsp.TimeStampResp.load(reply, strict=True)
+        response = TimeStampReply.load(reply, strict=True)
         status = response["status"]["status"].native
-        token = response["time_stamp_token"]
         if status not in ("granted", "granted_with_mods"):
             texts = response["status"]["status_string"].native or []
             raise TsaError(f"the TSA refused: {status} {'; '.join(texts)}".strip())
+        token = response["time_stamp_token"]
         tst_info = token["content"]["encap_content_info"]["content"].parsed
         stamped = tst_info["message_imprint"]["hashed_message"].native
         echoed = tst_info["nonce"].native

@@ -45,6 +45,7 @@ from certs.keys import PrivateKey, generate_key, save_certificate
 from certs.ocsp import build_ocsp_request
 from certs.ocsp_responder import OcspResponder
 from certs.profiles import Profile, make_csr
+from certs.service_profiles import ServiceProfile
 from certs.tsa import TimeStampAuthority
 from certs.tsa_client import build_timestamp_request, token_from_reply
 
@@ -87,11 +88,10 @@ def ocsp_response(
 
 
 def service(
-    ca: CertificateAuthority, profile: str, *, at: datetime
+    ca: CertificateAuthority, profile: ServiceProfile, *, at: datetime
 ) -> tuple[x509.Certificate, PrivateKey]:
     key = generate_key("ec-p256")
-    kind = "ocsp" if profile == "ocsp" else "tsa"
-    certificate = ca.issue_service_certificate(key.public_key(), profile=kind, now=at)
+    certificate = ca.issue_service_certificate(key.public_key(), profile=profile, now=at)
     return certificate, key
 
 
