@@ -1,16 +1,29 @@
 """Renkei's instance PKI: keys, CA, certificate profiles, path validation, OCSP and time-stamps."""
 
-from certs.ca import CertificateAuthority, IssuedRecord
+from certs.ca import CertificateAuthority, CertStatus, IssuedRecord
+from certs.crl import check_not_revoked
 from certs.errors import (
     CaError,
     CaExists,
     CertificateError,
     CertificateExpired,
     CertificateNotYetValid,
+    CertificateRevoked,
     CertsError,
     CsrError,
     IdentityMismatch,
     KeyFileError,
+    OcspError,
+    OcspFutureDated,
+    OcspInvalid,
+    OcspRevoked,
+    OcspStale,
+    OcspUnauthorized,
+    OcspUnavailable,
+    OcspUnknown,
+    TimestampInvalid,
+    TsaError,
+    UnknownSerial,
     UntrustedCertificate,
     WrongKeyUsage,
 )
@@ -28,29 +41,55 @@ from certs.keys import (
     save_certificate,
     save_private_key,
 )
+from certs.ocsp import OcspStatus, verify_ocsp_response
+from certs.ocsp_client import fetch_ocsp_response
 from certs.profiles import Profile, identity_of, make_csr, member_id_of, node_id_of
+from certs.service_profiles import ServiceProfile
+from certs.stapling import OwnStatusStapler, PeerStatusCache, StapledResponse
+from certs.timestamps import verify_timestamp_token
+from certs.tsa_client import request_timestamp
 from certs.validation import check_identity, verify_certificate
 
 __all__ = [
     "CaError",
     "CaExists",
+    "CertStatus",
     "CertificateAuthority",
     "CertificateError",
     "CertificateExpired",
     "CertificateNotYetValid",
+    "CertificateRevoked",
     "CertsError",
     "CsrError",
     "IdentityMismatch",
     "IssuedRecord",
     "KeyAlgorithm",
     "KeyFileError",
+    "OcspError",
+    "OcspFutureDated",
+    "OcspInvalid",
+    "OcspRevoked",
+    "OcspStale",
+    "OcspStatus",
+    "OcspUnauthorized",
+    "OcspUnavailable",
+    "OcspUnknown",
+    "OwnStatusStapler",
+    "PeerStatusCache",
     "PrivateKey",
     "Profile",
     "PublicKey",
+    "ServiceProfile",
+    "StapledResponse",
+    "TimestampInvalid",
+    "TsaError",
+    "UnknownSerial",
     "UntrustedCertificate",
     "WrongKeyUsage",
     "certificate_pem",
     "check_identity",
+    "check_not_revoked",
+    "fetch_ocsp_response",
     "fingerprint",
     "generate_key",
     "identity_of",
@@ -61,7 +100,10 @@ __all__ = [
     "member_id_of",
     "node_id_of",
     "parse_certificate_pem",
+    "request_timestamp",
     "save_certificate",
     "save_private_key",
     "verify_certificate",
+    "verify_ocsp_response",
+    "verify_timestamp_token",
 ]

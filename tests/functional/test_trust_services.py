@@ -127,14 +127,23 @@ def post(url: str, body: bytes, content_type: str) -> bytes:
 def test_openssl_ts_verify_accepts_the_tsa_replies(pki: Path, with_certificate: bool) -> None:
     data = pki / "checkpoint.json"
     data.write_text('{"tree_size": 42}\n')
-    query = ["ts", "-query", "-data", data, "-sha256", "-out", "query.tsq"]
+    query: list[str | Path] = ["ts", "-query", "-data", data, "-sha256", "-out", "query.tsq"]
     if with_certificate:
         query.append("-cert")
     assert openssl(*query, cwd=pki).returncode == 0
     with serving("tsa", "serve", "--ca-dir", "ca", cwd=pki) as url:
         reply = post(url, (pki / "query.tsq").read_bytes(), "application/timestamp-query")
     (pki / "reply.tsr").write_bytes(reply)
-    verify = ["ts", "-verify", "-data", data, "-in", "reply.tsr", "-CAfile", "ca/ca.pem"]
+    verify: list[str | Path] = [
+        "ts",
+        "-verify",
+        "-data",
+        data,
+        "-in",
+        "reply.tsr",
+        "-CAfile",
+        "ca/ca.pem",
+    ]
     if not with_certificate:
         verify += ["-untrusted", "ca/services/tsa.pem"]
     result = openssl(*verify, cwd=pki)
