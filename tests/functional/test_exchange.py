@@ -42,15 +42,18 @@ async def test_get_with_query_and_user_headers_passes_unchanged(
     federation: dict[str, Any],
 ) -> None:
     message_id = str(uuid.uuid4())
-    async with aiohttp.ClientSession() as session, session.get(
-        URL(f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F", encoded=True),
-        headers={
-            "X-Road-Client": CONSUMER,
-            "X-Road-Id": message_id,
-            "X-Custom-Header": "kept as is",
-            "Accept": "application/json",
-        },
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            URL(f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F", encoded=True),
+            headers={
+                "X-Road-Client": CONSUMER,
+                "X-Road-Id": message_id,
+                "X-Custom-Header": "kept as is",
+                "Accept": "application/json",
+            },
+        ) as response,
+    ):
         assert response.status == 200, await response.text()
         echoed = await response.json()
         assert response.headers["X-Road-Id"] == message_id
@@ -70,11 +73,14 @@ async def test_get_with_query_and_user_headers_passes_unchanged(
 
 async def test_post_with_a_body(federation: dict[str, Any]) -> None:
     body = json.dumps({"note": "äöü", "n": list(range(2000))}).encode()
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{client_url(federation)}/r1/{ECHO}/notes",
-        data=body,
-        headers={"X-Road-Client": CONSUMER, "Content-Type": "application/json"},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{client_url(federation)}/r1/{ECHO}/notes",
+            data=body,
+            headers={"X-Road-Client": CONSUMER, "Content-Type": "application/json"},
+        ) as response,
+    ):
         assert response.status == 200, await response.text()
         echoed = await response.json()
     assert echoed["method"] == "POST"
@@ -84,11 +90,14 @@ async def test_post_with_a_body(federation: dict[str, Any]) -> None:
 
 async def test_large_body_is_spooled_and_arrives_intact(federation: dict[str, Any]) -> None:
     body = bytes(range(256)) * (12 * 1024)  # 3 MiB, beyond the in-memory limit
-    async with aiohttp.ClientSession() as session, session.put(
-        f"{client_url(federation)}/r1/{ECHO}/blob",
-        data=body,
-        headers={"X-Road-Client": CONSUMER, "Content-Type": "application/octet-stream"},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(
+            f"{client_url(federation)}/r1/{ECHO}/blob",
+            data=body,
+            headers={"X-Road-Client": CONSUMER, "Content-Type": "application/octet-stream"},
+        ) as response,
+    ):
         assert response.status == 200, await response.text()
         echoed = await response.json()
     assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
@@ -113,18 +122,24 @@ async def test_access_denied_is_refused_and_logged(federation: dict[str, Any]) -
 
 
 async def test_unknown_service(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{client_url(federation)}/r1/RENKEI/GOV/HOSP-B/EHR/nosuchservice",
-        headers={"X-Road-Client": CONSUMER},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{client_url(federation)}/r1/RENKEI/GOV/HOSP-B/EHR/nosuchservice",
+            headers={"X-Road-Client": CONSUMER},
+        ) as response,
+    ):
         assert response.headers["X-Road-Error"] == "server.serverproxy.unknown_service"
 
 
 async def test_unknown_provider_subsystem(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{client_url(federation)}/r1/RENKEI/GOV/NOBODY/EHR/x",
-        headers={"X-Road-Client": CONSUMER},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{client_url(federation)}/r1/RENKEI/GOV/NOBODY/EHR/x",
+            headers={"X-Road-Client": CONSUMER},
+        ) as response,
+    ):
         assert response.headers["X-Road-Error"] == "server.clientproxy.unknown_subsystem"
 
 
@@ -140,18 +155,24 @@ async def test_unknown_provider_subsystem(federation: dict[str, Any]) -> None:
 async def test_client_header_errors(
     federation: dict[str, Any], headers: list[tuple[str, str]], code: str
 ) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{client_url(federation)}/r1/{ECHO}", headers=aiohttp.typedefs.CIMultiDict(headers)
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{client_url(federation)}/r1/{ECHO}", headers=aiohttp.typedefs.CIMultiDict(headers)
+        ) as response,
+    ):
         assert response.status == 400
         assert response.headers["X-Road-Error"] == code
         assert (await response.json())["type"] == code
 
 
 async def test_errors_in_xml_when_asked(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{client_url(federation)}/r1/{ECHO}", headers={"Accept": "application/xml"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{client_url(federation)}/r1/{ECHO}", headers={"Accept": "application/xml"}
+        ) as response,
+    ):
         assert response.status == 400
         text = await response.text()
         assert response.content_type == "application/xml"
@@ -182,8 +203,10 @@ async def test_fhir_record_and_audit_rows_on_both_sides(federation: dict[str, An
             assert row["service"] == PATIENTS
             assert row["purpose"] == "treatment"
             assert row["subject"] == "pat2"
-            assert row["request_signature"] and row["response_signature"]
-        assert consumer[0]["role"] == "consumer" and provider[0]["role"] == "provider"
+            assert row["request_signature"]
+            assert row["response_signature"]
+        assert consumer[0]["role"] == "consumer"
+        assert provider[0]["role"] == "provider"
         assert consumer[0]["response_body_sha256"] == provider[0]["response_body_sha256"]
         for node_id in (HOSP_A, HOSP_B):
             entry = node(federation, node_id)
@@ -192,15 +215,19 @@ async def test_fhir_record_and_audit_rows_on_both_sides(federation: dict[str, An
                 headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
             ) as response:
                 result = await response.json()
-                assert response.status == 200 and result["ok"], result
+                assert response.status == 200, result
+                assert result["ok"] is True
                 assert result["rows"] >= 1
 
 
 async def test_gtfs_feed_to_a_global_group_member(federation: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{client_url(federation)}/r1/RENKEI/COM/TRANSIT/TIMETABLE/gtfs/feed.zip",
-        headers={"X-Road-Client": CONSUMER},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{client_url(federation)}/r1/RENKEI/COM/TRANSIT/TIMETABLE/gtfs/feed.zip",
+            headers={"X-Road-Client": CONSUMER},
+        ) as response,
+    ):
         assert response.status == 200, await response.text()
         assert response.content_type == "application/zip"
         assert (await response.read())[:2] == b"PK"

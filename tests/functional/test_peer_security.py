@@ -103,16 +103,19 @@ async def send(
     if context is None:
         settings = settings_of(federation, HOSP_A)
         context = tls(federation, settings.auth_certificate, settings.auth_key)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        async with session.request(
+    connector = aiohttp.TCPConnector(ssl=context)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.request(
             method,
             peer_url(federation) + target,
             headers=aiohttp.typedefs.CIMultiDict(headers),
             data=body,
             skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
-        ) as response:
-            await response.read()
-            return response.status, response.headers.get("X-Road-Error")
+        ) as response,
+    ):
+        await response.read()
+        return response.status, response.headers.get("X-Road-Error")
 
 
 async def test_a_correctly_signed_request_is_served(federation: dict[str, Any]) -> None:

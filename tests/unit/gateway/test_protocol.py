@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -108,7 +110,13 @@ def test_invalid_client_identifier(value: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["X-Road-Request-Hash", "X-Road-Service", "X-Road-Error", "Renkei-Signature", "Renkei-Withheld"],
+    [
+        "X-Road-Request-Hash",
+        "X-Road-Service",
+        "X-Road-Error",
+        "Renkei-Signature",
+        "Renkei-Withheld",
+    ],
 )
 def test_refuses_headers_only_nodes_set(name: str) -> None:
     with pytest.raises(ClientError, match="set by the nodes"):
@@ -143,7 +151,5 @@ def test_invalid_method() -> None:
 
 @given(st.text(max_size=60))
 def test_arbitrary_targets_never_crash(suffix: str) -> None:
-    try:
+    with contextlib.suppress(ClientError):
         parse(SERVICE + suffix)
-    except ClientError:
-        pass
