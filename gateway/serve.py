@@ -54,12 +54,12 @@ async def running_node(
                 (peer_app(ctx), settings.peer, ctx.server_ssl),
                 (management_app(ctx, token_issuer(settings)), settings.management, None),
             ):
-                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                runner = web.AppRunner(
+                    app, access_log=None, handle_signals=False, shutdown_timeout=10
+                )
                 await runner.setup()
                 runners.append(runner)
-                site = web.TCPSite(
-                    runner, listen.host, listen.port, ssl_context=ssl_context, shutdown_timeout=10
-                )
+                site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
                 await site.start()
                 ports.append(_bound_port(site))
             log.info(
