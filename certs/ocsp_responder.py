@@ -53,7 +53,14 @@ class OcspResponder:
             name_hash = request.issuer_name_hash
             key_hash = request.issuer_key_hash
             extensions = request.extensions
-        except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension):
+        except (
+            ValueError,
+            TypeError,
+            UnsupportedAlgorithm,
+            x509.DuplicateExtension,
+            # cryptography's answer to a request about several certificates.
+            NotImplementedError,
+        ):
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         if not isinstance(algorithm, CERT_ID_HASHES):
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import ocsp as asn1_ocsp
 from certs_helpers import NOW, Issuer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -95,6 +96,16 @@ def _issuer_hashes(ca: CertificateAuthority) -> tuple[bytes, bytes]:
 
 def test_malformed_request_gets_malformed_request(ca: CertificateAuthority) -> None:
     response = ocsp.load_der_ocsp_response(responder_for(ca).respond(b"\x30\x03junk", now=NOW))
+    assert response.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_request_about_several_certificates_is_malformed(
+    ca: CertificateAuthority, issue: Issuer
+) -> None:
+    single = asn1_ocsp.OCSPRequest.load(build_ocsp_request(issue("auth"), ca.certificate))
+    entry = single["tbs_request"]["request_list"][0]
+    double = asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [entry, entry]}}).dump()
+    response = ocsp.load_der_ocsp_response(responder_for(ca).respond(double, now=NOW))
     assert response.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
