@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import hashlib
 import io
 import json
@@ -94,6 +95,34 @@ def backend_app() -> web.Application:
             raise web.HTTPNotFound()
         return fhir(_everything(found))
 
+    async def malformed(request: web.Request) -> web.Response:
+        """Bodies no node may pass on unfiltered, to show consent failing closed."""
+        kind = request.query.get("kind", "")
+        if kind == "duplicate-keys":
+            body = b'{"resourceType": "Patient", "name": [], "name": [{"text": "x"}]}'
+            return web.Response(body=body, content_type=FHIR_JSON)
+        if kind == "html":
+            return web.Response(
+                text="<html><body>Peter Chalmers</body></html>", content_type="text/html"
+            )
+        if kind == "latin1":
+            return web.Response(
+                body='{"resourceType": "Patient", "name": "Jos\u00e9"}'.encode("latin-1"),
+                headers={"Content-Type": "application/fhir+json; charset=iso-8859-1"},
+            )
+        if kind == "deep":
+            body = ("[" * 200 + "]" * 200).encode()
+            return web.Response(body=body, content_type=FHIR_JSON)
+        if kind == "gzip-bomb":
+            payload = gzip.compress(
+                b'{"resourceType": "Patient", "text": "' + b"A" * 50_000_000 + b'"}'
+            )
+            return web.Response(
+                body=payload,
+                headers={"Content-Type": FHIR_JSON, "Content-Encoding": "gzip"},
+            )
+        raise web.HTTPNotFound()
+
     async def gtfs_zip(_: web.Request) -> web.Response:
         return web.Response(body=feed, content_type="application/zip")
 
@@ -122,6 +151,7 @@ def backend_app() -> web.Application:
 
     app.router.add_get("/fhir/Patient/{id}", patient)
     app.router.add_get("/fhir/Patient/{id}/$everything", everything)
+    app.router.add_get("/fhir/Patient/{id}/$malformed", malformed)
     app.router.add_get("/gtfs/feed.zip", gtfs_zip)
     app.router.add_get("/gtfs/{name}.txt", gtfs_file)
     app.router.add_route("*", "/echo{tail:.*}", echo)

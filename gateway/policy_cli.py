@@ -1,0 +1,177 @@
+"""``renkei consent ...`` and ``renkei access ...``: the management API from the shell.
+
+The node is named by ``--url`` (or ``RENKEI_MANAGEMENT_URL``) and the bearer
+token by ``--token-file`` or ``RENKEI_TOKEN`` (a token given on the command
+line would end up in the shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+__all__ = ["register"]
+
+
+class CliError(Exception):
+    pass
+
+
+def _connection(args: argparse.Namespace) -> tuple[str, str]:
+    url = args.url or os.environ.get("RENKEI_MANAGEMENT_URL")
+    if not url:
+        raise CliError("give the node's management URL with --url or RENKEI_MANAGEMENT_URL")
+    if args.token_file:
+        token = Path(args.token_file).read_text(encoding="utf-8").strip()
+    else:
+        token = os.environ.get("RENKEI_TOKEN", "")
+    if not token:
+        raise CliError("give a bearer token with --token-file or RENKEI_TOKEN")
+    return url.rstrip("/"), token
+
+
+async def _call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    url, token = _connection(args)
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.request(
+                method,
+                url + path,
+                json=body,
+                params={k: v for k, v in getattr(args, "params", {}).items() if v is not None},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                text = await response.text()
+                try:
+                    document = json.loads(text) if text else {}
+                except ValueError:
+                    document = {"message": text}
+                if response.status >= 400:
+                    code = document.get("type", f"HTTP {response.status}")
+                    raise CliError(f"{document.get('message', text)} [{code}]")
+                return document
+        except aiohttp.ClientError as exc:
+            raise CliError(f"cannot reach {url}: {exc}") from exc
+
+
+def _run(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> int:
+    try:
+        document = asyncio.run(_call(args, method, path, body))
+    except (CliError, OSError) as exc:
+        print(f"renkei: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _consent_grant(args: argparse.Namespace) -> int:
+    body = {
+        "subject": args.subject,
+        "consumer": args.consumer,
+        "service": args.service,
+        "purpose": args.purpose,
+        "fields": args.field,
+        "valid_from": args.valid_from,
+        "valid_until": args.valid_until,
+    }
+    return _run(args, "POST", "/api/consents", {k: v for k, v in body.items() if v is not None})
+
+
+def _consent_list(args: argparse.Namespace) -> int:
+    args.params = {
+        "subject": args.subject,
+        "service": args.service,
+        "include_inactive": "true" if args.all else None,
+    }
+    return _run(args, "GET", "/api/consents")
+
+
+def _consent_revoke(args: argparse.Namespace) -> int:
+    return _run(args, "DELETE", f"/api/consents/{args.consent_id}")
+
+
+def _consent_show(args: argparse.Namespace) -> int:
+    return _run(args, "GET", f"/api/consents/{args.consent_id}")
+
+
+def _access_list(args: argparse.Namespace) -> int:
+    args.params = {"service": args.service}
+    return _run(args, "GET", "/api/access")
+
+
+def _access_grant(args: argparse.Namespace) -> int:
+    body = {
+        "service": args.service,
+        "grantee": args.grantee,
+        "method": args.method,
+        "path": args.path,
+    }
+    return _run(args, "POST", "/api/access", body)
+
+
+def _access_revoke(args: argparse.Namespace) -> int:
+    return _run(args, "DELETE", f"/api/access/{args.right_id}")
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="the node's management URL (or RENKEI_MANAGEMENT_URL)")
+    parser.add_argument("--token-file", help="a file holding the bearer token (or RENKEI_TOKEN)")
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    consent = commands.add_parser("consent", help="grant, list and revoke data subjects' consents")
+    sub = consent.add_subparsers(dest="consent_command", required=True, metavar="COMMAND")
+    grant = sub.add_parser("grant", help="record a consent; prints it and its signed receipt")
+    _connection_options(grant)
+    grant.add_argument("--subject", required=True, help="the data subject, e.g. a patient id")
+    grant.add_argument("--consumer", required=True, help="subsystem or global group allowed")
+    grant.add_argument("--service", required=True, help="INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE")
+    grant.add_argument("--purpose", required=True, help="the purpose code consented to")
+    grant.add_argument("--field", action="append", required=True, help="a field path; repeat")
+    grant.add_argument("--valid-from", help="RFC 3339 time (default: now)")
+    grant.add_argument("--valid-until", help="RFC 3339 time (default: until revoked)")
+    grant.set_defaults(handler=_consent_grant)
+    listing = sub.add_parser("list", help="list consents")
+    _connection_options(listing)
+    listing.add_argument("--subject")
+    listing.add_argument("--service")
+    listing.add_argument("--all", action="store_true", help="include revoked and expired ones")
+    listing.set_defaults(handler=_consent_list)
+    for name, handler, text in (
+        ("revoke", _consent_revoke, "revoke a consent; applies to the next request"),
+        ("show", _consent_show, "show one consent"),
+    ):
+        command = sub.add_parser(name, help=text)
+        _connection_options(command)
+        command.add_argument("consent_id")
+        command.set_defaults(handler=handler)
+
+    access = commands.add_parser("access", help="access rights of this node's services")
+    sub = access.add_subparsers(dest="access_command", required=True, metavar="COMMAND")
+    listing = sub.add_parser("list", help="list access rights")
+    _connection_options(listing)
+    listing.add_argument("--service")
+    listing.set_defaults(handler=_access_list)
+    grant = sub.add_parser("grant", help="grant a subsystem or group access to a service")
+    _connection_options(grant)
+    grant.add_argument("--service", required=True)
+    grant.add_argument("--grantee", required=True, help="subsystem, global group or local:...")
+    grant.add_argument("--method", default="*")
+    grant.add_argument("--path", default="**", help="path pattern; * one segment, ** any")
+    grant.set_defaults(handler=_access_grant)
+    revoke = sub.add_parser("revoke", help="revoke an access right by id")
+    _connection_options(revoke)
+    revoke.add_argument("right_id")
+    revoke.set_defaults(handler=_access_revoke)

@@ -1,0 +1,270 @@
+"""Per-field consent through two real nodes: release, withhold, revoke, fail closed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from certs.keys import load_certificates
+from policies.receipts import verify_receipt
+from tests.functional.sandbox_helpers import node
+
+CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
+PATIENTS = "RENKEI/GOV/HOSP-B/EHR/patients"
+HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
+HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+
+
+async def fetch(
+    federation: dict[str, Any],
+    path: str,
+    *,
+    purpose: str | None = "treatment",
+    subject: str | None = None,
+    message_id: str | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    headers = {"X-Road-Client": CONSUMER, "X-Road-Id": message_id or str(uuid.uuid4())}
+    if purpose:
+        headers["Renkei-Purpose"] = purpose
+    if subject:
+        headers["Renkei-Subject"] = subject
+    url = f"{node(federation, HOSP_A)['client_url']}/r1/{PATIENTS}{path}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers=headers) as response:
+            text = await response.text()
+            return response.status, dict(response.headers), json.loads(text) if text else None
+
+
+async def management(
+    federation: dict[str, Any],
+    method: str,
+    path: str,
+    *,
+    role: str = "consent",
+    body: dict[str, Any] | None = None,
+) -> tuple[int, Any]:
+    entry = node(federation, HOSP_B)
+    async with aiohttp.ClientSession() as session:
+        async with session.request(
+            method,
+            entry["management_url"] + path,
+            json=body,
+            headers={"Authorization": f"Bearer {entry['tokens'][role]}"},
+        ) as response:
+            return response.status, await response.json()
+
+
+async def grant(federation: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    body = {
+        "subject": "mom",
+        "consumer": CONSUMER,
+        "service": PATIENTS,
+        "purpose": "treatment",
+        "fields": ["Patient.name", "Patient.telecom"],
+    }
+    body.update(overrides)
+    status, document = await management(federation, "POST", "/api/consents", body=body)
+    assert status == 201, document
+    return dict(document)
+
+
+async def test_consented_fields_only(federation: dict[str, Any]) -> None:
+    message_id = str(uuid.uuid4())
+    status, headers, patient = await fetch(
+        federation, "/Patient/example", subject="example", message_id=message_id
+    )
+    assert status == 200
+    assert {"name", "birthDate", "active"} <= set(patient)
+    assert not {"address", "telecom", "gender", "identifier"} & set(patient)
+    withheld = headers["Renkei-Withheld"].split(",")
+    assert "Patient.address" in withheld
+    assert "Patient.telecom" in withheld
+    consent_id = federation["consents"][0]["id"]
+    assert headers["Renkei-Consent"] == consent_id
+    entry = node(federation, HOSP_B)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{entry['management_url']}/api/audit/rows",
+            params={"message_id": message_id},
+            headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+        ) as response:
+            row = (await response.json())["rows"][0]
+    decision = json.loads(row["consent"])
+    assert decision["consent_ids"] == [consent_id]
+    assert "Patient.name" in decision["released"]
+    assert "Patient.address" in decision["withheld"]
+
+
+async def test_no_consent_means_public_fields_only(federation: dict[str, Any]) -> None:
+    status, headers, patient = await fetch(federation, "/Patient/pat3")
+    assert status == 200
+    assert set(patient) == {"resourceType", "id", "active"}
+    assert "Renkei-Consent" not in headers
+
+
+async def test_grant_with_receipt_then_revoke_applies_to_the_next_request(
+    federation: dict[str, Any],
+) -> None:
+    document = await grant(federation)
+    receipt = verify_receipt(
+        document["receipt_jws"],
+        load_certificates(
+            Path(node(federation, HOSP_B)["config"]).parent / "keys" / "sign-hosp-b.pem"
+        )[0],
+    )
+    assert receipt["piiPrincipalId"] == "mom"
+    status, _, patient = await fetch(federation, "/Patient/mom")
+    assert status == 200
+    assert {"name", "telecom"} <= set(patient)
+    assert "address" not in patient
+    status, revoked = await management(
+        federation, "DELETE", f"/api/consents/{document['consent']['id']}"
+    )
+    assert status == 200
+    assert revoked["revoked_at"]
+    status, _, patient = await fetch(federation, "/Patient/mom")
+    assert status == 200
+    assert "name" not in patient
+    assert "telecom" not in patient
+
+
+async def test_consent_for_another_purpose_or_expired_releases_nothing(
+    federation: dict[str, Any],
+) -> None:
+    await grant(federation, subject="pat4", purpose="research", fields=["Patient.name"])
+    past = datetime.now(UTC) - timedelta(days=2)
+    await grant(
+        federation,
+        subject="pat4",
+        fields=["Patient.birthDate"],
+        valid_from=past.isoformat(),
+        valid_until=(past + timedelta(days=1)).isoformat(),
+    )
+    status, _, patient = await fetch(federation, "/Patient/pat4")
+    assert status == 200
+    assert "name" not in patient
+    assert "birthDate" not in patient
+
+
+async def test_consent_to_a_global_group(federation: dict[str, Any]) -> None:
+    await grant(
+        federation, subject="pat2", consumer="RENKEI/transit-partners", fields=["Patient.gender"]
+    )
+    status, _, patient = await fetch(federation, "/Patient/pat2")
+    assert status == 200
+    assert "gender" in patient
+
+
+async def test_consent_for_an_undeclared_field_is_refused(federation: dict[str, Any]) -> None:
+    status, document = await management(
+        federation,
+        "POST",
+        "/api/consents",
+        body={
+            "subject": "mom",
+            "consumer": CONSUMER,
+            "service": PATIENTS,
+            "purpose": "treatment",
+            "fields": ["Patient.secretField"],
+        },
+    )
+    assert status == 400
+    assert document["type"].startswith("policies.")
+
+
+async def test_consent_role_is_required(federation: dict[str, Any]) -> None:
+    status, _ = await management(federation, "GET", "/api/consents", role="auditor")
+    assert status == 200
+    status, _ = await management(
+        federation, "POST", "/api/consents", role="auditor", body={"subject": "x"}
+    )
+    assert status == 403
+
+
+@pytest.mark.parametrize(
+    ("purpose", "subject", "path", "code"),
+    [
+        (None, None, "/Patient/example", "server.serverproxy.purpose_required"),
+        ("marketing", None, "/Patient/example", "client.purpose_undeclared"),
+        ("treatment", "pat1", "/Patient/example", "server.serverproxy.subject_mismatch"),
+        ("treatment", None, "/metadata", "server.serverproxy.subject_required"),
+    ],
+)
+async def test_requests_that_cannot_be_decided_are_refused(
+    federation: dict[str, Any], purpose: str | None, subject: str | None, path: str, code: str
+) -> None:
+    status, headers, _ = await fetch(federation, path, purpose=purpose, subject=subject)
+    assert headers.get("X-Road-Error") == code
+    assert status in (400, 500)
+
+
+@pytest.mark.parametrize("kind", ["duplicate-keys", "html", "latin1", "deep", "gzip-bomb"])
+async def test_unfilterable_bodies_are_never_forwarded(
+    federation: dict[str, Any], kind: str
+) -> None:
+    status, headers, body = await fetch(federation, f"/Patient/example/$malformed?kind={kind}")
+    assert status == 500
+    assert headers["X-Road-Error"] == "server.serverproxy.response_unfilterable"
+    assert "Chalmers" not in json.dumps(body)
+    assert body["type"] == "server.serverproxy.response_unfilterable"
+
+
+def test_consent_cli(federation: dict[str, Any], tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text(node(federation, HOSP_B)["tokens"]["consent"])
+    base = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "consent",
+    ]
+    common = ["--url", node(federation, HOSP_B)["management_url"], "--token-file", str(token)]
+    granted = subprocess.run(
+        [
+            *base,
+            "grant",
+            *common,
+            "--subject",
+            "pat3",
+            "--consumer",
+            CONSUMER,
+            "--service",
+            PATIENTS,
+            "--purpose",
+            "treatment",
+            "--field",
+            "Patient.name",
+            "--field",
+            "Patient.birthDate",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ),
+    )
+    consent_id = json.loads(granted.stdout)["consent"]["id"]
+    listed = subprocess.run(
+        [*base, "list", *common, "--subject", "pat3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert consent_id in [c["id"] for c in json.loads(listed.stdout)["consents"]]
+    revoked = subprocess.run(
+        [*base, "revoke", *common, consent_id], capture_output=True, text=True, check=True
+    )
+    assert json.loads(revoked.stdout)["revoked_at"]
+    missing = subprocess.run(
+        [*base, "revoke", *common, str(uuid.uuid4())], capture_output=True, text=True
+    )
+    assert missing.returncode == 1
+    assert "policies.consent_not_found" in missing.stderr
