@@ -7,7 +7,15 @@
     │   ├── InvalidClientIdentifier   client.invalid_client_identifier       400
     │   ├── UnknownClient             client.unknown_client                  400
     │   ├── PurposeUndeclared         client.purpose_undeclared              400
-    │   └── BodyTooLarge              client.body_too_large                  413
+    │   ├── BodyTooLarge              client.body_too_large                  413
+    │   ├── MalformedHttp             client.malformed_http                  400
+    │   ├── MethodNotAllowed          client.method_not_allowed              405
+    │   ├── RequestTimeout            client.request_timeout                 408
+    │   ├── DuplicateMessageId        client.duplicate_message_id            409
+    │   ├── UriTooLong                client.uri_too_long                    414
+    │   ├── TooManyRequests           client.too_many_requests               429
+    │   ├── HeaderTooLarge            client.header_too_large                431
+    │   └── HttpVersionNotSupported   client.http_version_not_supported      505
     ├── ConsumerError  (raised by the client-side proxy)
     │   ├── GlobalConfOutdated        server.clientproxy.global_conf_outdated 503
     │   ├── UnknownProvider           server.clientproxy.unknown_subsystem   500
@@ -42,9 +50,14 @@ __all__ = [
     "ClientNotHosted",
     "ConsumerError",
     "DatabaseUnavailable",
+    "DuplicateMessageId",
     "GatewayError",
     "GlobalConfOutdated",
+    "HeaderTooLarge",
+    "HttpVersionNotSupported",
     "InvalidClientIdentifier",
+    "MalformedHttp",
+    "MethodNotAllowed",
     "NetworkError",
     "PeerAuthenticationFailed",
     "ProviderError",
@@ -53,13 +66,16 @@ __all__ = [
     "PurposeUndeclared",
     "RemoteError",
     "Replayed",
+    "RequestTimeout",
     "ResponseInvalid",
     "ServiceFailed",
     "ServiceTimeout",
     "SignatureInvalid",
+    "TooManyRequests",
     "UnknownClient",
     "UnknownProvider",
     "UnknownService",
+    "UriTooLong",
     "WrongDestination",
 ]
 
@@ -97,6 +113,53 @@ class PurposeUndeclared(ClientError):
 class BodyTooLarge(ClientError):
     code = "client.body_too_large"
     status = 413
+
+
+class MalformedHttp(ClientError):
+    """Framing the node will not guess at: smuggling, obs-fold, bad chunks, odd encodings."""
+
+    code = "client.malformed_http"
+
+
+class MethodNotAllowed(ClientError):
+    code = "client.method_not_allowed"
+    status = 405
+
+
+class RequestTimeout(ClientError):
+    """Headers or body not received within their deadline (slow or stalled client)."""
+
+    code = "client.request_timeout"
+    status = 408
+
+
+class DuplicateMessageId(ClientError):
+    """The client reused an X-Road-Id within the deduplication window."""
+
+    code = "client.duplicate_message_id"
+    status = 409
+
+
+class UriTooLong(ClientError):
+    code = "client.uri_too_long"
+    status = 414
+
+
+class TooManyRequests(ClientError):
+    """A connection or in-flight cap was reached; the reply carries ``Retry-After``."""
+
+    code = "client.too_many_requests"
+    status = 429
+
+
+class HeaderTooLarge(ClientError):
+    code = "client.header_too_large"
+    status = 431
+
+
+class HttpVersionNotSupported(ClientError):
+    code = "client.http_version_not_supported"
+    status = 505
 
 
 class ConsumerError(GatewayError):
