@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from certs.identifiers import IdentifierError, MemberId, NodeId, ServiceId
+from gateway.limits import HttpLimits, LimitsError, limits_from_table
 
 __all__ = [
     "ListenSettings",
@@ -76,6 +77,7 @@ class NodeSettings:
     clock_skew_s: int = 30
     peer_timeout_s: float = 60.0
     log_level: str = "info"
+    limits: HttpLimits = field(default_factory=HttpLimits)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def backend(self, service: ServiceId) -> ServiceBackend | None:
@@ -178,6 +180,10 @@ def load_node_settings(
             )
         )
     policy = data.get("policy_file")
+    try:
+        limits = limits_from_table(data.get("limits"))
+    except LimitsError as exc:
+        raise SettingsError(str(exc)) from exc
     database_url = str(
         data.get("database_url", f"sqlite+aiosqlite:///{data_dir / 'node.db'}")
     )
@@ -201,4 +207,5 @@ def load_node_settings(
         clock_skew_s=_int(data.get("clock_skew_s", 30), "clock_skew_s"),
         peer_timeout_s=float(data.get("peer_timeout_s", 60.0)),
         log_level=str(data.get("log_level", "info")),
+        limits=limits,
     )

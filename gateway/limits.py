@@ -1,0 +1,72 @@
+"""Limits a node puts on what any caller may cost it: sizes, deadlines and caps.
+
+Read from the ``[limits]`` table of a node's settings (every key also
+overridable as ``RENKEI_NODE_LIMITS__KEY``). The defaults suit a node that
+serves information systems on a LAN and peers across the internet; tests
+and the soak set tighter ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["HttpLimits", "LimitsError", "limits_from_table"]
+
+
+class LimitsError(ValueError):
+    """A ``[limits]`` key has the wrong type or an impossible value."""
+
+    code = "config.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    # Sizes of the request head, checked before any body byte is read.
+    max_uri_bytes: int = 8190
+    max_field_bytes: int = 8190
+    max_headers: int = 100
+    # Deadlines: the head must arrive within header_timeout_s of its first
+    # byte; a body must keep flowing (idle) and arrive at a minimum rate.
+    header_timeout_s: float = 5.0
+    body_idle_timeout_s: float = 10.0
+    body_timeout_s: float = 600.0
+    min_body_rate_bps: int = 1024
+    body_grace_s: float = 5.0
+    idle_timeout_s: float = 75.0
+    # Caps: connections per remote address and exchanges in flight per
+    # client subsystem (client port) or per peer certificate (peer port).
+    max_connections: int = 4096
+    max_connections_per_ip: int = 512
+    max_in_flight_per_client: int = 64
+    max_in_flight_per_peer: int = 256
+    max_in_flight_per_ip: int = 256
+    retry_after_s: int = 1
+
+
+_FLOAT_KEYS = frozenset(
+    f.name for f in dataclasses.fields(HttpLimits) if f.type in ("float", float)
+)
+
+
+def limits_from_table(table: Mapping[str, Any] | None) -> HttpLimits:
+    """Build limits from a settings table; unknown keys and values <= 0 are refused."""
+    if table is None:
+        return HttpLimits()
+    if not isinstance(table, Mapping):
+        raise LimitsError("[limits] must be a table")
+    known = {f.name for f in dataclasses.fields(HttpLimits)}
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key not in known:
+            raise LimitsError(f"limits.{key}: unknown key")
+        try:
+            value: float = float(raw) if key in _FLOAT_KEYS else int(raw)
+        except (TypeError, ValueError) as exc:
+            raise LimitsError(f"limits.{key}: expected a number, got {raw!r}") from exc
+        if value <= 0:
+            raise LimitsError(f"limits.{key}: must be greater than zero")
+        values[key] = value
+    return HttpLimits(**values)
