@@ -103,7 +103,7 @@ def _subproof(hashes: Sequence[bytes], m: int, *, complete: bool) -> list[bytes]
 def verify_inclusion(
     leaf_digest: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
-    """Raise :class:`ProofError` unless ``proof`` puts ``leaf_digest`` at ``index`` under ``root``."""
+    """Raise :class:`ProofError` unless ``proof`` puts ``leaf_digest`` at ``index``."""
     if not 0 <= index < size:
         raise ProofError(f"leaf {index} is outside a tree of {size}")
     fn, sn, r = index, size - 1, leaf_digest

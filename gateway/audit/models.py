@@ -6,12 +6,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
 
-__all__ = ["HASHED_FIELDS", "AuditEntry", "AuditRow", "ChainHead"]
+__all__ = [
+    "HASHED_FIELDS",
+    "ArchiveRecord",
+    "ArchivedLeaf",
+    "AuditEntry",
+    "AuditRow",
+    "ChainHead",
+    "CheckpointRow",
+    "EncryptedBody",
+    "OperationalRecord",
+    "RowVisibility",
+]
+
+_Id = BigInteger().with_variant(Integer, "sqlite")
 
 
 class AuditRow(Base):
@@ -52,6 +74,98 @@ class ChainHead(Base):
 
     node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class CheckpointRow(Base):
+    """A signed checkpoint: the Merkle root over the first ``tree_size`` rows.
+
+    ``signed`` is the compact JWS the node signed (its payload is what counts;
+    the other columns are copies for queries). ``timestamp_token`` is the RFC
+    3161 token over SHA-256 of ``signed``; ``cosignature`` the registry's.
+    """
+
+    __tablename__ = "audit_checkpoint"
+    __table_args__ = (UniqueConstraint("node_id", "tree_size", name="uq_audit_checkpoint_size"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(1100), index=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+    signed: Mapped[str] = mapped_column(Text)
+    timestamp_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    cosignature: Mapped[str | None] = mapped_column(Text)
+
+
+class RowVisibility(Base):
+    """A restriction on a row, kept beside the chain so it can be set after the fact."""
+
+    __tablename__ = "audit_visibility"
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hidden_from_subject_until: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EncryptedBody(Base):
+    """A logged body, encrypted, outside the chain (the chain keeps only its digest)."""
+
+    __tablename__ = "audit_body"
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(1024), index=True)
+    stored_at: Mapped[str] = mapped_column(String(40))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OperationalRecord(Base):
+    """Per exchange timings and sizes (like X-Road's operational monitoring); not chained."""
+
+    __tablename__ = "audit_operational"
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(1100), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(255), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    client: Mapped[str | None] = mapped_column(String(1100))
+    service: Mapped[str | None] = mapped_column(String(1400), index=True)
+    started_at: Mapped[str] = mapped_column(String(40), index=True)
+    committed_at: Mapped[str] = mapped_column(String(40))
+    duration_ms: Mapped[float] = mapped_column(Float)
+    backend_ms: Mapped[float | None] = mapped_column(Float)
+    request_size: Mapped[int | None] = mapped_column(BigInteger)
+    response_size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class ArchiveRecord(Base):
+    """An archive file of rows removed from the database, linked to the one before."""
+
+    __tablename__ = "audit_archive"
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    previous_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class ArchivedLeaf(Base):
+    """The entry hash of an archived row: checkpoints still need every leaf of the tree."""
+
+    __tablename__ = "audit_archived_leaf"
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
@@ -107,3 +221,7 @@ class AuditEntry:
     status: int | None = None
     error_code: str | None = None
     consent: dict[str, Any] | None = field(default=None)
+    # Operational monitoring only: not part of the chained row.
+    request_size: int | None = None
+    response_size: int | None = None
+    backend_ms: float | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -23,7 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.hashing import GENESIS_HASH, entry_hash
-from gateway.audit.models import HASHED_FIELDS, AuditEntry, AuditRow, ChainHead
+from gateway.audit.models import (
+    HASHED_FIELDS,
+    AuditEntry,
+    AuditRow,
+    ChainHead,
+    OperationalRecord,
+)
 from gateway.errors import DatabaseUnavailable
 
 __all__ = ["AuditWriter", "row_fields"]
@@ -68,6 +74,27 @@ def row_fields(entry: AuditEntry, *, node_id: str, seq: int, prev_hash: str) -> 
     assert tuple(fields) == HASHED_FIELDS
     fields["entry_hash"] = entry_hash(prev_hash, {k: fields[k] for k in HASHED_FIELDS})
     return fields
+
+
+def _operational(entry: AuditEntry, row: dict[str, Any], committed: datetime) -> dict[str, Any]:
+    """Timings and sizes of one exchange, stored beside (not in) the chain."""
+    return {
+        "node_id": row["node_id"],
+        "seq": row["seq"],
+        "message_id": entry.message_id,
+        "role": entry.role,
+        "client": entry.client,
+        "service": entry.service,
+        "started_at": row["logged_at"],
+        "committed_at": committed.isoformat(timespec="microseconds"),
+        "duration_ms": max(0.0, (committed - entry.logged_at).total_seconds() * 1000),
+        "backend_ms": entry.backend_ms,
+        "request_size": entry.request_size,
+        "response_size": entry.response_size,
+        "status": entry.status,
+        "error_code": entry.error_code,
+        "succeeded": entry.error_code is None and (entry.status or 0) < 500,
+    }
 
 
 class AuditWriter:
@@ -153,6 +180,11 @@ class AuditWriter:
                 prev = row["entry_hash"]
                 rows.append(row)
             await conn.execute(insert(AuditRow), rows)
+            committed = datetime.now(UTC)
+            await conn.execute(
+                insert(OperationalRecord),
+                [_operational(e, r, committed) for e, r in zip(entries, rows, strict=True)],
+            )
             await conn.execute(
                 update(ChainHead)
                 .where(ChainHead.node_id == self._node_id)

@@ -1,0 +1,212 @@
+"""The registry as a witness of nodes' audit logs (DESIGN §6).
+
+A node sends its signed checkpoint (tree size and RFC 6962 root), its auth
+certificate, and a consistency proof from the last checkpoint this witness
+cosigned for it. The witness cosigns only when:
+
+* the certificate is registered for the node the checkpoint names, and the
+  checkpoint's signature verifies with it;
+* the checkpoint extends the last cosigned one: the node claims the same
+  previous size, and the consistency proof (RFC 6962 §2.1.2) leads from the
+  stored root to the new one.
+
+So a log that was truncated, rolled back or recomputed can never get a new
+cosignature. The first checkpoint of a node is accepted as it is (trust on
+first use). The cosignature is a compact JWS (ES256) by the registry's
+signing key, whose certificate nodes and auditors already hold in the anchor.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from cryptography import x509
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from certs.keys import fingerprint
+from member_registry.errors import ValidationError
+from member_registry.models import NodeAuthCertificateRow
+from member_registry.signing import SigningKey
+
+__all__ = [
+    "COSIGNATURE_FORMAT",
+    "COSIGNATURE_TYPE",
+    "Witness",
+    "WitnessRefusal",
+    "verify_consistency",
+]
+
+COSIGNATURE_FORMAT = "renkei-cosignature/1"
+COSIGNATURE_TYPE = "renkei-witness-cosignature+jws"
+CHECKPOINT_TYPE = "renkei-checkpoint+jws"
+_ALGORITHMS = ["ES256", "EdDSA", "PS256"]
+
+_metadata = MetaData()
+_cosigned = Table(
+    "registry_witness_cosigned",
+    _metadata,
+    Column("node_id", String(1100), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("cosignature", Text, nullable=False),
+)
+
+
+class WitnessRefusal(ValidationError):
+    code = "registry.witness_refused"
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """RFC 9162 §2.1.4.2 (the RFC 6962 consistency check); raise WitnessRefusal if it fails.
+
+    The registry sits below the gateway, so it keeps its own copy of this check.
+    """
+    if not 0 < old_size <= new_size:
+        raise WitnessRefusal(f"no consistency from size {old_size} to {new_size}")
+    if old_size == new_size:
+        if proof or old_root != new_root:
+            raise WitnessRefusal("a checkpoint of the same size must have the same root")
+        return
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, old_root)
+    if not path:
+        raise WitnessRefusal("the consistency proof is empty")
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise WitnessRefusal("the consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr, sr = _node_hash(c, fr), _node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = _node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise WitnessRefusal("the checkpoint is not consistent with the last one cosigned")
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    node: str
+    tree_size: int
+    root: str
+
+
+class Witness:
+    """Cosigns checkpoints that extend the last one cosigned for their node."""
+
+    def __init__(
+        self, engine: AsyncEngine, key: SigningKey, certificate: x509.Certificate
+    ) -> None:
+        self._engine = engine
+        self._key = key
+        self._certificate = certificate
+
+    async def create_schema(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(_metadata.create_all)
+
+    async def last_cosigned(self, node_id: str) -> dict[str, Any] | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(_cosigned).where(_cosigned.c.node_id == node_id))
+            ).first()
+        return dict(row._mapping) if row is not None else None
+
+    async def cosign(self, request: dict[str, Any], *, now: datetime) -> str:
+        """Check ``request`` (the node's JSON) and return the cosignature JWS."""
+        try:
+            token = str(request["checkpoint"])
+            previous = request.get("previous_size")
+            proof = [bytes.fromhex(str(p)) for p in request.get("consistency_proof", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WitnessRefusal("malformed witness request") from exc
+        checkpoint = await self._authenticated(token)
+        async with self._engine.begin() as conn:
+            # Serialise cosigning per node: the stored state is read and replaced at once.
+            query = select(_cosigned).where(_cosigned.c.node_id == checkpoint.node)
+            last = (await conn.execute(query.with_for_update())).first()
+            if last is not None:
+                if previous != last.tree_size:
+                    raise WitnessRefusal(
+                        f"the last cosigned checkpoint has {last.tree_size} rows, "
+                        f"the node claims {previous}"
+                    )
+                verify_consistency(last.tree_size, checkpoint.tree_size,
+                                   bytes.fromhex(last.root), bytes.fromhex(checkpoint.root),
+                                   proof)
+            cosignature = self._sign(checkpoint, token, now)
+            values = {"tree_size": checkpoint.tree_size, "root": checkpoint.root,
+                      "cosignature": cosignature}
+            if last is None:
+                await conn.execute(_cosigned.insert().values(node_id=checkpoint.node, **values))
+            else:
+                await conn.execute(_cosigned.update()
+                                   .where(_cosigned.c.node_id == checkpoint.node).values(**values))
+        return cosignature
+
+    async def _authenticated(self, token: str) -> _Checkpoint:
+        try:
+            header = jwt.get_unverified_header(token)
+            kid = str(header["kid"])
+        except (jwt.PyJWTError, KeyError) as exc:
+            raise WitnessRefusal("the checkpoint is not a signed JWS") from exc
+        if header.get("typ") != CHECKPOINT_TYPE:
+            raise WitnessRefusal("the checkpoint has the wrong type")
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(
+                select(NodeAuthCertificateRow.node_id, NodeAuthCertificateRow.pem)
+                .where(NodeAuthCertificateRow.fingerprint == kid)
+            )).first()
+        if row is None:
+            raise WitnessRefusal("the checkpoint is not signed by a registered auth certificate")
+        certificate = x509.load_pem_x509_certificate(row.pem.encode("ascii"))
+        public_key: Any = certificate.public_key()
+        try:
+            decoded = jwt.api_jws.PyJWS().decode_complete(
+                token, key=public_key, algorithms=_ALGORITHMS
+            )
+            payload = json.loads(decoded["payload"])
+            checkpoint = _Checkpoint(str(payload["node"]), int(payload["tree_size"]),
+                                     str(payload["root"]))
+            bytes.fromhex(checkpoint.root)
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+            raise WitnessRefusal("the checkpoint's signature does not verify") from exc
+        if checkpoint.node != row.node_id or checkpoint.tree_size < 1:
+            raise WitnessRefusal(f"the certificate is registered for {row.node_id}, "
+                                 f"not {checkpoint.node}")
+        return checkpoint
+
+    def _sign(self, checkpoint: _Checkpoint, token: str, now: datetime) -> str:
+        payload = {
+            "format": COSIGNATURE_FORMAT,
+            "node": checkpoint.node,
+            "tree_size": checkpoint.tree_size,
+            "root": checkpoint.root,
+            "checkpoint_sha256": base64.b16encode(
+                hashlib.sha256(token.encode("ascii")).digest()).decode().lower(),
+            "cosigned_at": now.astimezone(UTC).isoformat(timespec="seconds"),
+        }
+        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return jwt.api_jws.encode(body, self._key, algorithm="ES256",
+                                  headers={"typ": COSIGNATURE_TYPE,
+                                           "kid": fingerprint(self._certificate)})
