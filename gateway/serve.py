@@ -13,6 +13,8 @@ from aiohttp import web
 
 from gateway.app import client_app, management_app, peer_app
 from gateway.context import Clock, NodeContext, open_node, utcnow
+from gateway.guard import GuardedRunner, Port
+from gateway.refusals import audit_sink
 from gateway.settings import NodeSettings
 from gateway.tokens import TokenIssuer
 
@@ -49,13 +51,18 @@ async def running_node(
         runners: list[web.AppRunner] = []
         try:
             ports = []
-            for app, listen, ssl_context in (
-                (client_app(ctx), settings.client, None),
-                (peer_app(ctx), settings.peer, ctx.server_ssl),
-                (management_app(ctx, token_issuer(settings)), settings.management, None),
+            port_name: Port
+            for port_name, app, listen, ssl_context in (
+                ("client", client_app(ctx), settings.client, None),
+                ("peer", peer_app(ctx), settings.peer, ctx.server_ssl),
+                ("management", management_app(ctx, token_issuer(settings)),
+                 settings.management, None),
             ):
-                runner = web.AppRunner(
-                    app, access_log=None, handle_signals=False, shutdown_timeout=10
+                # The guard: framing, sizes, deadlines and caps (gateway/guard.py).
+                runner = GuardedRunner(
+                    app, port=port_name, limits=settings.limits,
+                    max_body_bytes=settings.max_body_bytes, sink=audit_sink(ctx, port_name),
+                    access_log=None, handle_signals=False, shutdown_timeout=10,
                 )
                 await runner.setup()
                 runners.append(runner)
@@ -71,8 +78,8 @@ async def running_node(
             )
             yield RunningNode(ctx, ports[0], ports[1], ports[2])
         finally:
-            for runner in reversed(runners):
-                await runner.cleanup()
+            for started in reversed(runners):
+                await started.cleanup()
 
 
 async def run_node(settings: NodeSettings) -> None:
