@@ -78,6 +78,12 @@ class NodeSettings:
     peer_timeout_s: float = 60.0
     log_level: str = "info"
     limits: HttpLimits = field(default_factory=HttpLimits)
+    # [audit]: checkpoint period, witness endpoint (default: beside the anchor's
+    # download URL), and the services whose bodies are logged encrypted with the key file.
+    audit_checkpoint_interval_s: float = 60.0
+    audit_witness_url: str | None = None
+    audit_body_services: tuple[str, ...] = ()
+    audit_body_key: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def backend(self, service: ServiceId) -> ServiceBackend | None:
@@ -208,4 +214,20 @@ def load_node_settings(
         peer_timeout_s=float(data.get("peer_timeout_s", 60.0)),
         log_level=str(data.get("log_level", "info")),
         limits=limits,
+        **_audit(data.get("audit", {}), resolve),
     )
+
+
+def _audit(table: Any, resolve: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise SettingsError("[audit] must be a table")
+    interval = float(table.get("checkpoint_interval_s", 60.0))
+    if not interval > 0:
+        raise SettingsError("audit.checkpoint_interval_s must be positive")
+    key = table.get("body_key_file")
+    return {
+        "audit_checkpoint_interval_s": interval,
+        "audit_witness_url": str(table["witness_url"]) if "witness_url" in table else None,
+        "audit_body_services": tuple(str(s) for s in table.get("body_services", ())),
+        "audit_body_key": resolve(key) if key else None,
+    }

@@ -21,26 +21,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from aiohttp import web
 from cryptography import x509
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certs.keys import fingerprint
+from member_registry.database import create_engine
 from member_registry.errors import ValidationError
 from member_registry.models import NodeAuthCertificateRow
-from member_registry.signing import SigningKey
+from member_registry.settings import RegistrySettings
+from member_registry.signing import SigningKey, load_certificate, load_signing_key
 
 __all__ = [
     "COSIGNATURE_FORMAT",
     "COSIGNATURE_TYPE",
     "Witness",
     "WitnessRefusal",
+    "add_witness_routes",
     "verify_consistency",
 ]
 
@@ -120,6 +124,9 @@ class Witness:
         self._engine = engine
         self._key = key
         self._certificate = certificate
+
+    async def close(self) -> None:
+        await self._engine.dispose()
 
     async def create_schema(self) -> None:
         async with self._engine.begin() as conn:
@@ -210,3 +217,46 @@ class Witness:
         return jwt.api_jws.encode(body, self._key, algorithm="ES256",
                                   headers={"typ": COSIGNATURE_TYPE,
                                            "kid": fingerprint(self._certificate)})
+
+
+def add_witness_routes(app: web.Application, settings: RegistrySettings,
+                       clock: Callable[[], datetime]) -> None:
+    """``POST /witness/checkpoints`` (cosign) and ``GET /witness/checkpoints/{node}`` (the
+    last cosigned state, public, for auditors). Authentication is the checkpoint's own
+    signature, so these routes sit outside the admin-only ``/api/``."""
+    holder: dict[str, Witness] = {}
+
+    async def startup(_: web.Application) -> None:
+        engine = create_engine(settings.database_url)
+        witness = Witness(engine, load_signing_key(settings.signing_key_path),
+                          load_certificate(settings.signing_cert_path))
+        await witness.create_schema()
+        holder["witness"] = witness
+
+    async def cleanup(_: web.Application) -> None:
+        witness = holder.pop("witness", None)
+        if witness is not None:
+            await witness.close()
+
+    async def cosign(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise WitnessRefusal("the request must be a JSON object")
+            cosignature = await holder["witness"].cosign(body, now=clock())
+        except ValueError as exc:
+            code = getattr(exc, "code", "registry.bad_request")
+            return web.json_response({"type": code, "message": str(exc)}, status=409)
+        return web.json_response({"cosignature": cosignature})
+
+    async def last(request: web.Request) -> web.Response:
+        state = await holder["witness"].last_cosigned(request.match_info["node"])
+        if state is None:
+            return web.json_response({"type": "registry.not_found",
+                                      "message": "nothing cosigned for that node"}, status=404)
+        return web.json_response(state)
+
+    app.on_startup.append(startup)
+    app.on_cleanup.append(cleanup)
+    app.router.add_post("/witness/checkpoints", cosign)
+    app.router.add_get("/witness/checkpoints/{node:.+}", last)

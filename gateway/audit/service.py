@@ -1,0 +1,94 @@
+"""Wiring the checkpoint task to a node: its key, its TSA (from the global
+configuration) and its witness (the registry named by the anchor)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from certs.errors import CertsError
+from certs.keys import certificate_pem, load_certificate, load_private_key
+from certs.tsa_client import request_timestamp
+from gateway.audit.checkpoints import Checkpointer, CheckpointSigner, WitnessRequest
+from gateway.audit.errors import WitnessRefused
+from gateway.settings import NodeSettings
+from member_registry.anchor import load_anchor
+from member_registry.globalconf import GlobalConf
+
+__all__ = ["checkpointer_for", "checkpoints_running", "witness_url"]
+
+ConfLookup = Callable[[], GlobalConf]
+
+
+def witness_url(download_url: str) -> str:
+    """The registry's witness endpoint, beside the configuration it serves."""
+    parts = urlsplit(download_url)
+    return f"{parts.scheme}://{parts.netloc}/witness/checkpoints"
+
+
+def checkpointer_for(
+    settings: NodeSettings,
+    engine: object,
+    conf: ConfLookup,
+    session: aiohttp.ClientSession,
+    clock: Callable[[], datetime],
+) -> Checkpointer:
+    certificate = load_certificate(settings.auth_certificate)
+    signer = CheckpointSigner(
+        str(settings.node_id), load_private_key(settings.auth_key), certificate
+    )
+    anchor = load_anchor(settings.anchor)
+    witness = settings.audit_witness_url or witness_url(anchor.download_urls[0])
+
+    async def timestamp(digest: bytes) -> bytes | None:
+        tsas = conf().tsas
+        if not tsas:
+            return None
+        last: CertsError | None = None
+        for tsa in tsas:
+            try:
+                return await request_timestamp(session, tsa.url, digest)
+            except CertsError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def cosign(request: WitnessRequest) -> str:
+        try:
+            async with session.post(
+                witness, json=request.to_json_dict(), timeout=aiohttp.ClientTimeout(total=10)
+            ) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise WitnessRefused(f"the witness {witness} is unreachable: {exc!r}") from exc
+        if response.status != 200 or not isinstance(body, dict) or "cosignature" not in body:
+            message = body.get("message") if isinstance(body, dict) else None
+            raise WitnessRefused(f"the witness refused: {message or response.status}")
+        return str(body["cosignature"])
+
+    return Checkpointer(
+        engine,  # type: ignore[arg-type]
+        signer,
+        clock=clock,
+        timestamper=timestamp,
+        cosigner=cosign,
+        certificate_pem=certificate_pem(certificate),
+    )
+
+
+@contextlib.asynccontextmanager
+async def checkpoints_running(
+    settings: NodeSettings, engine: object, conf: ConfLookup, clock: Callable[[], datetime]
+) -> AsyncIterator[Checkpointer]:
+    """Run the periodic checkpoint task for the life of a node process."""
+    async with aiohttp.ClientSession() as session:
+        checkpointer = checkpointer_for(settings, engine, conf, session, clock)
+        checkpointer.start(settings.audit_checkpoint_interval_s)
+        try:
+            yield checkpointer
+        finally:
+            await checkpointer.stop()
