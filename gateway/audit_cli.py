@@ -1,0 +1,270 @@
+"""``renkei audit ...``: export, checkpoint, verify, reconcile, subject report, visibility.
+
+``export``, ``checkpoint``, ``subject --config`` and ``hide`` read or write the
+node's database directly (run them on the node's host with its config);
+``verify``, ``reconcile`` and ``subject --bundle`` need only bundles and the anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway.audit.errors import AuditError
+from gateway.settings import NodeSettings, SettingsError, load_node_settings
+
+__all__ = ["register"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    audit = commands.add_parser("audit", help="audit logs: export, verify, reconcile, report")
+    sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+
+    export = sub.add_parser("export", help="write an export bundle from the node's database")
+    export.add_argument("--config", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True, help="directory or .tar.gz")
+    export.add_argument("--from", dest="since", type=_time, help="ISO time (inclusive)")
+    export.add_argument("--to", dest="until", type=_time, help="ISO time (exclusive)")
+    export.set_defaults(handler=_guarded(_export))
+
+    checkpoint = sub.add_parser("checkpoint", help="sign, time-stamp and cosign a checkpoint now")
+    checkpoint.add_argument("--config", type=Path, required=True)
+    checkpoint.set_defaults(handler=_guarded(_checkpoint))
+
+    verify = sub.add_parser("verify", help="verify bundles (archives in order, then an export)")
+    verify.add_argument("bundles", type=Path, nargs="+", metavar="BUNDLE")
+    verify.add_argument("--anchor", type=Path, required=True)
+    verify.add_argument("--allow-unstamped", action="store_true")
+    verify.add_argument("--allow-uncosigned", action="store_true")
+    verify.add_argument("--witness-state", type=Path,
+                        help="JSON from the registry's GET /witness/checkpoints/NODE")
+    verify.set_defaults(handler=_guarded(_verify))
+
+    reconcile = sub.add_parser("reconcile", help="match two nodes' bundles exchange by exchange")
+    reconcile.add_argument("a", type=Path)
+    reconcile.add_argument("b", type=Path)
+    reconcile.set_defaults(handler=_guarded(_reconcile))
+
+    subject = sub.add_parser("subject", help="who accessed this data subject's data")
+    subject.add_argument("subject")
+    source = subject.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path)
+    source.add_argument("--bundle", type=Path)
+    subject.set_defaults(handler=_guarded(_subject))
+
+    hide = sub.add_parser("hide", help="hide an exchange from its subject's report until a time")
+    hide.add_argument("message_id")
+    hide.add_argument("--until", type=_time, required=True)
+    hide.add_argument("--reason")
+    hide.add_argument("--config", type=Path, required=True)
+    hide.set_defaults(handler=_guarded(_hide))
+
+    ops = sub.add_parser("operational", help="timings and sizes per exchange (owner only)")
+    ops.add_argument("--config", type=Path, required=True)
+    ops.add_argument("--service")
+    ops.add_argument("--limit", type=int, default=100)
+    ops.set_defaults(handler=_guarded(_operational))
+
+
+def _time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _guarded(handler: Handler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        from gateway.auditor.errors import AuditorError
+        from member_registry.errors import RegistryBaseError
+
+        try:
+            return handler(args)
+        except (AuditError, AuditorError, SettingsError, RegistryBaseError, OSError) as exc:
+            code = getattr(exc, "code", "audit.error")
+            print(f"renkei: error: {code}: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _print(document: Any) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+async def _engine(settings: NodeSettings) -> Any:
+    from gateway.db import Base, create_engine
+
+    engine = create_engine(settings.database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    return engine
+
+
+def _conf_of(settings: NodeSettings) -> tuple[str, Any]:
+    """The node's last good configuration, checked against its anchor."""
+    import jwt
+
+    from member_registry.anchor import load_anchor
+    from member_registry.signing import verify_global_conf
+
+    token = (settings.data_dir / "globalconf.jws").read_text("ascii").strip()
+    claims = json.loads(jwt.api_jws.PyJWS().decode_complete(
+        token, options={"verify_signature": False})["payload"])
+    generated = datetime.fromisoformat(str(claims["generated_at"]).replace("Z", "+00:00"))
+    return token, verify_global_conf(token, load_anchor(settings.anchor), now=generated)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from certs.keys import certificate_pem, load_certificate
+    from gateway.audit.export import collect_bundle, write_bundle
+
+    settings = load_node_settings(args.config)
+    token, _ = _conf_of(settings)
+
+    async def run() -> str:
+        engine = await _engine(settings)
+        try:
+            content = await collect_bundle(
+                engine, str(settings.node_id), globalconf=token,
+                certificates_pem=certificate_pem(load_certificate(settings.auth_certificate)),
+                since=args.since, until=args.until,
+            )
+        finally:
+            await engine.dispose()
+        return write_bundle(content, args.out, now=datetime.now(UTC))
+
+    digest = asyncio.run(run())
+    _print({"bundle": str(args.out), "manifest_sha256": digest})
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    from gateway.audit.service import checkpointer_for
+
+    settings = load_node_settings(args.config)
+    _, conf = _conf_of(settings)
+
+    async def run() -> dict[str, Any] | None:
+        engine = await _engine(settings)
+        try:
+            async with aiohttp.ClientSession() as session:
+                checkpointer = checkpointer_for(
+                    settings, engine, lambda: conf, session, lambda: datetime.now(UTC)
+                )
+                return await checkpointer.checkpoint()
+        finally:
+            await engine.dispose()
+
+    made = asyncio.run(run())
+    if made is None:
+        _print({"checkpoint": None, "reason": "no new rows since the last checkpoint"})
+        return 0
+    _print({"tree_size": made["tree_size"], "root": made["root_hash"],
+            "timestamped": made["timestamp_token"] is not None,
+            "cosigned": made["cosignature"] is not None})
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from gateway.auditor import VerificationFailed, read_bundle, verify_bundles
+    from member_registry.anchor import load_anchor
+
+    state = json.loads(args.witness_state.read_text("utf-8")) if args.witness_state else None
+    try:
+        report = verify_bundles(
+            [read_bundle(path) for path in args.bundles],
+            anchor=load_anchor(args.anchor),
+            now=datetime.now(UTC),
+            allow_unstamped=args.allow_unstamped,
+            allow_uncosigned=args.allow_uncosigned,
+            witness_state=state,
+        )
+    except VerificationFailed as exc:
+        _print({"ok": False, "code": exc.code, "seq": exc.seq, "problem": exc.message})
+        return 2
+    _print(report.to_json_dict())
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from gateway.auditor import read_bundle, reconcile
+
+    a, b = read_bundle(args.a), read_bundle(args.b)
+    report = reconcile(a.json_lines("rows.jsonl"), a.node_id, b.json_lines("rows.jsonl"),
+                       b.node_id)
+    _print(report.to_json_dict())
+    return 0 if report.ok else 3
+
+
+def _subject(args: argparse.Namespace) -> int:
+    from gateway.auditor import read_bundle, subject_report
+
+    now = datetime.now(UTC)
+    if args.bundle is not None:
+        bundle = read_bundle(args.bundle)
+        hidden = {v["message_id"]: v["hidden_from_subject_until"]
+                  for v in bundle.json_lines("visibility.jsonl")}
+        rows: list[dict[str, Any]] = bundle.json_lines("rows.jsonl")
+    else:
+        from gateway.audit.queries import subject_rows
+
+        settings = load_node_settings(args.config)
+
+        async def run() -> tuple[list[dict[str, Any]], dict[str, str]]:
+            engine = await _engine(settings)
+            try:
+                return await subject_rows(engine, str(settings.node_id), args.subject)
+            finally:
+                await engine.dispose()
+
+        rows, hidden = asyncio.run(run())
+    entries = subject_report(rows, args.subject, now=now, hidden_until=hidden)
+    _print({"subject": args.subject, "exchanges": [e.to_json_dict() for e in entries]})
+    return 0
+
+
+def _hide(args: argparse.Namespace) -> int:
+    from gateway.audit.queries import hide_from_subject
+
+    settings = load_node_settings(args.config)
+
+    async def run() -> None:
+        engine = await _engine(settings)
+        try:
+            await hide_from_subject(engine, str(settings.node_id), args.message_id,
+                                    until=args.until, reason=args.reason)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    _print({"message_id": args.message_id, "hidden_until": args.until.isoformat()})
+    return 0
+
+
+def _operational(args: argparse.Namespace) -> int:
+    from gateway.audit.queries import operational_records
+
+    settings = load_node_settings(args.config)
+
+    async def run() -> list[dict[str, Any]]:
+        engine = await _engine(settings)
+        try:
+            return await operational_records(engine, str(settings.node_id),
+                                             service=args.service, limit=args.limit)
+        finally:
+            await engine.dispose()
+
+    _print({"records": asyncio.run(run())})
+    return 0
