@@ -46,6 +46,7 @@ from gateway.signing import (
     verify_message,
 )
 from gateway.spool import SpooledBody, spool
+from gateway.status import AUTH, encode_staple
 from member_registry.globalconf import GlobalConf, Node
 
 __all__ = ["handle_client_request"]
@@ -133,6 +134,11 @@ async def _exchange(
         )
     provider = _choose_provider(conf, request)
     entry.peer_node = str(provider.id)
+    # A node whose own certificates' status is not good and fresh does not send.
+    now = ctx.clock()
+    status = ctx.certificate_status()
+    sign_staple = status.own_staple(str(request.client.member), now=now)
+    auth_staple = status.own_staple(AUTH, now=now)
     if http.content_length is not None and http.content_length > ctx.settings.max_body_bytes:
         raise BodyTooLarge(f"body exceeds the limit of {ctx.settings.max_body_bytes} bytes")
     body = await spool(
@@ -150,12 +156,12 @@ async def _exchange(
             origin=ctx.settings.node_id,
             destination=provider.id,
         )
-        token = signer.sign(canonical_json(description), typ=REQUEST_TYP)
+        token = signer.sign(canonical_json(description), typ=REQUEST_TYP, ocsp=sign_staple)
         req_hash = request_hash(token)
         entry.request_hash = req_hash
         entry.request_body_sha256 = body.sha256
         entry.request_signature = token
-        relayed = await _relay(ctx, conf, provider, request, token, req_hash, body)
+        relayed = await _relay(ctx, conf, provider, request, token, req_hash, body, auth_staple)
     finally:
         body.close()
     try:
@@ -181,6 +187,7 @@ async def _relay(
     token: str,
     req_hash: str,
     body: SpooledBody,
+    auth_staple: bytes | None,
 ) -> _Relayed:
     # encoded=True: the target goes out byte for byte as the client sent it.
     url = URL(
@@ -188,6 +195,8 @@ async def _relay(
     )
     headers: list[tuple[str, str]] = [*request.headers, ("X-Road-Client", str(request.client))]
     headers.append(("Renkei-Signature", token))
+    if auth_staple is not None:
+        headers.append(("Renkei-Auth-Status", encode_staple(auth_staple)))
     security_server = str(request.security_server) if request.security_server else None
     for name, value in (
         ("X-Road-Id", request.message_id),
@@ -262,6 +271,9 @@ async def _receive(
             roots_key=roots_key,
             now=ctx.clock(),
             cache=ctx.cert_cache,
+            status_check=lambda cert, staple: ctx.certificate_status().check_peer(
+                cert, staple, now=ctx.clock(), side="clientproxy"
+            ),
         )
         signed: dict[str, Any] = json.loads(payload)
         headers = response_headers_from(response.headers.items())
@@ -284,11 +296,12 @@ async def _receive(
     except SignatureError as exc:
         body.close()
         raise ResponseInvalid(f"response signature refused: {exc.message}") from exc
-    except (ResponseInvalid, ValueError) as exc:
+    except ValueError as exc:
         body.close()
-        if isinstance(exc, ResponseInvalid):
-            raise
         raise ResponseInvalid("the response signature payload is malformed") from exc
+    except BaseException:
+        body.close()
+        raise
     return _Relayed(
         status=response.status,
         headers=headers,

@@ -7,6 +7,7 @@ Tests build it with their own clock and settings.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from gateway.peer_connector import PinnedConnector, Pins
 from gateway.replay import ReplayGuard
 from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
+from gateway.status import StatusService
 from gateway.tls import client_context, server_context, trust_bundle
 from member_registry.globalconf import GlobalConf, Node
 from policies.files import apply_policy_file, load_policy_file
@@ -51,6 +53,7 @@ def utcnow() -> datetime:
 @dataclass
 class _PeerCheck:
     node: Node
+    certificate: x509.Certificate
     validated_at: float
 
 
@@ -68,6 +71,7 @@ class NodeContext:
     server_ssl: ssl.SSLContext
     cert_cache: CertificateCache = field(default_factory=CertificateCache)
     filter_limits: FilterLimits = field(default_factory=FilterLimits)
+    status: StatusService | None = None
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0
@@ -87,6 +91,11 @@ class NodeContext:
             self._peer_checks.clear()
         return self._roots, self._roots_key
 
+    def certificate_status(self) -> StatusService:
+        if self.status is None:
+            raise RuntimeError("certificate status not set up")
+        return self.status
+
     def peer_session(self) -> aiohttp.ClientSession:
         if self._peer_session is None:
             raise RuntimeError("peer session not open")
@@ -94,6 +103,7 @@ class NodeContext:
 
     def on_conf_change(self, conf: GlobalConf) -> None:
         """New trust roots reach the TLS contexts (new handshakes use them)."""
+        self.certificate_status().configure(conf)
         cadata = trust_bundle(conf.trust_roots())
         if cadata:
             self.server_ssl.load_verify_locations(cadata=cadata)
@@ -101,14 +111,17 @@ class NodeContext:
         self._peer_session = _peer_session(self.settings, cadata, conf)
         if old is not None:
             # Close the old pool once in-flight exchanges have had time to end.
-            import asyncio
-
             asyncio.get_running_loop().call_later(
                 self.settings.peer_timeout_s, lambda: asyncio.ensure_future(old.close())
             )
 
-    def authenticate_peer(self, der: bytes | None, conf: GlobalConf, now: datetime) -> Node:
-        """The node whose registered auth certificate the TLS peer presented."""
+    def authenticate_peer(
+        self, der: bytes | None, conf: GlobalConf, now: datetime, staple: bytes | None
+    ) -> Node:
+        """The node whose registered auth certificate the TLS peer presented.
+
+        ``staple`` is the peer's stapled OCSP response for that certificate.
+        """
         if der is None:
             raise PeerAuthenticationFailed("the peer presented no certificate")
         roots, _ = self.trust(conf)
@@ -116,6 +129,9 @@ class NodeContext:
         if cached is not None and now.timestamp() - cached.validated_at < 60:
             node = conf.node(cached.node.id)
             if node is not None and cached.node.auth_cert_sha256 == node.auth_cert_sha256:
+                self.certificate_status().check_peer(
+                    cached.certificate, staple, now=now, side="serverproxy"
+                )
                 return node
         cert = x509.load_der_x509_certificate(der)
         node = conf.node_by_fingerprint(fingerprint(cert))
@@ -132,7 +148,10 @@ class NodeContext:
             raise PeerAuthenticationFailed(
                 f"certificate of {named} is registered for {node.id}"
             )
-        self._peer_checks[der] = _PeerCheck(node=node, validated_at=now.timestamp())
+        self.certificate_status().check_peer(cert, staple, now=now, side="serverproxy")
+        self._peer_checks[der] = _PeerCheck(
+            node=node, certificate=cert, validated_at=now.timestamp()
+        )
         return node
 
 
@@ -205,12 +224,24 @@ async def open_node(
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         connector=aiohttp.TCPConnector(limit=0, limit_per_host=256),
     )
+    context.status = StatusService(
+        auth_cert, {member: signer.chain[0] for member, signer in context.signers.items()}
+    )
     conf.on_change(context.on_conf_change)
+    status_task: asyncio.Task[None] | None = None
     try:
         await context.audit.start()
         await conf.start()
+        async with aiohttp.ClientSession() as session:
+            # Staples before the first exchange, so a fresh node is ready at once.
+            await context.status.refresh(session, now=clock())
+        status_task = asyncio.create_task(context.status.run(clock), name="ocsp-staples")
         yield context
     finally:
+        if status_task is not None:
+            status_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await status_task
         await conf.stop()
         await context.audit.stop()
         if context._peer_session is not None:

@@ -137,9 +137,6 @@ def _check_head(port: Port, request: web.Request, limits: HttpLimits, max_body: 
         for token in value.split(","):
             if token.strip() and token.strip().lower() not in _CONNECTION_TOKENS:
                 raise MalformedHttp("Connection may only say keep-alive or close")
-    expect = headers.getall("Expect", [])
-    if expect and (len(expect) > 1 or expect[0].strip().lower() != "100-continue"):
-        raise MalformedHttp("the only expectation accepted is 100-continue")
     if port == "management" and headers.get("Content-Encoding", "identity") != "identity":
         raise MalformedHttp("management requests must not be compressed")
     if request.content_length is not None and request.content_length > max_body:
@@ -417,7 +414,9 @@ class GuardedRunner(web.AppRunner):
         super().__init__(
             app,
             max_line_size=limits.max_uri_bytes + 64,
-            max_field_size=limits.max_field_bytes,
+            max_field_size=(
+                limits.max_peer_field_bytes if port == "peer" else limits.max_field_bytes
+            ),
             max_headers=limits.max_headers,
             keepalive_timeout=limits.idle_timeout_s,
             auto_decompress=False,

@@ -27,6 +27,8 @@ class HttpLimits:
     # Sizes of the request head, checked before any body byte is read.
     max_uri_bytes: int = 8190
     max_field_bytes: int = 8190
+    # Peer requests carry signatures with certificate chains and OCSP staples.
+    max_peer_field_bytes: int = 65536
     max_headers: int = 100
     # Deadlines: the head must arrive within header_timeout_s of its first
     # byte; a body must keep flowing (idle) and arrive at a minimum rate.

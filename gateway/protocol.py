@@ -69,6 +69,7 @@ NODE_SET_HEADERS = frozenset(
         "renkei-signature",
         "renkei-withheld",
         "renkei-consent",
+        "renkei-auth-status",
     }
 )
 

@@ -29,6 +29,7 @@ from gateway.errors import (
     BodyTooLarge,
     ClientNotHosted,
     GatewayError,
+    PeerAuthenticationFailed,
     ServiceFailed,
     ServiceTimeout,
     SignatureInvalid,
@@ -48,6 +49,7 @@ from gateway.signing import (
     verify_message,
 )
 from gateway.spool import SpooledBody, spool
+from gateway.status import decode_staple
 from gateway.tls import peer_certificate_der
 from member_registry.globalconf import GlobalConf, Node
 from policies.errors import AccessDenied as PolicyAccessDenied
@@ -56,7 +58,7 @@ __all__ = ["handle_peer_request"]
 
 log = structlog.get_logger(__name__)
 
-_PEER_HEADERS = frozenset({"renkei-signature"})
+_PEER_HEADERS = frozenset({"renkei-signature", "renkei-auth-status"})
 
 
 @dataclass
@@ -109,7 +111,11 @@ async def _verify(
         raise UnknownService(f"{request.service.subsystem} is not served by this node")
     transport = http.transport
     der = peer_certificate_der(transport.get_extra_info("ssl_object") if transport else None)
-    peer = ctx.authenticate_peer(der, conf, now)
+    try:
+        auth_staple = decode_staple(http.headers.get("Renkei-Auth-Status"))
+    except ValueError as exc:
+        raise PeerAuthenticationFailed("the stapled OCSP response is malformed") from exc
+    peer = ctx.authenticate_peer(der, conf, now, auth_staple)
     entry.peer_node = str(peer.id)
     if not conf.is_hosted_on(request.client, peer.id):
         raise ClientNotHosted(f"{request.client} is not hosted on {peer.id}")
@@ -128,6 +134,9 @@ async def _verify(
             roots_key=roots_key,
             now=now,
             cache=ctx.cert_cache,
+            status_check=lambda cert, staple: ctx.certificate_status().check_peer(
+                cert, staple, now=now, side="serverproxy"
+            ),
         )
         signed: dict[str, Any] = json.loads(payload)
     except SignatureError as exc:
@@ -245,7 +254,7 @@ async def _serve(
             withheld=withheld,
             consent_ids=consent_ids,
         )
-        token = _signer(ctx, request).sign(canonical_json(description), typ=RESPONSE_TYP)
+        token = _sign_response(ctx, request, description)
         entry.status = status
         entry.response_body_sha256 = body.sha256
         entry.response_signature = token
@@ -297,11 +306,18 @@ def _filtered(
     return filtered, enforced.headers, enforced.withheld
 
 
-def _signer(ctx: NodeContext, request: ExchangeRequest) -> Any:
-    signer = ctx.signers.get(request.service.member)
+def _sign_response(
+    ctx: NodeContext, request: ExchangeRequest, description: dict[str, Any]
+) -> str:
+    """Sign with the provider member's key, stapling that key's certificate status."""
+    member = request.service.member
+    signer = ctx.signers.get(member)
     if signer is None:
-        raise UnknownService(f"this node holds no sign key for {request.service.member}")
-    return signer
+        raise UnknownService(f"this node holds no sign key for {member}")
+    staple = ctx.certificate_status().own_staple(
+        str(member), now=ctx.clock(), side="serverproxy"
+    )
+    return signer.sign(canonical_json(description), typ=RESPONSE_TYP, ocsp=staple)
 
 
 async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeRequest) -> None:
@@ -398,9 +414,11 @@ async def _refuse(
             issued_at=int(ctx.clock().timestamp()),
             error=exc.code,
         )
-        signer = ctx.signers.get(verified.request.service.member)
-        if signer is not None:
-            token = signer.sign(canonical_json(description), typ=RESPONSE_TYP)
+        try:
+            token: str | None = _sign_response(ctx, verified.request, description)
+        except GatewayError:
+            token = None  # no usable sign key or status: the refusal goes unsigned
+        if token is not None:
             headers["Renkei-Signature"] = token
             headers["X-Road-Request-Hash"] = verified.request_hash
             entry.response_signature = token

@@ -15,6 +15,8 @@ from gateway.app import client_app, management_app, peer_app
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.guard import GuardedRunner, Port
 from gateway.refusals import audit_sink
+from gateway.ops_api import NodeOps, install_ops
+from gateway.schema import migrate_node_database
 from gateway.settings import NodeSettings
 from gateway.tokens import TokenIssuer
 
@@ -47,16 +49,18 @@ async def running_node(
     settings: NodeSettings, *, clock: Clock = utcnow
 ) -> AsyncIterator[RunningNode]:
     """Start a node's listeners; stop them, draining in-flight exchanges, on exit."""
+    await migrate_node_database(settings.database_url)
     async with open_node(settings, clock=clock) as ctx:
         runners: list[web.AppRunner] = []
         try:
             ports = []
             port_name: Port
+            apps = (client_app(ctx), peer_app(ctx), management_app(ctx, token_issuer(settings)))
+            install_ops(ctx, NodeOps(), client=apps[0], peer=apps[1], management=apps[2])
             for port_name, app, listen, ssl_context in (
-                ("client", client_app(ctx), settings.client, None),
-                ("peer", peer_app(ctx), settings.peer, ctx.server_ssl),
-                ("management", management_app(ctx, token_issuer(settings)),
-                 settings.management, None),
+                ("client", apps[0], settings.client, None),
+                ("peer", apps[1], settings.peer, ctx.server_ssl),
+                ("management", apps[2], settings.management, None),
             ):
                 # The guard: framing, sizes, deadlines and caps (gateway/guard.py).
                 runner = GuardedRunner(
@@ -66,7 +70,10 @@ async def running_node(
                 )
                 await runner.setup()
                 runners.append(runner)
-                site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
+                site = web.TCPSite(
+                    runner, listen.host, listen.port, ssl_context=ssl_context,
+                    reuse_port=listen.reuse_port or None,
+                )
                 await site.start()
                 ports.append(_bound_port(site))
             log.info(

@@ -40,6 +40,8 @@ class SettingsError(ValueError):
 class ListenSettings:
     host: str
     port: int
+    # SO_REUSEPORT: several processes of one node share the port (scale-out).
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,12 @@ def _listen(data: Mapping[str, Any], key: str, default_host: str) -> ListenSetti
     port = _int(table.get("port", 0), f"{key}.port")
     if not 0 <= port <= 65535:
         raise SettingsError(f"{key}.port: {port} is not a TCP port")
-    return ListenSettings(host=str(table.get("host", default_host)), port=port)
+    reuse = str(table.get("reuse_port", "false")).lower()
+    if reuse not in ("true", "false"):
+        raise SettingsError(f"{key}.reuse_port: expected true or false, got {reuse!r}")
+    return ListenSettings(
+        host=str(table.get("host", default_host)), port=port, reuse_port=reuse == "true"
+    )
 
 
 def load_node_settings(

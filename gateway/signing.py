@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,8 +41,13 @@ __all__ = [
 
 REQUEST_TYP = "renkei-request+jws"
 RESPONSE_TYP = "renkei-response+jws"
-_ALLOWED_HEADER_KEYS = frozenset({"alg", "typ", "x5c"})
+# "ocsp": the signer certificate's stapled OCSP response (base64 DER), covered
+# by the signature because it sits in the protected header.
+_ALLOWED_HEADER_KEYS = frozenset({"alg", "typ", "x5c", "ocsp"})
 _MAX_CHAIN = 3
+_MAX_STAPLE = 16 * 1024
+
+StatusCheck = Callable[[x509.Certificate, bytes | None], None]
 
 
 class SignatureError(GatewayError):
@@ -97,8 +102,10 @@ class MessageSigner:
         )
         object.__setattr__(self, "_algorithm", algorithm_for(self.key))
 
-    def sign(self, payload: bytes, *, typ: str) -> str:
-        headers = {"typ": typ, "x5c": list(self._x5c)}
+    def sign(self, payload: bytes, *, typ: str, ocsp: bytes | None = None) -> str:
+        headers: dict[str, Any] = {"typ": typ, "x5c": list(self._x5c)}
+        if ocsp is not None:
+            headers["ocsp"] = base64.b64encode(ocsp).decode("ascii")
         return jwt.api_jws.encode(payload, self.key, algorithm=self._algorithm, headers=headers)
 
 
@@ -159,8 +166,13 @@ def verify_message(
     roots_key: int,
     now: datetime,
     cache: CertificateCache,
+    status_check: StatusCheck | None = None,
 ) -> bytes:
-    """Verify ``token`` and return its payload, or raise :class:`SignatureError`."""
+    """Verify ``token`` and return its payload, or raise :class:`SignatureError`.
+
+    ``status_check(cert, staple)`` judges the signer certificate's stapled
+    OCSP response (None when absent) and raises its own error to refuse.
+    """
     header = _header(token)
     if not set(header) <= _ALLOWED_HEADER_KEYS:
         raise SignatureError("signature header carries fields that are not allowed")
@@ -180,6 +192,15 @@ def verify_message(
         raise SignatureError("signer certificate names no member") from exc
     if signer_member != expected_member:
         raise SignatureError(f"signed by {signer_member}, expected {expected_member}")
+    if status_check is not None:
+        staple = header.get("ocsp")
+        if staple is not None and (not isinstance(staple, str) or len(staple) > _MAX_STAPLE):
+            raise SignatureError("the stapled OCSP response is malformed")
+        try:
+            der = base64.b64decode(staple, validate=True) if staple else None
+        except ValueError as exc:
+            raise SignatureError("the stapled OCSP response is not base64") from exc
+        status_check(cert, der)
     public_key = cert.public_key()
     if not isinstance(
         public_key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey

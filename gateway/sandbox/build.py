@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from certs.ca import CertificateAuthority
 from certs.identifiers import MemberId, NodeId
 from certs.keys import generate_key, save_certificate, save_private_key
 from certs.profiles import make_csr
+from certs.service_keys import SERVICES_DIR, load_or_issue_service_identity
 from gateway.sandbox.description import NodeSpec, SandboxDescription
 
 __all__ = ["BuiltNode", "BuiltSandbox", "build_sandbox", "free_port"]
@@ -55,6 +57,16 @@ class BuiltSandbox:
     anchor: Path
     ca_cert: Path
     nodes: list[BuiltNode]
+    ocsp_port: int
+    tsa_port: int
+
+    @property
+    def ocsp_url(self) -> str:
+        return f"http://127.0.0.1:{self.ocsp_port}"
+
+    @property
+    def tsa_url(self) -> str:
+        return f"http://127.0.0.1:{self.tsa_port}"
 
 
 def _registry(*argv: str) -> None:
@@ -66,6 +78,15 @@ def _registry(*argv: str) -> None:
         code = main(["registry", *argv])
     if code != 0:
         raise RuntimeError(f"renkei registry {' '.join(argv)} failed: {out.getvalue().strip()}")
+
+
+def _override_settings(path: Path, settings: dict[str, int]) -> None:
+    text = path.read_text("utf-8")
+    for key, value in settings.items():
+        text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        if count == 0:
+            text += f"\n{key} = {value}\n"
+    path.write_text(text, "utf-8")
 
 
 def _issue(
@@ -189,6 +210,10 @@ def build_sandbox(
     directory.mkdir(parents=True, exist_ok=True)
     ca = CertificateAuthority.create(directory / "ca", instance=description.instance, now=now)
     ca_cert = directory / "ca" / "ca.pem"
+    # The responder and the TSA get their certificates now; their servers reuse them.
+    for profile in ("ocsp", "tsa"):
+        load_or_issue_service_identity(ca, profile, now=now)
+    ocsp_port, tsa_port = free_port(), free_port()
 
     registry_dir = directory / "registry"
     registry_port = free_port()
@@ -199,7 +224,16 @@ def build_sandbox(
         "--port", str(registry_port),
     )
     config = str(registry_dir / "registry.toml")
-    _registry("ca", "add", "--config", config, "--cert", str(ca_cert))
+    _override_settings(registry_dir / "registry.toml", description.settings)
+    _registry(
+        "ca", "add", "--config", config, "--cert", str(ca_cert),
+        "--ocsp-url", f"http://127.0.0.1:{ocsp_port}",
+    )
+    _registry(
+        "tsa", "add", "--config", config, "--name", f"{description.instance} TSA",
+        "--url", f"http://127.0.0.1:{tsa_port}",
+        "--cert", str(directory / "ca" / SERVICES_DIR / "tsa.pem"),
+    )
     for member_spec in description.members:
         _registry(
             "member", "add", str(member_spec.id), "--name", member_spec.name, "--config", config
@@ -261,6 +295,8 @@ def build_sandbox(
         anchor=registry_dir / "anchor.json",
         ca_cert=ca_cert,
         nodes=nodes,
+        ocsp_port=ocsp_port,
+        tsa_port=tsa_port,
     )
 
 
@@ -277,7 +313,12 @@ def describe(
             "url": f"http://127.0.0.1:{sandbox.registry_port}",
             "anchor": str(sandbox.anchor),
         },
-        "trust": {"ca_cert": str(sandbox.ca_cert), "ocsp_url": None, "tsa_url": None},
+        "trust": {
+            "ca_cert": str(sandbox.ca_cert),
+            "ca_dir": str(sandbox.ca_cert.parent),
+            "ocsp_url": sandbox.ocsp_url,
+            "tsa_url": sandbox.tsa_url,
+        },
         "nodes": [
             {
                 "id": str(node.spec.id),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,8 @@ class SandboxDescription:
     services: tuple[ServiceSpec, ...]
     purposes: tuple[tuple[SubsystemId, str, str], ...] = ()
     consents: tuple[ConsentSpec, ...] = ()
+    # Registry settings overriding its defaults, e.g. {"ocsp_freshness_s": 20}
+    settings: dict[str, int] = field(default_factory=dict)
 
     def node_of(self, subsystem: SubsystemId) -> NodeSpec:
         for node in self.nodes:
@@ -175,8 +177,14 @@ def parse_description(data: dict[str, Any]) -> SandboxDescription:
         )
     except KeyError as exc:
         raise DescriptionError(f"missing key {exc.args[0]!r}") from exc
+    settings = data.get("settings", {})
+    allowed = {"validity_s", "refresh_interval_s", "ocsp_freshness_s", "timestamping_interval_s"}
+    if not isinstance(settings, dict) or not set(settings) <= allowed:
+        raise DescriptionError(f"[settings] may only set {', '.join(sorted(allowed))}")
+    if not all(isinstance(v, int) and v > 0 for v in settings.values()):
+        raise DescriptionError("[settings] values must be positive integers")
     description = SandboxDescription(
-        instance, members, nodes, groups, services, purposes, consents
+        instance, members, nodes, groups, services, purposes, consents, dict(settings)
     )
     for service in services:
         description.node_of(service.id.subsystem)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -177,6 +178,18 @@ async def sandbox_running(
         )
         await _issue_tokens(built, now)
         async with aiohttp.ClientSession() as session:
+            ca_dir = str(built.ca_cert.parent)
+            for name, argv, url in (
+                ("ocsp", ("ocsp", "serve", "--ca-dir", ca_dir, "--port", str(built.ocsp_port)),
+                 built.ocsp_url),
+                ("tsa", ("tsa", "serve", "--ca-dir", ca_dir, "--port", str(built.tsa_port)),
+                 built.tsa_url),
+            ):
+                process = await processes.start(name, *argv)
+                await _wait_ready(
+                    session, f"{url}/healthz", process, f"the {name} server",
+                    directory / "logs" / f"{name}.log",
+                )
             registry = await processes.start(
                 "registry", "registry", "serve", "--config", str(built.registry_config)
             )
@@ -202,7 +215,12 @@ async def sandbox_running(
                     directory / "logs" / f"{node.spec.slug}.log",
                 )
             consents = await _seed_consents(session, built, description)
-        yield built, describe(built, description, consents)
+        document = json.loads(describe(built, description, consents))
+        # Child pids let fault-injection tests stop one component (never others').
+        document["processes"] = {
+            name: process.pid for name, process in processes.children.items()
+        }
+        yield built, json.dumps(document, indent=2)
     finally:
         await processes.stop_all()
         await runner.cleanup()

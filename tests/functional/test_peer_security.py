@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
 import time
 import uuid
@@ -21,6 +22,7 @@ from certs.keys import (
     save_certificate,
     save_private_key,
 )
+from certs.ocsp_client import fetch_ocsp_response
 from certs.profiles import make_csr
 from gateway.descriptions import request_description
 from gateway.protocol import parse_exchange_request
@@ -49,7 +51,15 @@ def tls(federation: dict[str, Any], cert: Path, key: Path) -> ssl.SSLContext:
     return client_context(cert, key, cadata)
 
 
-def signed_request(
+async def staple(federation: dict[str, Any], cert_path: Path) -> bytes:
+    """A fresh OCSP response for one of node A's certificates, as node A staples it."""
+    cert = load_certificates(cert_path)[0]
+    issuer = load_certificates(Path(federation["trust"]["ca_cert"]))[0]
+    async with aiohttp.ClientSession() as session:
+        return await fetch_ocsp_response(session, federation["trust"]["ocsp_url"], cert, issuer)
+
+
+async def signed_request(
     federation: dict[str, Any],
     *,
     method: str = "POST",
@@ -60,7 +70,6 @@ def signed_request(
     extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> tuple[list[tuple[str, str]], str]:
     """Headers (with the signature) for a request node A would send."""
-    import base64
     import hashlib
 
     settings = settings_of(federation, HOSP_A)
@@ -87,8 +96,14 @@ def signed_request(
         origin=settings.node_id,
         destination=NodeId.parse(destination),
     )
-    token = signer.sign(canonical_json(description), typ=REQUEST_TYP)
-    return [*headers, ("Renkei-Signature", token)], target
+    sign_staple = await staple(federation, sign.certificate)
+    auth_staple = await staple(federation, settings.auth_certificate)
+    token = signer.sign(canonical_json(description), typ=REQUEST_TYP, ocsp=sign_staple)
+    return [
+        *headers,
+        ("Renkei-Signature", token),
+        ("Renkei-Auth-Status", base64.b64encode(auth_staple).decode()),
+    ], target
 
 
 async def send(
@@ -119,12 +134,12 @@ async def send(
 
 
 async def test_a_correctly_signed_request_is_served(federation: dict[str, Any]) -> None:
-    headers, target = signed_request(federation)
+    headers, target = await signed_request(federation)
     assert await send(federation, headers, target) == (200, None)
 
 
 async def test_replayed_request_is_refused(federation: dict[str, Any]) -> None:
-    headers, target = signed_request(federation)
+    headers, target = await signed_request(federation)
     assert await send(federation, headers, target) == (200, None)
     assert await send(federation, headers, target) == (500, "server.serverproxy.replay")
 
@@ -144,7 +159,7 @@ async def test_replayed_request_is_refused(federation: dict[str, Any]) -> None:
 async def test_tampered_requests_are_refused(
     federation: dict[str, Any], mutation: str, code: str
 ) -> None:
-    headers, target = signed_request(federation)
+    headers, target = await signed_request(federation)
     body = b'{"a": 1}'
     method = "POST"
     if mutation == "query":
@@ -171,12 +186,12 @@ async def test_tampered_requests_are_refused(
 
 
 async def test_request_signed_for_another_node_is_refused(federation: dict[str, Any]) -> None:
-    headers, target = signed_request(federation, destination=TRANSIT)
+    headers, target = await signed_request(federation, destination=TRANSIT)
     assert await send(federation, headers, target) == (500, "server.serverproxy.wrong_destination")
 
 
 async def test_stale_request_is_refused(federation: dict[str, Any]) -> None:
-    headers, target = signed_request(federation, issued_at=int(time.time()) - 3600)
+    headers, target = await signed_request(federation, issued_at=int(time.time()) - 3600)
     assert await send(federation, headers, target) == (
         500,
         "server.serverproxy.request_expired",
@@ -194,7 +209,7 @@ async def test_unregistered_peer_certificate_is_refused(
         make_csr(key, NodeId.parse(HOSP_A), "auth"), profile="auth", now=datetime.now(UTC)
     )
     save_certificate(cert, tmp_path / "rogue.pem")
-    headers, target = signed_request(federation)
+    headers, target = await signed_request(federation)
     context = tls(federation, tmp_path / "rogue.pem", tmp_path / "rogue.key")
     assert await send(federation, headers, target, context=context) == (
         500,
@@ -212,7 +227,7 @@ async def test_certificate_of_another_ca_fails_the_handshake(
         make_csr(key, NodeId.parse(HOSP_A), "auth"), profile="auth", now=datetime.now(UTC)
     )
     save_certificate(cert, tmp_path / "other.pem")
-    headers, target = signed_request(federation)
+    headers, target = await signed_request(federation)
     context = tls(federation, tmp_path / "other.pem", tmp_path / "other.key")
     with pytest.raises(aiohttp.ClientError):
         await send(federation, headers, target, context=context)

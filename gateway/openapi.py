@@ -1,0 +1,205 @@
+"""The node's management API as OpenAPI 3.1 (served at ``/openapi.json``).
+
+A test builds the management application and checks that every route is
+described here and every described path is routed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from member_registry.openapi import build_openapi, error_responses
+
+__all__ = ["node_openapi"]
+
+_STR = {"type": "string"}
+_OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _ok(schema: dict[str, Any] | None = None, status: str = "200") -> dict[str, Any]:
+    return {
+        status: {"description": "ok", "content": {"application/json": {"schema": schema or _OBJ}}}
+    }
+
+
+def _query(*names: str, integers: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    params = [{"name": n, "in": "query", "required": False, "schema": _STR} for n in names]
+    params += [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
+        for n in integers
+    ]
+    return params
+
+
+def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "required": required, "properties": properties}
+            }
+        },
+    }
+
+
+_LIST = {"type": "array", "items": _STR}
+_CHANGE = {**error_responses(400, 404)}
+
+
+def node_openapi() -> dict[str, Any]:
+    get, post, delete = "GET", "POST", "DELETE"
+    ops: list[tuple[str, str, str, dict[str, Any]]] = [
+        (get, "/healthz", "the process is alive", {"responses": _ok()}),
+        (
+            get,
+            "/readyz",
+            "ready to serve (DESIGN §7); 503 with the failing checks",
+            {
+                "responses": {
+                    **_ok(),
+                    "503": {
+                        "description": "not ready",
+                        "content": {"application/json": {"schema": _OBJ}},
+                    },
+                }
+            },
+        ),
+        (
+            get,
+            "/metrics",
+            "Prometheus metrics",
+            {
+                "responses": {
+                    "200": {"description": "ok", "content": {"text/plain": {"schema": _STR}}}
+                }
+            },
+        ),
+        (get, "/openapi.json", "this document", {"responses": _ok()}),
+        (
+            get,
+            "/api/maintenance",
+            "maintenance state and exchanges in flight",
+            {"responses": _ok()},
+        ),
+        (
+            "PUT",
+            "/api/maintenance",
+            "enter or leave maintenance mode",
+            {
+                "requestBody": _body(["enabled"], {"enabled": {"type": "boolean"}, "reason": _STR}),
+                "responses": {**_ok(), **error_responses(400)},
+            },
+        ),
+        (
+            get,
+            "/api/operator-log",
+            "the operator trail: who changed what, when, result",
+            {
+                "parameters": _query("actor", "since", integers=("after_id", "limit")),
+                "responses": {**_ok(), **error_responses(400)},
+            },
+        ),
+        (
+            post,
+            "/api/consents",
+            "grant a consent (role consent or admin)",
+            {
+                "requestBody": _body(
+                    ["subject", "consumer", "service", "purpose", "fields"],
+                    {
+                        "subject": _STR,
+                        "consumer": _STR,
+                        "service": _STR,
+                        "purpose": _STR,
+                        "fields": _LIST,
+                        "valid_from": _STR,
+                        "valid_until": _STR,
+                    },
+                ),
+                "responses": {**_ok(status="201"), **_CHANGE},
+            },
+        ),
+        (
+            get,
+            "/api/consents",
+            "list consents",
+            {
+                "parameters": _query("subject", "service", "include_inactive"),
+                "responses": {**_ok(), **error_responses(400)},
+            },
+        ),
+        (get, "/api/consents/{consent_id}", "one consent", {"responses": {**_ok(), **_CHANGE}}),
+        (
+            delete,
+            "/api/consents/{consent_id}",
+            "revoke a consent",
+            {"responses": {**_ok(), **_CHANGE}},
+        ),
+        (
+            get,
+            "/api/access",
+            "list access rights",
+            {"parameters": _query("service"), "responses": {**_ok(), **error_responses(400)}},
+        ),
+        (
+            post,
+            "/api/access",
+            "grant an access right",
+            {
+                "requestBody": _body(
+                    ["service", "grantee"],
+                    {"service": _STR, "grantee": _STR, "method": _STR, "path": _STR},
+                ),
+                "responses": {**_ok(status="201"), **_CHANGE},
+            },
+        ),
+        (
+            delete,
+            "/api/access/{right_id}",
+            "revoke an access right",
+            {"responses": {**_ok(), **_CHANGE}},
+        ),
+        (get, "/api/services", "service declarations", {"responses": _ok()}),
+        (get, "/api/purposes", "purpose declarations", {"responses": _ok()}),
+        (
+            post,
+            "/api/purposes",
+            "declare a purpose",
+            {
+                "requestBody": _body(
+                    ["consumer", "code", "text"], {"consumer": _STR, "code": _STR, "text": _STR}
+                ),
+                "responses": {**_ok(status="201"), **_CHANGE},
+            },
+        ),
+        (
+            get,
+            "/api/audit/rows",
+            "audit rows (role auditor or admin)",
+            {
+                "parameters": _query("message_id", integers=("after_seq", "limit")),
+                "responses": {**_ok(), **error_responses(400)},
+            },
+        ),
+        (
+            get,
+            "/api/audit/verify",
+            "verify the audit chain",
+            {
+                "responses": {
+                    **_ok(),
+                    "409": {
+                        "description": "chain broken",
+                        "content": {"application/json": {"schema": _OBJ}},
+                    },
+                }
+            },
+        ),
+    ]
+    return build_openapi(
+        "Renkei node management API",
+        "Bearer JWTs issued by `renkei token issue` (roles admin, auditor, consent); "
+        "rate limited per token (429 with Retry-After).",
+        ops,
+        secured=("/api/",),
+    )
