@@ -34,6 +34,7 @@ from member_registry.errors import (
     ValidationError,
 )
 from member_registry.globalconf import Settings
+from member_registry.ops_api import add_ops_routes
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings, read_admin_token
 
@@ -86,6 +87,7 @@ def create_app(
     )
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
+    add_ops_routes(app, service, app[CLOCK])
     return app
 
 

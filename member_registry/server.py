@@ -11,6 +11,7 @@ from aiohttp import web
 
 from member_registry.api import create_app
 from member_registry.database import create_engine
+from member_registry.schema import upgrade_registry_schema
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings
 from member_registry.signing import load_certificate, load_signing_key
@@ -29,7 +30,7 @@ async def open_service(settings: RegistrySettings) -> AsyncIterator[RegistryServ
     try:
         service = RegistryService(engine, key, certificate, settings.instance,
                                   settings.global_conf_settings())
-        await service.create_schema()
+        await upgrade_registry_schema(engine)
         yield service
     finally:
         await engine.dispose()

@@ -107,6 +107,10 @@ class RegistryService:
     def signing_certificate(self) -> x509.Certificate:
         return self._signing_certificate
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def create_schema(self) -> None:
         async with self._translated(), self._engine.begin() as connection:
             await connection.run_sync(metadata.create_all)

@@ -1,0 +1,192 @@
+"""Operations routes of the registry: OpenAPI, API catalogue, operator trail, rate limits.
+
+Added to the application built by ``member_registry.api.create_app``. The
+catalogue is public to read; publishing is authenticated by the publishing
+node's auth-certificate signature (see ``member_registry.catalogue``). Every
+state-changing ``/api/`` request is written to the operator trail, which an
+admin reads at ``GET /api/operator-log``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from certs.identifiers import IdentifierError, ServiceId
+from member_registry.catalogue import (
+    Catalogue,
+    CatalogueRefused,
+    catalogue_table,
+    dcat_catalogue,
+    verify_publication,
+)
+from member_registry.errors import AlreadyExists, NotFound, ValidationError
+from member_registry.models import metadata
+from member_registry.openapi import registry_openapi
+from member_registry.operator_log import OperatorAction, OperatorLog, operator_log_table
+from member_registry.ratelimit import RateLimiter
+from member_registry.service import RegistryService
+
+__all__ = ["CATALOGUE", "REGISTRY_CATALOGUE", "REGISTRY_OPERATOR_LOG", "add_ops_routes"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Clock = Callable[[], datetime]
+
+REGISTRY_OPERATOR_LOG = operator_log_table(metadata, "registry_operator_log")
+REGISTRY_CATALOGUE = catalogue_table(metadata)
+CATALOGUE = web.AppKey("registry_catalogue", Catalogue)
+_OPERATOR_LOG = web.AppKey("registry_operator_log", OperatorLog)
+_LIMITER = web.AppKey("registry_rate_limiter", RateLimiter)
+
+_MAX_PUBLICATION = 4 * 1024 * 1024
+
+
+def _problem(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response({"type": code, "message": message}, status=status, headers=headers)
+
+
+def _token_key(request: web.Request) -> str:
+    presented = request.headers.get("Authorization", "")
+    if presented:
+        return "t:" + hashlib.sha256(presented.encode("utf-8", "replace")).hexdigest()[:32]
+    return f"a:{request.remote}"
+
+
+def add_ops_routes(
+    app: web.Application,
+    service: RegistryService,
+    clock: Clock,
+    *,
+    limiter: RateLimiter | None = None,
+) -> None:
+    app[CATALOGUE] = Catalogue(service.engine, REGISTRY_CATALOGUE)
+    app[_OPERATOR_LOG] = OperatorLog(service.engine, REGISTRY_OPERATOR_LOG)
+    app[_LIMITER] = limiter or RateLimiter()
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(("/api/", "/catalogue/publish")):
+            wait = request.app[_LIMITER].acquire(_token_key(request), time.monotonic())
+            if wait > 0:
+                return _problem(
+                    429,
+                    "management.rate_limited",
+                    "too many requests for this token",
+                    **{"Retry-After": RateLimiter.retry_after(wait)},
+                )
+        return await handler(request)
+
+    @web.middleware
+    async def operator_trail(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.path.startswith("/api/"):
+            return await handler(request)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except (ValidationError, NotFound, AlreadyExists) as exc:
+            status = (
+                400
+                if isinstance(exc, ValidationError)
+                else (404 if isinstance(exc, NotFound) else 409)
+            )
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            await request.app[_OPERATOR_LOG].record(
+                OperatorAction(
+                    at=clock(),
+                    actor="registry-admin",
+                    role="admin",
+                    token_id=_token_key(request)[2:18],
+                    method=request.method,
+                    action=resource.canonical if resource is not None else request.path,
+                    target=request.path,
+                    status=status,
+                    source=request.remote,
+                )
+            )
+
+    # Both run inside the registry's own middlewares (errors, then the admin check).
+    app.middlewares.insert(0, rate_limit)
+    app.middlewares.append(operator_trail)
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(registry_openapi())
+
+    async def catalogue(request: web.Request) -> web.Response:
+        query = request.query.get("q", "")
+        entries = await request.app[CATALOGUE].search(query)
+        return web.json_response({"query": query, "services": [e.to_json_dict() for e in entries]})
+
+    async def dcat(request: web.Request) -> web.Response:
+        entries = await request.app[CATALOGUE].entries()
+        names = {str(m.id): m.name for m in await service.list_members()}
+        document = dcat_catalogue(
+            entries, instance=service.instance, member_names=names, base_url=_base(request)
+        )
+        return web.json_response(document, content_type="application/ld+json")
+
+    async def service_openapi(request: web.Request) -> web.Response:
+        try:
+            wanted = ServiceId.parse(request.match_info["service"])
+        except IdentifierError as exc:
+            raise ValidationError(f"service: {exc}") from exc
+        for entry in await request.app[CATALOGUE].entries():
+            if entry.service == wanted and entry.openapi is not None:
+                return web.json_response(entry.openapi)
+        return _problem(404, "registry.not_found", f"no OpenAPI description for {wanted}")
+
+    async def publish(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > _MAX_PUBLICATION:
+            return _problem(413, "registry.catalogue_refused", "the publication is too large")
+        raw = await request.content.read(_MAX_PUBLICATION + 1)
+        if len(raw) > _MAX_PUBLICATION:
+            return _problem(413, "registry.catalogue_refused", "the publication is too large")
+        try:
+            node, entries = verify_publication(
+                raw.decode("ascii").strip(), await service.list_nodes(), clock()
+            )
+        except (CatalogueRefused, UnicodeDecodeError) as exc:
+            message = exc.message if isinstance(exc, CatalogueRefused) else "not a compact JWS"
+            return _problem(403, CatalogueRefused.code, message)
+        await request.app[CATALOGUE].replace(node, entries)
+        return web.json_response({"node": str(node), "services": len(entries)})
+
+    async def operator_log(request: web.Request) -> web.Response:
+        try:
+            after = int(request.query.get("after_id", "0"))
+            limit = max(1, min(int(request.query.get("limit", "100")), 1000))
+            since_text = request.query.get("since")
+            since = (
+                datetime.fromisoformat(since_text.replace("Z", "+00:00")) if since_text else None
+            )
+        except ValueError as exc:
+            raise ValidationError(
+                "after_id and limit must be integers, since an RFC 3339 time"
+            ) from exc
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        rows = await request.app[_OPERATOR_LOG].query(
+            actor=request.query.get("actor"), since=since, after_id=after, limit=limit
+        )
+        return web.json_response({"entries": rows})
+
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/catalogue", catalogue)
+    app.router.add_get("/catalogue/dcat", dcat)
+    app.router.add_get("/catalogue/services/{service}/openapi.json", service_openapi)
+    app.router.add_post("/catalogue/publish", publish)
+    app.router.add_get("/api/operator-log", operator_log)
+
+
+def _base(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
