@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-postgres lint typecheck bench soak clean
+.PHONY: help install demo demo-audit test test-postgres lint typecheck bench soak clean
 
 help:
 	@echo "make demo    run a local federation and show a real exchange"
+	@echo "make demo-audit  export, verify, reconcile both nodes' audit logs offline"
 	@echo "make test    run the test suite (SQLite and PostgreSQL)"
 	@echo "make lint    ruff and mypy --strict"
 
@@ -21,6 +22,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m gateway.sandbox.demo
+
+demo-audit: $(STAMP)
+	$(BIN)/python -m gateway.sandbox.demo_audit
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
