@@ -13,6 +13,14 @@
         ├── NotFound                       registry.not_found
         ├── AlreadyExists                  registry.conflict
         ├── ValidationError                registry.bad_request
+        │   └── RegistrationRefused        registry.registration_refused
+        │       ├── RegistrationSignatureInvalid  registry.registration_signature_invalid
+        │       ├── RegistrationCertificateInvalid registry.registration_certificate_invalid
+        │       ├── RegistrationIdentityMismatch  registry.registration_identity_mismatch
+        │       ├── RegistrationStale             registry.registration_stale
+        │       ├── RegistrationReplayed          registry.registration_replayed
+        │       └── RegistrationUnknownMember     registry.registration_unknown_member
+        ├── RegistrationDecided            registry.registration_decided  (an AlreadyExists)
         └── ConfigurationError             registry.config_invalid
 
 The ``GlobalConf*`` codes are the ones a node reports to its clients when its global
@@ -33,6 +41,14 @@ __all__ = [
     "GlobalConfRollback",
     "GlobalConfSignatureInvalid",
     "NotFound",
+    "RegistrationCertificateInvalid",
+    "RegistrationDecided",
+    "RegistrationIdentityMismatch",
+    "RegistrationRefused",
+    "RegistrationReplayed",
+    "RegistrationSignatureInvalid",
+    "RegistrationStale",
+    "RegistrationUnknownMember",
     "RegistryBaseError",
     "RegistryError",
     "ValidationError",
@@ -113,3 +129,55 @@ class ConfigurationError(RegistryError):
     """The registry's configuration file, environment or secret files are unusable."""
 
     code = "registry.config_invalid"
+
+
+# -- node registration requests (member_registry.registration) ----------------------------
+
+
+class RegistrationRefused(ValidationError):
+    """An auth-certificate registration request is not acceptable."""
+
+    code = "registry.registration_refused"
+
+
+class RegistrationSignatureInvalid(RegistrationRefused):
+    """A signature of the request is missing, malformed, not in the pinned form or wrong."""
+
+    code = "registry.registration_signature_invalid"
+
+
+class RegistrationCertificateInvalid(RegistrationRefused):
+    """The auth or sign certificate does not chain to a trusted CA, has the wrong profile,
+    or is not valid now."""
+
+    code = "registry.registration_certificate_invalid"
+
+
+class RegistrationIdentityMismatch(RegistrationRefused):
+    """A certificate names another node or member than the request."""
+
+    code = "registry.registration_identity_mismatch"
+
+
+class RegistrationStale(RegistrationRefused):
+    """The request was issued too long ago, or in the future."""
+
+    code = "registry.registration_stale"
+
+
+class RegistrationReplayed(RegistrationRefused):
+    """The request's nonce was seen before."""
+
+    code = "registry.registration_replayed"
+
+
+class RegistrationUnknownMember(RegistrationRefused):
+    """The node's member is not a member of the federation."""
+
+    code = "registry.registration_unknown_member"
+
+
+class RegistrationDecided(AlreadyExists):
+    """The registration request was approved or rejected already."""
+
+    code = "registry.registration_decided"

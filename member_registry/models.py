@@ -22,6 +22,7 @@ __all__ = [
     "NodeRow",
     "NodeSubsystemRow",
     "PublishedConfRow",
+    "RegistrationRow",
     "SettingRow",
     "SubsystemRow",
     "TrustedCaRow",
@@ -159,3 +160,24 @@ class PublishedConfRow(Base):
     # SHA-256 of the content without version and times: tells whether data changed since.
     content_sha256: Mapped[str] = mapped_column(_FINGERPRINT)
     jws: Mapped[str] = mapped_column(Text)
+
+
+class RegistrationRow(Base):
+    """An auth-certificate registration request (``member_registry.registration``).
+
+    The two signatures are kept as received, so an approval re-verifies exactly what the
+    node signed; the nonce is unique, so a request cannot be submitted twice.
+    """
+
+    __tablename__ = "registry_registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    node_id: Mapped[str] = mapped_column(_ID, index=True)
+    auth_fingerprint: Mapped[str] = mapped_column(_FINGERPRINT)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    proof_of_possession: Mapped[str] = mapped_column(Text)
+    member_consent: Mapped[str] = mapped_column(Text)
