@@ -28,7 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import structlog
 from aiohttp import web, web_protocol
@@ -270,6 +270,12 @@ def _raw_refusal(error: GatewayError, limits: HttpLimits) -> bytes:
 _REASONS = {408: "Request Timeout", 429: "Too Many Requests"}
 
 
+def _write_and_close(transport: asyncio.Transport, data: bytes) -> None:
+    if not transport.is_closing():
+        transport.write(data)
+        transport.close()
+
+
 class _GuardedHandler(web_protocol.RequestHandler):
     """aiohttp's connection handler plus a head deadline, caps and coded parse errors."""
 
@@ -290,9 +296,11 @@ class _GuardedHandler(web_protocol.RequestHandler):
         ):
             error = TooManyRequests("too many connections from this address")
             guard.record(Refusal(guard.port, error.code, 429, error.message, remote=self._remote))
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(_raw_refusal(error, guard.limits))
-            transport.close()
+            # uvloop's transports are not asyncio.Transport subclasses; both can write.
+            self._loop.call_soon(
+                _write_and_close, cast(asyncio.Transport, transport),
+                _raw_refusal(error, guard.limits),
+            )
             return
         self._counted = True
         guard.open_total += 1

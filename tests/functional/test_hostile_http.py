@@ -1,0 +1,335 @@
+"""Hostile HTTP on every port, sent as raw bytes: each refusal has its code and audit row."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.settings import load_node_settings
+from gateway.tls import client_context
+from tests.functional.hostile_helpers import (
+    audit_rows_after,
+    host_port,
+    last_seq,
+    send_raw,
+)
+from tests.functional.sandbox_helpers import node, sandbox_process
+
+HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
+HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+CLIENT = "RENKEI/GOV/HOSP-A/EHR"
+ECHO = "/r1/RENKEI/GOV/HOSP-B/EHR/echo"
+
+# Tight limits so that deadlines and caps show within a second or two.
+LIMITS = {
+    "RENKEI_NODE_MAX_BODY_BYTES": "1000000",
+    "RENKEI_NODE_LIMITS__HEADER_TIMEOUT_S": "1",
+    "RENKEI_NODE_LIMITS__BODY_IDLE_TIMEOUT_S": "1",
+    "RENKEI_NODE_LIMITS__BODY_GRACE_S": "1",
+    "RENKEI_NODE_LIMITS__MAX_URI_BYTES": "2048",
+    "RENKEI_NODE_LIMITS__MAX_FIELD_BYTES": "2048",
+    "RENKEI_NODE_LIMITS__MAX_HEADERS": "40",
+    "RENKEI_NODE_LIMITS__MAX_IN_FLIGHT_PER_CLIENT": "2",
+    "RENKEI_NODE_LIMITS__MAX_CONNECTIONS_PER_IP": "40",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    directory = tmp_path_factory.mktemp("hostile") / "sandbox"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in LIMITS.items():
+            patch.setenv(name, value)
+        with sandbox_process(directory) as document:
+            yield document
+
+
+def _urls(federation: dict[str, Any], node_id: str = HOSP_A) -> tuple[str, str, str]:
+    entry = node(federation, node_id)
+    return entry["client_url"], entry["management_url"], entry["tokens"]["auditor"]
+
+
+def _request(
+    target: str = f"{ECHO}/items",
+    *,
+    method: str = "GET",
+    version: str = "HTTP/1.1",
+    headers: tuple[tuple[str, str], ...] = (),
+    client: str | None = CLIENT,
+    body: bytes = b"",
+    host: bool = True,
+) -> bytes:
+    lines = [f"{method} {target} {version}"]
+    if host:
+        lines.append("Host: 127.0.0.1")
+    if client is not None:
+        lines.append(f"X-Road-Client: {client}")
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+_CL = ("Content-Length", "4")
+FRAMING_CASES: dict[str, tuple[bytes, int, str]] = {
+    "content_length_and_chunked": (
+        _request(method="POST", headers=(_CL, ("Transfer-Encoding", "chunked")), body=b"0\r\n\r\n"),
+        400, "client.malformed_http",
+    ),
+    "duplicate_content_length": (
+        _request(method="POST", headers=(_CL, ("Content-Length", "5")), body=b"abcde"),
+        400, "client.malformed_http",
+    ),
+    "content_length_list": (
+        _request(method="POST", headers=(("Content-Length", "4, 4"),), body=b"abcd"),
+        400, "client.malformed_http",
+    ),
+    "obs_fold": (_request(headers=(("X-A", "b\r\n c"),)), 400, "client.malformed_http"),
+    "bare_lf": (
+        f"GET {ECHO} HTTP/1.1\nHost: a\nX-Road-Client: {CLIENT}\n\n".encode(),
+        400, "client.malformed_http",
+    ),
+    "space_before_colon": (_request(headers=(("X-Road-Client ", CLIENT),)), 400,
+                           "client.malformed_http"),
+    "nul_in_header": (_request(headers=(("X-A", "a\x00b"),)), 400, "client.malformed_http"),
+    "gzip_transfer_coding": (
+        _request(method="POST", headers=(("Transfer-Encoding", "gzip, chunked"),),
+                 body=b"0\r\n\r\n"),
+        400, "client.malformed_http",
+    ),
+    "bad_chunk_size": (
+        _request(method="POST", headers=(("Transfer-Encoding", "chunked"),),
+                 body=b"4x\r\nabcd\r\n0\r\n\r\n"),
+        400, "client.malformed_http",
+    ),
+    "http_2_over_h1": (_request(version="HTTP/2.0"), 505, "client.http_version_not_supported"),
+    "http_0_9": (f"GET {ECHO}/items\r\n\r\n".encode(), 505, "client.http_version_not_supported"),
+    "h2c_upgrade": (
+        _request(headers=(("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+                          ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"))),
+        400, "client.malformed_http",
+    ),
+    "connection_names_identity_header": (
+        _request(headers=(("Connection", "X-Road-Client"),)), 400, "client.malformed_http",
+    ),
+    "absolute_form_target": (_request(target=f"http://evil.example{ECHO}"), 400,
+                             "client.malformed_http"),
+    "connect_method": (_request(method="CONNECT", target="evil.example:443"), 405,
+                       "client.method_not_allowed"),
+    "trace_method": (_request(method="TRACE"), 405, "client.method_not_allowed"),
+    "uri_too_long": (_request(target=ECHO + "/" + "a" * 3000), 414, "client.uri_too_long"),
+    "uri_beyond_parser": (_request(target=ECHO + "/" + "a" * 9000), 414, "client.uri_too_long"),
+    "header_too_large": (_request(headers=(("X-Big", "a" * 3000),)), 431,
+                         "client.header_too_large"),
+    "too_many_headers": (_request(headers=tuple((f"X-H{i}", "1") for i in range(60))), 431,
+                         "client.header_too_large"),
+    "body_too_large_by_length": (
+        _request(method="POST", headers=(("Content-Length", "2000000"),)), 413,
+        "client.body_too_large",
+    ),
+    "encoded_separator": (_request(target=f"{ECHO}/a%2Fb"), 400, "client.bad_request"),
+    "encoded_dot_segment": (_request(target=f"{ECHO}/%2e%2e/x"), 400, "client.bad_request"),
+    "dot_segment": (_request(target=f"{ECHO}/../x"), 400, "client.bad_request"),
+    "encoded_backslash": (_request(target=f"{ECHO}/a%5Cb"), 400, "client.bad_request"),
+    "encoded_control": (_request(target=f"{ECHO}/a%00b"), 400, "client.bad_request"),
+    "duplicate_client": (_request(headers=(("X-Road-Client", "RENKEI/GOV/HOSP-A/OTHER"),)),
+                         400, "client.bad_request"),
+    "duplicate_message_id_header": (
+        _request(headers=(("X-Road-Id", "a"), ("X-Road-Id", "b"))), 400, "client.bad_request",
+    ),
+    "caller_sets_request_hash": (_request(headers=(("X-Road-Request-Hash", "x"),)), 400,
+                                 "client.bad_request"),
+    "caller_sets_signature": (_request(headers=(("Renkei-Signature", "x.y.z"),)), 400,
+                              "client.bad_request"),
+    "bad_client_identifier": (_request(client="RENKEI/GOV/HOSP A/EHR"), 400,
+                              "client.invalid_client_identifier"),
+    "bad_service_identifier": (_request(target="/r1/RENKEI/GOV/HOSP-B/EHR%20X/echo"), 400,
+                               "client.bad_request"),
+    "missing_client": (_request(client=None), 400, "client.bad_request"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRAMING_CASES))
+async def test_client_port_refuses_with_a_code_and_an_audit_row(
+    hostile: dict[str, Any], case: str
+) -> None:
+    raw, status, code = FRAMING_CASES[case]
+    client_url, management_url, token = _urls(hostile)
+    before = await last_seq(management_url, token)
+    response = await send_raw(client_url, raw)
+    assert (response.status, response.headers.get("x-road-error")) == (status, code), (
+        response.body[:300]
+    )
+    rows = await audit_rows_after(management_url, token, before)
+    assert code in {row["error_code"] for row in rows}
+
+
+async def test_http_1_0_is_served_on_the_client_port(hostile: dict[str, Any]) -> None:
+    client_url, _, _ = _urls(hostile)
+    response = await send_raw(client_url, _request(version="HTTP/1.0"))
+    assert response.status == 200
+    assert "x-road-error" not in response.headers
+
+
+async def test_a_well_formed_raw_request_passes(hostile: dict[str, Any]) -> None:
+    client_url, _, _ = _urls(hostile)
+    response = await send_raw(
+        client_url, _request(method="POST", headers=(_CL,), body=b"abcd")
+    )
+    assert response.status == 200, response.body[:300]
+
+
+def _peer_tls(hostile: dict[str, Any]) -> Any:
+    settings = load_node_settings(Path(node(hostile, HOSP_A)["config"]))
+    cadata = Path(hostile["trust"]["ca_cert"]).read_text()
+    return client_context(settings.auth_certificate, settings.auth_key, cadata)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (_request(version="HTTP/1.0"), 505, "client.http_version_not_supported"),
+        (_request(headers=(_CL, ("Transfer-Encoding", "chunked"))), 400, "client.malformed_http"),
+        (_request(headers=(("Upgrade", "websocket"), ("Connection", "Upgrade"))), 400,
+         "client.malformed_http"),
+        (_request(target=ECHO + "/" + "a" * 3000), 414, "client.uri_too_long"),
+    ],
+    ids=["http_1_0", "smuggling", "upgrade", "uri_too_long"],
+)
+async def test_peer_port_refuses_with_a_code_and_an_audit_row(
+    hostile: dict[str, Any], raw: bytes, status: int, code: str
+) -> None:
+    peer = node(hostile, HOSP_B)
+    management_url, token = peer["management_url"], peer["tokens"]["auditor"]
+    before = await last_seq(management_url, token)
+    response = await send_raw(peer["peer_url"], raw, context=_peer_tls(hostile))
+    assert (response.status, response.headers.get("x-road-error")) == (status, code)
+    rows = await audit_rows_after(management_url, token, before)
+    assert any(r["error_code"] == code and r["role"] == "provider" for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"GET /healthz HTTP/2.0\r\nHost: a\r\n\r\n", 505, "client.http_version_not_supported"),
+        (b"POST /api/consents HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+         b"Content-Length: 5\r\n\r\nabcde", 400, "client.malformed_http"),
+        (b"POST /api/consents HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\n"
+         b"Content-Length: 4\r\n\r\nabcd", 400, "client.malformed_http"),
+    ],
+    ids=["http_2", "duplicate_length", "compressed"],
+)
+async def test_management_port_refuses_with_a_code_and_an_audit_row(
+    hostile: dict[str, Any], raw: bytes, status: int, code: str
+) -> None:
+    _, management_url, token = _urls(hostile)
+    before = await last_seq(management_url, token)
+    response = await send_raw(management_url, raw)
+    assert (response.status, response.headers.get("x-road-error")) == (status, code)
+    rows = await audit_rows_after(management_url, token, before)
+    assert any(r["error_code"] == code and r["role"] == "management" for r in rows)
+
+
+async def test_a_client_trickling_its_head_is_cut_off(hostile: dict[str, Any]) -> None:
+    client_url, management_url, token = _urls(hostile)
+    before = await last_seq(management_url, token)
+    reader, writer = await asyncio.open_connection(*host_port(client_url))
+    started = asyncio.get_running_loop().time()
+    data = b""
+    try:
+        for byte in _request():
+            writer.write(bytes([byte]))
+            await writer.drain()
+            chunk = b""
+            try:
+                chunk = await asyncio.wait_for(reader.read(4096), 0.2)
+            except TimeoutError:
+                continue
+            data += chunk
+            if not chunk or b"\r\n\r\n" in data:
+                break
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+    elapsed = asyncio.get_running_loop().time() - started
+    assert data.startswith(b"HTTP/1.1 408"), data[:200]
+    assert b"client.request_timeout" in data
+    assert elapsed < 3
+    rows = await audit_rows_after(management_url, token, before)
+    assert "client.request_timeout" in {row["error_code"] for row in rows}
+
+
+async def test_a_client_stalling_its_body_is_cut_off(hostile: dict[str, Any]) -> None:
+    client_url, management_url, token = _urls(hostile)
+    before = await last_seq(management_url, token)
+    message_id = str(uuid.uuid4())
+    raw = _request(
+        method="POST", headers=(("Content-Length", "1000"), ("X-Road-Id", message_id)),
+        body=b"x" * 10,
+    )
+    started = asyncio.get_running_loop().time()
+    response = await send_raw(client_url, raw, timeout=6)
+    assert (response.status, response.headers.get("x-road-error")) == (
+        408, "client.request_timeout",
+    )
+    assert asyncio.get_running_loop().time() - started < 4
+    rows = await audit_rows_after(management_url, token, before)
+    assert any(r["message_id"] == message_id and r["error_code"] == "client.request_timeout"
+               for r in rows)
+
+
+async def test_exchanges_beyond_the_in_flight_cap_get_429(hostile: dict[str, Any]) -> None:
+    """Two exchanges of one client are held open by their bodies; a third is refused."""
+    client_url, management_url, token = _urls(hostile)
+    held = []
+    try:
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection(*host_port(client_url))
+            writer.write(_request(method="POST", headers=(("Content-Length", "100"),),
+                                  body=b"x"))
+            await writer.drain()
+            held.append(writer)
+        await asyncio.sleep(0.2)
+        response = await send_raw(client_url, _request())
+        assert (response.status, response.headers.get("x-road-error")) == (
+            429, "client.too_many_requests",
+        )
+        assert response.headers.get("retry-after") == "1"
+        other = await send_raw(client_url, _request(client="RENKEI/COM/INSURER/CLAIMS"))
+        assert other.status != 429
+    finally:
+        for writer in held:
+            writer.close()
+
+
+async def test_connections_beyond_the_per_address_cap_are_refused(
+    hostile: dict[str, Any],
+) -> None:
+    client_url, _, _ = _urls(hostile)
+    opened = []
+    try:
+        refused = None
+        for _ in range(60):
+            reader, writer = await asyncio.open_connection(*host_port(client_url))
+            opened.append(writer)
+            try:
+                data = await asyncio.wait_for(reader.read(4096), 0.05)
+            except TimeoutError:
+                continue
+            if data.startswith(b"HTTP/1.1 429"):
+                refused = data
+                break
+        assert refused is not None and b"client.too_many_requests" in refused
+        assert b"Retry-After: 1" in refused
+    finally:
+        for writer in opened:
+            writer.close()
+    await asyncio.sleep(0.2)
+    # The cap is per connection: once they close, the address is served again.
+    response = await send_raw(client_url, _request())
+    assert response.status == 200
