@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -285,11 +284,11 @@ async def test_a_client_stalling_its_body_is_cut_off(hostile: dict[str, Any]) ->
 
 async def test_exchanges_beyond_the_in_flight_cap_get_429(hostile: dict[str, Any]) -> None:
     """Two exchanges of one client are held open by their bodies; a third is refused."""
-    client_url, management_url, token = _urls(hostile)
+    client_url, _management_url, _token = _urls(hostile)
     held = []
     try:
         for _ in range(2):
-            reader, writer = await asyncio.open_connection(*host_port(client_url))
+            _reader, writer = await asyncio.open_connection(*host_port(client_url))
             writer.write(_request(method="POST", headers=(("Content-Length", "100"),),
                                   body=b"x"))
             await writer.drain()
@@ -324,7 +323,8 @@ async def test_connections_beyond_the_per_address_cap_are_refused(
             if data.startswith(b"HTTP/1.1 429"):
                 refused = data
                 break
-        assert refused is not None and b"client.too_many_requests" in refused
+        assert refused is not None
+        assert b"client.too_many_requests" in refused
         assert b"Retry-After: 1" in refused
     finally:
         for writer in opened:
