@@ -44,6 +44,7 @@ def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
 
 _LIST = {"type": "array", "items": _STR}
 _CHANGE = {**error_responses(400, 404)}
+_TEXT_400 = {"400": {"description": "bad parameter", "content": {"text/plain": {"schema": _STR}}}}
 
 
 def node_openapi() -> dict[str, Any]:
@@ -193,6 +194,44 @@ def node_openapi() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _OBJ}},
                     },
                 }
+            },
+        ),
+        (get, "/api/audit/checkpoints", "signed, time-stamped checkpoints", {"responses": _ok()}),
+        (
+            get,
+            "/api/audit/proof/{kind}",
+            "Merkle inclusion or consistency proof",
+            {
+                "parameters": _query(integers=("tree_size", "seq", "old")),
+                "responses": {**_ok(), **_TEXT_400, **error_responses(404)},
+            },
+        ),
+        (
+            get,
+            "/api/audit/export",
+            "export bundle for offline verification",
+            {
+                "responses": {
+                    "200": {
+                        "description": "bundle",
+                        "content": {"application/gzip": {"schema": _STR}},
+                    }
+                }
+            },
+        ),
+        (
+            get,
+            "/api/audit/subject/{subject}",
+            "data-subject report: who saw this person's data",
+            {"responses": {**_ok(), **_TEXT_400}},
+        ),
+        (
+            get,
+            "/api/audit/operational",
+            "operational records (timings, sizes) per exchange",
+            {
+                "parameters": _query("service", "from", integers=("limit",)),
+                "responses": {**_ok(), **_TEXT_400},
             },
         ),
     ]

@@ -14,8 +14,8 @@ from aiohttp import web
 from gateway.app import client_app, management_app, peer_app
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.guard import GuardedRunner, Port
-from gateway.refusals import audit_sink
 from gateway.ops_api import NodeOps, install_ops
+from gateway.refusals import audit_sink
 from gateway.schema import migrate_node_database
 from gateway.settings import NodeSettings
 from gateway.tokens import TokenIssuer
