@@ -35,8 +35,10 @@ from member_registry.errors import (
 )
 from member_registry.globalconf import Settings
 from member_registry.ops_api import add_ops_routes
+from member_registry.registration_api import add_registration_routes
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings, read_admin_token
+from member_registry.witness import add_witness_routes
 
 __all__ = ["ADMIN_TOKEN", "CLOCK", "SERVICE", "Clock", "create_app"]
 
@@ -88,6 +90,8 @@ def create_app(
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     add_ops_routes(app, service, app[CLOCK])
+    add_registration_routes(app, service, settings.auto_approve_members, app[CLOCK])
+    add_witness_routes(app, settings, app[CLOCK])
     return app
 
 

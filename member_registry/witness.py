@@ -226,12 +226,15 @@ def add_witness_routes(app: web.Application, settings: RegistrySettings,
     signature, so these routes sit outside the admin-only ``/api/``."""
     holder: dict[str, Witness] = {}
 
-    async def startup(_: web.Application) -> None:
-        engine = create_engine(settings.database_url)
-        witness = Witness(engine, load_signing_key(settings.signing_key_path),
-                          load_certificate(settings.signing_cert_path))
-        await witness.create_schema()
-        holder["witness"] = witness
+    async def witness_of() -> Witness:
+        # Opened on first use: registries that never witness never touch the table.
+        if "witness" not in holder:
+            engine = create_engine(settings.database_url)
+            witness = Witness(engine, load_signing_key(settings.signing_key_path),
+                              load_certificate(settings.signing_cert_path))
+            await witness.create_schema()
+            holder["witness"] = witness
+        return holder["witness"]
 
     async def cleanup(_: web.Application) -> None:
         witness = holder.pop("witness", None)
@@ -243,20 +246,19 @@ def add_witness_routes(app: web.Application, settings: RegistrySettings,
             body = await request.json()
             if not isinstance(body, dict):
                 raise WitnessRefusal("the request must be a JSON object")
-            cosignature = await holder["witness"].cosign(body, now=clock())
+            cosignature = await (await witness_of()).cosign(body, now=clock())
         except ValueError as exc:
             code = getattr(exc, "code", "registry.bad_request")
             return web.json_response({"type": code, "message": str(exc)}, status=409)
         return web.json_response({"cosignature": cosignature})
 
     async def last(request: web.Request) -> web.Response:
-        state = await holder["witness"].last_cosigned(request.match_info["node"])
+        state = await (await witness_of()).last_cosigned(request.match_info["node"])
         if state is None:
             return web.json_response({"type": "registry.not_found",
                                       "message": "nothing cosigned for that node"}, status=404)
         return web.json_response(state)
 
-    app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
     app.router.add_post("/witness/checkpoints", cosign)
     app.router.add_get("/witness/checkpoints/{node:.+}", last)
