@@ -83,6 +83,9 @@ def _sandbox_up(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add the gateway's sub-commands to the ``renkei`` parser."""
+    from gateway.ops_cli import register as register_ops
+
+    register_ops(commands)  # renkei config check, renkei db upgrade
     node = commands.add_parser("node", help="run and manage a node (security server)")
     node_commands = node.add_subparsers(dest="node_command", required=True, metavar="COMMAND")
     serve = node_commands.add_parser("serve", help="serve the node until SIGINT/SIGTERM")
