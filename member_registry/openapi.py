@@ -274,6 +274,55 @@ def registry_openapi() -> dict[str, Any]:
             {"responses": {**_json("201", _ANY_OBJECT, "published"), **error_responses(400)}},
         ),
         (
+            post,
+            "/registrations",
+            "a node asks to list its auth certificate (JWS pair: new auth key + member sign key)",
+            {
+                "requestBody": _body(
+                    ["proof_of_possession", "member_consent"],
+                    {"proof_of_possession": _STR, "member_consent": _STR},
+                ),
+                "responses": {
+                    **_json("202", _ANY_OBJECT, "received (pending or auto-approved)"),
+                    **error_responses(400, 409),
+                },
+            },
+        ),
+        (
+            get,
+            "/api/registrations",
+            "list registration requests",
+            {
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["pending", "approved", "rejected", "all"]},
+                    }
+                ],
+                "responses": {**_LIST, **error_responses(400)},
+            },
+        ),
+        (
+            get,
+            "/api/registrations/{id}",
+            "one registration request",
+            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404)}},
+        ),
+        (
+            post,
+            "/api/registrations/{id}/approve",
+            "approve a pending registration (verified again now)",
+            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404, 409)}},
+        ),
+        (
+            post,
+            "/api/registrations/{id}/reject",
+            "reject a pending registration",
+            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404, 409)}},
+        ),
+        (
             get,
             "/api/operator-log",
             "the operator trail (who changed what, when, result)",

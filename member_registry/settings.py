@@ -12,6 +12,9 @@ case, wins over the file):
 - ``admin_token_file``: file holding the admin API's bearer token, a secret (required)
 - ``validity_s`` (600), ``refresh_interval_s`` (60), ``ocsp_freshness_s`` (3600),
   ``timestamping_interval_s`` (60): the published settings, in seconds
+- ``auto_approve_members``: node registrations approved without an admin, a list of
+  member ids or ``["*"]`` for all (default none; the environment variable takes them
+  comma-separated)
 
 Relative paths are relative to the TOML file's directory. The admin token itself is
 never part of the settings object (so it cannot end up in a log line); it is read from
@@ -50,6 +53,7 @@ class RegistrySettings:
     refresh_interval_s: int = 60
     ocsp_freshness_s: int = 3600
     timestamping_interval_s: int = 60
+    auto_approve_members: tuple[str, ...] = ()
 
     def global_conf_settings(self) -> Settings:
         """The federation-wide settings published in the global configuration."""
@@ -64,6 +68,7 @@ class RegistrySettings:
 _PATHS = ("signing_key_path", "signing_cert_path", "admin_token_file")
 _INTS = ("listen_port", "validity_s", "refresh_interval_s", "ocsp_freshness_s",
          "timestamping_interval_s")
+_LISTS = ("auto_approve_members",)
 _KEYS = tuple(f.name for f in fields(RegistrySettings))
 
 
@@ -93,6 +98,8 @@ def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str]) -> R
         value = raw[key]
         if key in _INTS:
             values[key] = _integer(key, value)
+        elif key in _LISTS:
+            values[key] = _strings(key, value)
         elif key in _PATHS:
             values[key] = base / _string(key, value)
         else:
@@ -126,6 +133,14 @@ def _string(key: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{key} must be a non-empty string")
     return value
+
+
+def _strings(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):  # from the environment: comma-separated
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"{key} must be a list of non-empty strings")
+    return tuple(value)
 
 
 def _integer(key: str, value: object) -> int:
