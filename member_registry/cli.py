@@ -21,6 +21,8 @@ from certs.keys import load_certificate
 from member_registry._certificates import fingerprint
 from member_registry.bootstrap import initialise_registry
 from member_registry.errors import RegistryBaseError
+from member_registry.registration import RegistrationService, parse_status
+from member_registry.rotation import activate_rotation, prepare_rotation, retire_previous
 from member_registry.server import open_service, serve
 from member_registry.service import RegistryService
 from member_registry.settings import load_settings
@@ -95,6 +97,24 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     conf = _group(sub, "conf", "the global configuration")
     _command(conf, "show", config, _show_conf, "print what the next version would contain")
     _command(conf, "publish", config, _publish, "sign and store a new version now")
+
+    registration = _group(sub, "registration", "node auth-certificate registration requests")
+    _command(registration, "list", config, _list_registrations, "list registration requests",
+             ("--status", {"choices": ["pending", "approved", "rejected", "all"],
+                           "default": "all"}))
+    _command(registration, "approve", config, _approve_registration,
+             "approve a pending request (verified again now)", ("id", {"type": int}))
+    _command(registration, "reject", config, _reject_registration, "reject a pending request",
+             ("id", {"type": int}))
+
+    rotate = sub.add_parser("rotate-key", parents=[config],
+                            help="rotate the configuration-signing key in three steps")
+    rotate.add_argument("step", choices=["prepare", "activate", "retire"],
+                        help="prepare: new key + anchor listing both; activate: sign with the "
+                             "new key (restart the registry); retire: anchor with it only")
+    rotate.add_argument("--anchor", type=Path,
+                        help="the anchor file to update (default: anchor.json beside --config)")
+    rotate.set_defaults(handler=_rotate_key)
 
 
 # -- parser helpers -------------------------------------------------------------------------
@@ -297,3 +317,56 @@ async def _show_conf(service: RegistryService, args: argparse.Namespace) -> str:
 async def _publish(service: RegistryService, args: argparse.Namespace) -> str:
     _, conf = await service.publish_conf(_now())
     return f"published version {conf.version}, valid until {conf.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+# -- registrations and key rotation ----------------------------------------------------------
+
+
+def _registrations(service: RegistryService) -> RegistrationService:
+    return RegistrationService(service.engine, instance=service.instance)
+
+
+async def _list_registrations(service: RegistryService, args: argparse.Namespace) -> str:
+    lines = []
+    for item in await _registrations(service).list(parse_status(args.status)):
+        request = item.request
+        lines.append(f"{item.id}  {item.status:<8}  {request.node}  "
+                     f"{request.address}:{request.peer_port}  auth cert {item.auth_fingerprint}")
+        lines.extend(f"    hosts {subsystem}" for subsystem in request.subsystems)
+    return "\n".join(lines) or "(no registration requests)"
+
+
+async def _approve_registration(service: RegistryService, args: argparse.Namespace) -> str:
+    item = await _registrations(service).approve(args.id, now=_now(), by="admin (command)")
+    return (f"approved registration {item.id}: node {item.request.node}, "
+            f"auth cert {item.auth_fingerprint}")
+
+
+async def _reject_registration(service: RegistryService, args: argparse.Namespace) -> str:
+    item = await _registrations(service).reject(args.id, now=_now(), by="admin (command)")
+    return f"rejected registration {item.id} of node {item.request.node}"
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    anchor = args.anchor or args.config.parent / "anchor.json"
+    try:
+        settings = load_settings(args.config, os.environ)
+        if args.step == "prepare":
+            step = prepare_rotation(settings, anchor, now=_now())
+        elif args.step == "activate":
+            step = activate_rotation(settings, anchor)
+        else:
+            step = retire_previous(settings, anchor, now=_now())
+    except (RegistryBaseError, CertsError) as exc:
+        return _fail(f"{exc} [{exc.code}]")
+    if args.step == "prepare":
+        print("prepared a new signing key; the registry still signs with "
+              f"{step.signing_fingerprint}")
+        print(f"distribute the new anchor {step.anchor} (SHA-256 {step.anchor_sha256}), "
+              "then run rotate-key activate")
+    elif args.step == "activate":
+        print(f"the signing key is now {step.signing_fingerprint}; restart the registry")
+    else:
+        print(f"the anchor {step.anchor} lists only {step.signing_fingerprint}; distribute it "
+              f"(SHA-256 {step.anchor_sha256})")
+    return 0
