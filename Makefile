@@ -4,13 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo demo-audit test test-postgres lint typecheck bench soak clean
+.PHONY: help install demo demo-audit schemathesis test test-postgres lint typecheck bench soak clean
 
 help:
 	@echo "make demo    run a local federation and show a real exchange"
 	@echo "make demo-audit  export, verify, reconcile both nodes' audit logs offline"
 	@echo "make test    run the test suite (SQLite and PostgreSQL)"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make soak    traffic under killed nodes, registry and database (SOAK_DURATION=600 s)"
+	@echo "make sslyze  check the peer port's TLS against Mozilla's modern profile"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +35,24 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+SOAK_DURATION ?= 600
+SOAK_RATE ?= 10
+SOAK_FAULT_INTERVAL ?= 20
+SOAK_POSTGRES ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.soak --duration $(SOAK_DURATION) --rate $(SOAK_RATE) \
+		--fault-interval $(SOAK_FAULT_INTERVAL) --postgres $(SOAK_POSTGRES)
+
+sslyze: $(STAMP)
+	$(BIN)/python -m tests.soak.sslyze_peer
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Fuzz both management APIs (node and registry) from their OpenAPI descriptions.
+schemathesis: $(STAMP)
+	$(BIN)/python -m tests.functional.schemathesis_run
