@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo demo-audit schemathesis test test-postgres lint typecheck bench soak clean
+.PHONY: help install demo demo-audit schemathesis test test-postgres lint typecheck bench soak sslyze test-slow clean
 
 help:
 	@echo "make demo    run a local federation and show a real exchange"
