@@ -346,6 +346,22 @@ def registry_openapi() -> dict[str, Any]:
                 "responses": {**_json("200", _ANY_OBJECT), **error_responses(400)},
             },
         ),
+        (
+            post,
+            "/witness/checkpoints",
+            "a node's signed audit checkpoint, cosigned by the registry as witness",
+            {
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": _ANY_OBJECT}}},
+                "responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 409)},
+            },
+        ),
+        (
+            get,
+            "/witness/checkpoints/{node}",
+            "the last checkpoint the registry cosigned for a node",
+            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(404)}},
+        ),
     ]
     return build_openapi(
         "Renkei member registry",
