@@ -106,6 +106,7 @@ def readiness(ctx: NodeContext, now: datetime) -> dict[str, object]:
         checks["global_conf"] = {"ok": False, "error": exc.message}
     cert_ok = ctx.auth_certificate.not_valid_after_utc > now
     checks["auth_certificate"] = {"ok": cert_ok}
+    checks["timestamping"] = ctx.timestamping(now)
     for name, state in ctx.certificate_status().readiness(now=now).items():
         checks[f"ocsp:{name}"] = state
     return checks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,7 @@ async def _exchange(
     entry: AuditEntry,
 ) -> web.StreamResponse:
     conf = ctx.conf.current()
+    ctx.check_timestamping(ctx.clock())
     if not conf.has_subsystem(request.client) or not conf.is_hosted_on(
         request.client, ctx.settings.node_id
     ):
@@ -161,11 +163,15 @@ async def _exchange(
         entry.request_hash = req_hash
         entry.request_body_sha256 = body.sha256
         entry.request_signature = token
+        started = time.perf_counter()
         relayed = await _relay(ctx, conf, provider, request, token, req_hash, body, auth_staple)
+        entry.backend_ms = (time.perf_counter() - started) * 1000
+        entry.request_size = body.size
     finally:
         body.close()
     try:
         entry.status = relayed.status
+        entry.response_size = relayed.body.size
         entry.response_body_sha256 = relayed.body.sha256
         entry.response_signature = relayed.signature
         if relayed.withheld or relayed.consent_ids:

@@ -24,10 +24,12 @@ from certs.identifiers import MemberId
 from certs.keys import fingerprint, load_certificate, load_certificates, load_private_key
 from certs.profiles import node_id_of
 from certs.validation import verify_certificate
+from gateway.audit.checkpoints import Checkpointer
+from gateway.audit.service import checkpoints_running
 from gateway.audit.writer import AuditWriter
 from gateway.confclient import ConfigurationClient
 from gateway.db import Base, create_engine
-from gateway.errors import PeerAuthenticationFailed
+from gateway.errors import PeerAuthenticationFailed, TimestampingFailed
 from gateway.peer_connector import PinnedConnector, Pins
 from gateway.replay import ReplayGuard
 from gateway.settings import NodeSettings
@@ -72,6 +74,7 @@ class NodeContext:
     cert_cache: CertificateCache = field(default_factory=CertificateCache)
     filter_limits: FilterLimits = field(default_factory=FilterLimits)
     status: StatusService | None = None
+    checkpointer: Checkpointer | None = None
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0
@@ -95,6 +98,23 @@ class NodeContext:
         if self.status is None:
             raise RuntimeError("certificate status not set up")
         return self.status
+
+    def timestamping(self, now: datetime) -> dict[str, object]:
+        """Time-stamping state; past the grace period the node stops exchanging."""
+        since = self.checkpointer.timestamping_failing_since if self.checkpointer else None
+        if since is None:
+            return {"ok": True}
+        failing_s = (now - since).total_seconds()
+        grace_s = self.settings.audit_timestamp_grace_s
+        return {"ok": failing_s <= grace_s, "failing_for_s": failing_s, "grace_s": grace_s}
+
+    def check_timestamping(self, now: datetime) -> None:
+        state = self.timestamping(now)
+        if not state["ok"]:
+            raise TimestampingFailed(
+                f"audit checkpoints have not been time-stamped for {state['failing_for_s']:.0f} s,"
+                f" beyond the grace period of {state['grace_s']:.0f} s"
+            )
 
     def peer_session(self) -> aiohttp.ClientSession:
         if self._peer_session is None:
@@ -236,7 +256,11 @@ async def open_node(
             # Staples before the first exchange, so a fresh node is ready at once.
             await context.status.refresh(session, now=clock())
         status_task = asyncio.create_task(context.status.run(clock), name="ocsp-staples")
-        yield context
+        async with checkpoints_running(
+            settings, engine, lambda: conf.current(clock()), clock
+        ) as checkpointer:
+            context.checkpointer = checkpointer
+            yield context
     finally:
         if status_task is not None:
             status_task.cancel()

@@ -34,6 +34,7 @@
     │   ├── AccessDenied              server.serverproxy.access_denied       500
     │   ├── ServiceFailed             server.serverproxy.service_failed      500
     │   └── ServiceTimeout            server.serverproxy.service_timeout     504
+    ├── TimestampingFailed            server.timestamping_failed             503
     └── DatabaseUnavailable           server.database_unavailable            503
 
 A node that relays a provider's refusal keeps the provider's code, so the
@@ -71,6 +72,7 @@ __all__ = [
     "ServiceFailed",
     "ServiceTimeout",
     "SignatureInvalid",
+    "TimestampingFailed",
     "TooManyRequests",
     "UnknownClient",
     "UnknownProvider",
@@ -237,6 +239,13 @@ class ServiceFailed(ProviderError):
 class ServiceTimeout(ProviderError):
     code = "server.serverproxy.service_timeout"
     status = 504
+
+
+class TimestampingFailed(GatewayError):
+    """Checkpoints could not be time-stamped for longer than the grace period."""
+
+    code = "server.timestamping_failed"
+    status = 503
 
 
 class DatabaseUnavailable(GatewayError):

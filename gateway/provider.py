@@ -10,6 +10,7 @@ can prove what this node answered.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -230,13 +231,17 @@ async def _serve(
         raise UnknownService(f"{request.service} is not a service of this node")
     now = ctx.clock()
     conf = ctx.conf.current(now)
+    ctx.check_timestamping(now)
     await _check_access(ctx, conf, request)
     decision = await decide(ctx, conf, request, now)
     if decision is not None:
         entry.subject = decision.subject
     # A body to filter is held in memory up to the filter's own limit, no further.
     limit = ctx.filter_limits.max_bytes if decision is not None else None
+    started = time.perf_counter()
     status, headers, body = await _call_backend(ctx, backend, request, verified.body, limit)
+    entry.backend_ms = (time.perf_counter() - started) * 1000
+    entry.request_size = verified.body.size
     withheld: tuple[str, ...] = ()
     if decision is not None:
         body, headers, withheld = _filtered(ctx, decision, entry, headers, body)
@@ -256,6 +261,7 @@ async def _serve(
         )
         token = _sign_response(ctx, request, description)
         entry.status = status
+        entry.response_size = body.size
         entry.response_body_sha256 = body.sha256
         entry.response_signature = token
         await ctx.audit.append(entry)

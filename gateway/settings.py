@@ -86,6 +86,8 @@ class NodeSettings:
     audit_witness_url: str | None = None
     audit_body_services: tuple[str, ...] = ()
     audit_body_key: Path | None = None
+    # How long exchanges go on while checkpoints cannot be time-stamped.
+    audit_timestamp_grace_s: float = 4 * 3600.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def backend(self, service: ServiceId) -> ServiceBackend | None:
@@ -232,7 +234,11 @@ def _audit(table: Any, resolve: Any) -> dict[str, Any]:
     if not interval > 0:
         raise SettingsError("audit.checkpoint_interval_s must be positive")
     key = table.get("body_key_file")
+    grace = float(table.get("timestamp_grace_s", 4 * 3600.0))
+    if not grace > 0:
+        raise SettingsError("audit.timestamp_grace_s must be positive")
     return {
+        "audit_timestamp_grace_s": grace,
         "audit_checkpoint_interval_s": interval,
         "audit_witness_url": str(table["witness_url"]) if "witness_url" in table else None,
         "audit_body_services": tuple(str(s) for s in table.get("body_services", ())),

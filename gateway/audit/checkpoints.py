@@ -32,7 +32,7 @@ import jwt
 import structlog
 from cryptography import x509
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from certs.errors import CertsError
@@ -159,6 +159,7 @@ class Checkpointer:
         self._cosigner = cosigner
         self._certificate_pem = certificate_pem
         self._task: asyncio.Task[None] | None = None
+        self.timestamping_failing_since: datetime | None = None
 
     @property
     def node_id(self) -> str:
@@ -219,10 +220,15 @@ class Checkpointer:
         if self._timestamper is None:
             return None
         try:
-            return await self._timestamper(hashlib.sha256(signed.encode("ascii")).digest())
-        except (CertsError, OSError) as exc:
+            token = await self._timestamper(hashlib.sha256(signed.encode("ascii")).digest())
+        except (CertsError, OSError, TimeoutError) as exc:
             log.warning("audit_timestamp_failed", error=str(exc))
+            # The node keeps serving for a grace period, then stops (see the gateway).
+            if self.timestamping_failing_since is None:
+                self.timestamping_failing_since = self._clock()
             return None
+        self.timestamping_failing_since = None
+        return token
 
     async def _cosign(
         self, signed: str, hashes: list[bytes], cosigned: dict[str, Any] | None
@@ -249,8 +255,8 @@ class Checkpointer:
             await asyncio.sleep(interval_s)
             try:
                 made = await self.checkpoint()
-            except (AuditError, SQLAlchemyError, OSError) as exc:
-                log.error("audit_checkpoint_failed", error=str(exc))
+            except Exception as exc:
+                log.error("audit_checkpoint_failed", error=str(exc), kind=type(exc).__name__)
             else:
                 if made is not None:
                     log.info("audit_checkpoint", tree_size=made["tree_size"])
