@@ -21,6 +21,7 @@ from yarl import URL
 
 from gateway.audit.models import AuditEntry
 from gateway.context import NodeContext
+from gateway.dedup import claim_message_id
 from gateway.descriptions import request_description, response_description
 from gateway.errors import (
     BodyTooLarge,
@@ -163,6 +164,9 @@ async def _exchange(
         entry.request_hash = req_hash
         entry.request_body_sha256 = body.sha256
         entry.request_signature = token
+        if "X-Road-Id" in http.headers:
+            # At most once per client-chosen id (gateway/dedup.py).
+            await claim_message_id(ctx.engine, request.client, request.message_id, now=ctx.clock())
         started = time.perf_counter()
         relayed = await _relay(ctx, conf, provider, request, token, req_hash, body, auth_staple)
         entry.backend_ms = (time.perf_counter() - started) * 1000
