@@ -1,0 +1,169 @@
+"""Faults around an exchange: a backend that hangs or resets, the provider killed
+mid-exchange, the registry down within and past the configuration's validity."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.sandbox.build import free_port
+from tests.soak.federation import Federation, running_federation
+
+HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
+HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+CLIENT = "RENKEI/GOV/HOSP-A/EHR"
+ECHO = "/r1/RENKEI/GOV/HOSP-B/EHR/echo"
+VALIDITY_S = 10
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Federation, int]]:
+    """A federation whose echo service points at a port the tests serve faults on."""
+    directory = tmp_path_factory.mktemp("faults") / "sandbox"
+    environ = {
+        "RENKEI_REGISTRY_VALIDITY_S": str(VALIDITY_S),
+        "RENKEI_REGISTRY_REFRESH_INTERVAL_S": "1",
+    }
+    with running_federation(directory, environ=environ) as federation:
+        port = free_port()
+        entry = federation.node(HOSP_B)
+        config = Path(entry["config"])
+        text = re.sub(
+            r'(id = "RENKEI/GOV/HOSP-B/EHR/echo"\nbackend = )"[^"]*"',
+            rf'\1"http://127.0.0.1:{port}/fault"\ntimeout_s = 2',
+            config.read_text(),
+        )
+        config.write_text(text)
+        federation.kill(config, signal.SIGTERM)
+        asyncio.run(federation.wait_gone(config))
+        federation.start("node", config)
+        assert asyncio.run(federation.wait_ready(entry["management_url"] + "/readyz"))
+        yield federation, port
+
+
+async def _call(federation: Federation, path: str = "/items") -> tuple[int, str | None, str]:
+    message_id = str(uuid.uuid4())
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            federation.node(HOSP_A)["client_url"] + ECHO + path,
+            headers={"X-Road-Client": CLIENT, "X-Road-Id": message_id},
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            await response.read()
+            return response.status, response.headers.get("X-Road-Error"), message_id
+
+
+async def _rows(federation: Federation, node_id: str, message_id: str) -> list[dict[str, Any]]:
+    entry = federation.node(node_id)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            entry["management_url"] + "/api/audit/rows", params={"message_id": message_id},
+            headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+        ) as response:
+            return list((await response.json())["rows"])
+
+
+async def _chain_ok(federation: Federation, node_id: str) -> bool:
+    entry = federation.node(node_id)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            entry["management_url"] + "/api/audit/verify",
+            headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+        ) as response:
+            return bool((await response.json())["ok"])
+
+
+async def _serve(port: int, behaviour: str) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if behaviour == "reset":
+            transport = writer.transport
+            assert isinstance(transport, asyncio.Transport)
+            sock = transport.get_extra_info("socket")
+            import socket
+            import struct
+
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+            return
+        await asyncio.sleep(60)  # hang
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+async def test_a_hanging_backend_times_out_with_rows_on_both_sides(
+    faulty: tuple[Federation, int],
+) -> None:
+    federation, port = faulty
+    server = await _serve(port, "hang")
+    try:
+        status, error, message_id = await _call(federation)
+    finally:
+        server.close()
+    assert (status, error) == (504, "server.serverproxy.service_timeout")
+    assert [r["error_code"] for r in await _rows(federation, HOSP_B, message_id)] == [error]
+    assert [r["error_code"] for r in await _rows(federation, HOSP_A, message_id)] == [error]
+
+
+async def test_a_resetting_backend_fails_cleanly(faulty: tuple[Federation, int]) -> None:
+    federation, port = faulty
+    server = await _serve(port, "reset")
+    try:
+        status, error, message_id = await _call(federation)
+    finally:
+        server.close()
+    assert (status, error) == (500, "server.serverproxy.service_failed")
+    assert [r["error_code"] for r in await _rows(federation, HOSP_B, message_id)] == [error]
+
+
+async def test_provider_killed_mid_exchange(faulty: tuple[Federation, int]) -> None:
+    federation, port = faulty
+    server = await _serve(port, "hang")
+    entry = federation.node(HOSP_B)
+    config = Path(entry["config"])
+    try:
+        call = asyncio.create_task(_call(federation))
+        await asyncio.sleep(0.7)  # the provider is waiting on the backend
+        assert federation.kill(config, signal.SIGKILL)
+        status, error, message_id = await call
+    finally:
+        server.close()
+    assert (status, error) == (503, "server.clientproxy.network_error")
+    assert [r["error_code"] for r in await _rows(federation, HOSP_A, message_id)] == [error]
+    await federation.wait_gone(config)
+    federation.start("node", config)
+    assert await federation.wait_ready(entry["management_url"] + "/readyz")
+    # No half row: the provider logged nothing for the killed exchange; its chain verifies.
+    assert await _rows(federation, HOSP_B, message_id) == []
+    assert await _chain_ok(federation, HOSP_B)
+    assert await _chain_ok(federation, HOSP_A)
+
+
+async def test_registry_down_within_and_past_validity(faulty: tuple[Federation, int]) -> None:
+    federation, _ = faulty
+    config = federation.registry_config
+    ready_url = federation.node(HOSP_A)["management_url"] + "/readyz"
+    assert federation.kill(config, signal.SIGKILL)
+    await federation.wait_gone(config)
+    # Within validity: exchanges go on (the echo backend is the fault port, so any
+    # answer from the provider node will do; what matters is no configuration error).
+    _, error, _ = await _call(federation)
+    assert error != "server.clientproxy.global_conf_outdated"
+    await asyncio.sleep(VALIDITY_S + 2)
+    status, error, _ = await _call(federation)
+    assert (status, error) == (503, "server.clientproxy.global_conf_outdated")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(ready_url) as response:
+            assert response.status == 503
+    federation.start("registry", config)
+    assert await federation.wait_ready(ready_url, timeout=30)
+    _, error, _ = await _call(federation)
+    assert error != "server.clientproxy.global_conf_outdated"
