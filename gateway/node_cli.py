@@ -91,6 +91,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     serve = node_commands.add_parser("serve", help="serve the node until SIGINT/SIGTERM")
     serve.add_argument("--config", required=True, help="the node's TOML settings file")
     serve.set_defaults(handler=_node_serve)
+    from gateway.node_init import register_join_commands
+
+    register_join_commands(node_commands)  # renkei node init, renkei node register
 
     token = commands.add_parser("token", help="management API bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
