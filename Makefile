@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo demo-audit schemathesis test test-postgres lint typecheck bench soak sslyze test-slow clean
+.PHONY: help install demo demo-audit schemathesis test test-postgres lint typecheck bench bench-large soak sslyze test-slow clean
 
 help:
 	@echo "make demo    run a local federation and show a real exchange"
@@ -49,6 +49,17 @@ sslyze: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# The side-by-side benchmark (docs/benchmarks.md). wrk comes from Debian; without
+# it (no apt, no root) the bench falls back to its Python load generator.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) \
+		|| echo "bench: wrk is not installable here; using the Python load generator"
+	$(BIN)/python -m bench.run --docs docs/benchmarks.md
+
+bench-large: $(STAMP)
+	$(BIN)/python -m bench.large
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
