@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.app import CONTEXT, TOKENS, require_role
 from gateway.context import NodeContext
 from gateway.maintenance import Maintenance
+from gateway.metaservices import list_clients
 from gateway.metrics import CONTENT_TYPE, NodeMetrics, client_label, service_label
 from gateway.openapi import node_openapi
 from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
@@ -224,6 +225,11 @@ def install_ops(
         )
         return web.json_response({"entries": rows})
 
+    async def list_clients_route(_: web.Request) -> web.Response:
+        # Answered by this node from the global configuration (PR-MREST §2).
+        return web.json_response(list_clients(ctx.conf.current(ctx.clock())))
+
+    client.router.add_get("/listClients", list_clients_route)
     management.router.add_get("/metrics", metrics)
     management.router.add_get("/openapi.json", openapi)
     management.router.add_get("/api/maintenance", get_maintenance)

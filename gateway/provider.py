@@ -37,6 +37,7 @@ from gateway.errors import (
     UnknownService,
     WrongDestination,
 )
+from gateway.metaservices import answer_metaservice, is_metaservice
 from gateway.protocol import ExchangeRequest, parse_exchange_request
 from gateway.relay import response_headers_from
 from gateway.responses import error_body, wants_xml
@@ -227,19 +228,24 @@ async def _serve(
 ) -> web.StreamResponse:
     request = verified.request
     backend = ctx.settings.backend(request.service)
-    if backend is None:
+    meta = is_metaservice(request.service)  # answered here (gateway/metaservices.py)
+    if backend is None and not meta:
         raise UnknownService(f"{request.service} is not a service of this node")
     now = ctx.clock()
     conf = ctx.conf.current(now)
     ctx.check_timestamping(now)
-    await _check_access(ctx, conf, request)
-    decision = await decide(ctx, conf, request, now)
+    if not meta:
+        await _check_access(ctx, conf, request)
+    decision = None if meta else await decide(ctx, conf, request, now)
     if decision is not None:
         entry.subject = decision.subject
     # A body to filter is held in memory up to the filter's own limit, no further.
     limit = ctx.filter_limits.max_bytes if decision is not None else None
     started = time.perf_counter()
-    status, headers, body = await _call_backend(ctx, backend, request, verified.body, limit)
+    if backend is None or meta:
+        status, headers, body = await answer_metaservice(ctx, conf, request)
+    else:
+        status, headers, body = await _call_backend(ctx, backend, request, verified.body, limit)
     entry.backend_ms = (time.perf_counter() - started) * 1000
     entry.request_size = verified.body.size
     withheld: tuple[str, ...] = ()

@@ -56,6 +56,8 @@ class ServiceBackend:
     service: ServiceId
     url: str
     timeout_s: float = 30.0
+    # The service's OpenAPI document (getOpenAPI metaservice, catalogue).
+    openapi: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,7 @@ def load_node_settings(
                 service=service,
                 url=backend_url.rstrip("/"),
                 timeout_s=float(entry.get("timeout_s", 30.0)),
+                openapi=resolve(entry["openapi"]) if entry.get("openapi") else None,
             )
         )
     policy = data.get("policy_file")

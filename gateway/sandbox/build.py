@@ -178,7 +178,9 @@ def _node_settings(
         url = service.backend
         if not url.startswith(("http://", "https://")):
             url = f"{backend_url}/{service.backend}"
-        services.append(f'[[service]]\nid = "{service.id}"\nbackend = "{url}"\n')
+        openapi = Path(__file__).parent / "openapi" / f"{service.id.service_code}.json"
+        described = f"openapi = {_toml(str(openapi))}\n" if openapi.is_file() else ""
+        services.append(f'[[service]]\nid = "{service.id}"\nbackend = "{url}"\n{described}')
     return "\n".join(
         [
             f'node_id = "{node.id}"',

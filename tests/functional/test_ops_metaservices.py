@@ -1,0 +1,121 @@
+"""Metaservices (X-Road PR-MREST shapes) through a real sandbox federation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.functional.sandbox_helpers import node, sandbox_process
+
+CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
+OUTSIDER = "RENKEI/COM/INSURER/CLAIMS"
+PROVIDER = "RENKEI/GOV/HOSP-B/EHR"
+HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
+HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    directory = tmp_path_factory.mktemp("metaservices") / "sandbox"
+    with sandbox_process(directory) as document:
+        yield document
+
+
+def _client_url(federation: dict[str, Any]) -> str:
+    return str(node(federation, HOSP_A)["client_url"])
+
+
+async def _get(
+    federation: dict[str, Any], path: str, client: str = CONSUMER
+) -> tuple[int, dict[str, str], Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{_client_url(federation)}{path}", headers={"X-Road-Client": client}
+        ) as response,
+    ):
+        return response.status, dict(response.headers), await response.json(content_type=None)
+
+
+async def test_list_clients_names_every_member_and_subsystem(federation: dict[str, Any]) -> None:
+    status, _, body = await _get(federation, "/listClients")
+    assert status == 200
+    ids = [entry["id"] for entry in body["member"]]
+    assert {
+        "member_class": "GOV",
+        "member_code": "HOSP-B",
+        "xroad_instance": "RENKEI",
+        "object_type": "MEMBER",
+    } in ids
+    assert {
+        "member_class": "GOV",
+        "member_code": "HOSP-B",
+        "xroad_instance": "RENKEI",
+        "subsystem_code": "EHR",
+        "object_type": "SUBSYSTEM",
+    } in ids
+    names = {entry["name"] for entry in body["member"]}
+    assert "Hospital B" in names
+
+
+async def test_list_methods_lists_the_providers_services(federation: dict[str, Any]) -> None:
+    status, headers, body = await _get(federation, f"/r1/{PROVIDER}/listMethods")
+    assert status == 200, body
+    # Relayed and signed like any exchange: the provider node answered it.
+    assert headers["X-Road-Service"] == f"{PROVIDER}/listMethods"
+    codes = sorted(service["service_code"] for service in body["service"])
+    assert codes == ["echo", "patients"]
+    first = body["service"][0]
+    assert first["object_type"] == "SERVICE"
+    assert first["service_type"] == "REST"
+    assert first["subsystem_code"] == "EHR"
+    assert first["endpoint_list"] == [{"method": "*", "path": "/*"}]
+
+
+async def test_allowed_methods_follow_the_access_rights(federation: dict[str, Any]) -> None:
+    status, _, allowed = await _get(federation, f"/r1/{PROVIDER}/allowedMethods")
+    assert status == 200, allowed
+    assert sorted(s["service_code"] for s in allowed["service"]) == ["echo", "patients"]
+    assert allowed["service"][0]["endpoint_list"] == [{"method": "*", "path": "**"}]
+    # A subsystem without access rights is told of nothing.
+    status, _, refused = await _get(federation, f"/r1/{PROVIDER}/allowedMethods", OUTSIDER)
+    assert status == 200, refused
+    assert refused == {"service": []}
+
+
+async def test_get_openapi_returns_the_services_description(federation: dict[str, Any]) -> None:
+    status, _, document = await _get(
+        federation, f"/r1/{PROVIDER}/getOpenAPI?serviceCode=patients"
+    )
+    assert status == 200, document
+    assert document["openapi"].startswith("3.")
+    assert "/Patient/{id}" in document["paths"]
+
+
+async def test_get_openapi_of_an_unknown_service_is_refused(federation: dict[str, Any]) -> None:
+    for query in ("serviceCode=nothing", "", "serviceCode=a&serviceCode=b"):
+        status, headers, body = await _get(federation, f"/r1/{PROVIDER}/getOpenAPI?{query}")
+        assert status == 500, body
+        assert headers["X-Road-Error"] == "server.serverproxy.unknown_service"
+
+
+async def test_metaservice_audit_rows_exist_on_both_nodes(federation: dict[str, Any]) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{_client_url(federation)}/r1/{PROVIDER}/listMethods",
+            headers={"X-Road-Client": CONSUMER, "X-Road-Id": "meta-audit-1"},
+        ) as response:
+            assert response.status == 200
+        for node_id in (HOSP_A, HOSP_B):
+            entry = node(federation, node_id)
+            async with session.get(
+                f"{entry['management_url']}/api/audit/rows",
+                params={"message_id": "meta-audit-1"},
+                headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+            ) as rows:
+                assert rows.status == 200
+                found = (await rows.json())["rows"]
+                assert [row["status"] for row in found] == [200], node_id
