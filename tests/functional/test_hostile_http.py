@@ -333,3 +333,23 @@ async def test_connections_beyond_the_per_address_cap_are_refused(
     # The cap is per connection: once they close, the address is served again.
     response = await send_raw(client_url, _request())
     assert response.status == 200
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_1"])
+async def test_peer_port_refuses_tls_below_1_3(hostile: dict[str, Any], version: str) -> None:
+    import ssl
+
+    context = _peer_tls(hostile)
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.maximum_version = getattr(ssl.TLSVersion, version)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await send_raw(node(hostile, HOSP_B)["peer_url"], _request(), context=context)
+
+
+async def test_peer_port_speaks_tls_1_3(hostile: dict[str, Any]) -> None:
+    host, port = host_port(node(hostile, HOSP_B)["peer_url"])
+    _, writer = await asyncio.open_connection(host, port, ssl=_peer_tls(hostile))
+    try:
+        assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
+    finally:
+        writer.close()
