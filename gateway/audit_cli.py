@@ -69,6 +69,20 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     hide.add_argument("--config", type=Path, required=True)
     hide.set_defaults(handler=_guarded(_hide))
 
+    erase = sub.add_parser("erase-subject", help="delete a data subject's logged bodies")
+    erase.add_argument("subject")
+    erase.add_argument("--config", type=Path, required=True)
+    erase.set_defaults(handler=_guarded(_erase_subject))
+
+    key = sub.add_parser("body-key", help="create a key file for encrypted body logging")
+    key.add_argument("--out", type=Path, required=True)
+    key.set_defaults(handler=_guarded(_body_key))
+
+    body = sub.add_parser("body", help="decrypt an exchange's logged bodies (owner only)")
+    body.add_argument("request_id", help="the exchange's X-Road-Request-Id")
+    body.add_argument("--config", type=Path, required=True)
+    body.set_defaults(handler=_guarded(_body))
+
     ops = sub.add_parser("operational", help="timings and sizes per exchange (owner only)")
     ops.add_argument("--config", type=Path, required=True)
     ops.add_argument("--service")
@@ -267,4 +281,55 @@ def _operational(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     _print({"records": asyncio.run(run())})
+    return 0
+
+
+def _erase_subject(args: argparse.Namespace) -> int:
+    from gateway.audit.bodies import erase_subject_bodies
+
+    settings = load_node_settings(args.config)
+
+    async def run() -> int:
+        engine = await _engine(settings)
+        try:
+            return await erase_subject_bodies(engine, str(settings.node_id), args.subject)
+        finally:
+            await engine.dispose()
+
+    _print({"subject": args.subject, "bodies_erased": asyncio.run(run())})
+    return 0
+
+
+def _body_key(args: argparse.Namespace) -> int:
+    from gateway.audit.bodies import write_body_key
+
+    write_body_key(args.out)
+    _print({"key_file": str(args.out)})
+    return 0
+
+
+def _body(args: argparse.Namespace) -> int:
+    import base64
+
+    from gateway.audit.bodies import body_vault_for, read_bodies
+    from gateway.audit.errors import BodyStoreError
+
+    settings = load_node_settings(args.config)
+    vault = body_vault_for(settings)
+    if vault is None:
+        raise BodyStoreError("this node logs no bodies ([audit] body_services is empty)")
+
+    async def run() -> list[dict[str, Any]]:
+        engine = await _engine(settings)
+        try:
+            found = await read_bodies(engine, vault, str(settings.node_id), args.request_id)
+        finally:
+            await engine.dispose()
+        return [
+            {"kind": b.kind, "kept": b.kept,
+             "body_base64": base64.b64encode(b.body).decode() if b.body is not None else None}
+            for b in found
+        ]  # fmt: skip
+
+    _print({"request_id": args.request_id, "bodies": asyncio.run(run())})
     return 0

@@ -164,6 +164,7 @@ async def _exchange(
         entry.request_hash = req_hash
         entry.request_body_sha256 = body.sha256
         entry.request_signature = token
+        ctx.audit.keep_body(entry, "req", body)
         if "X-Road-Id" in http.headers:
             # At most once per client-chosen id (gateway/dedup.py).
             await claim_message_id(ctx.engine, request.client, request.message_id, now=ctx.clock())
@@ -178,6 +179,7 @@ async def _exchange(
         entry.response_size = relayed.body.size
         entry.response_body_sha256 = relayed.body.sha256
         entry.response_signature = relayed.signature
+        ctx.audit.keep_body(entry, "resp", relayed.body)
         if relayed.withheld or relayed.consent_ids:
             entry.consent = {
                 "withheld": list(relayed.withheld),

@@ -24,6 +24,7 @@ from certs.identifiers import MemberId
 from certs.keys import fingerprint, load_certificate, load_certificates, load_private_key
 from certs.profiles import node_id_of
 from certs.validation import verify_certificate
+from gateway.audit.bodies import body_vault_for
 from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.service import checkpoints_running
 from gateway.audit.writer import AuditWriter
@@ -228,7 +229,7 @@ async def open_node(
         clock=clock,
         engine=engine,
         conf=conf,
-        audit=AuditWriter(engine, str(settings.node_id)),
+        audit=AuditWriter(engine, str(settings.node_id), bodies=body_vault_for(settings)),
         replay=ReplayGuard(
             engine,
             retention=timedelta(seconds=settings.request_max_age_s + settings.clock_skew_s),

@@ -226,6 +226,12 @@ def node_openapi() -> dict[str, Any]:
             {"responses": {**_ok(), **_TEXT_400}},
         ),
         (
+            delete,
+            "/api/audit/subject/{subject}/bodies",
+            "erase the subject's logged bodies (role admin; the chain stays verifiable)",
+            {"responses": _ok()},
+        ),
+        (
             get,
             "/api/audit/operational",
             "operational records (timings, sizes) per exchange",

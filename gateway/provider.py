@@ -248,6 +248,7 @@ async def _serve(
         status, headers, body = await _call_backend(ctx, backend, request, verified.body, limit)
     entry.backend_ms = (time.perf_counter() - started) * 1000
     entry.request_size = verified.body.size
+    ctx.audit.keep_body(entry, "req", verified.body)
     withheld: tuple[str, ...] = ()
     if decision is not None:
         body, headers, withheld = _filtered(ctx, decision, entry, headers, body)
@@ -270,6 +271,7 @@ async def _serve(
         entry.response_size = body.size
         entry.response_body_sha256 = body.sha256
         entry.response_signature = token
+        ctx.audit.keep_body(entry, "resp", body)
         await ctx.audit.append(entry)
         reply = web.StreamResponse(status=status)
         for name, value in headers:

@@ -8,6 +8,7 @@
 ``GET /api/audit/export``       the export bundle as ``.tar.gz`` (``from``/``to`` optional)
 ``GET /api/audit/subject/{subject}``  the data-subject report
 ``GET /api/audit/operational``  timings and sizes (role ``admin``: the owner's data)
+``DELETE /api/audit/subject/{subject}/bodies``  erase the subject's logged bodies (``admin``)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from certs.keys import certificate_pem
+from gateway.audit.bodies import erase_subject_bodies
 from gateway.audit.chain import ChainBroken, fetch_rows, verify_chain
 from gateway.audit.checkpoints import load_leaf_hashes
 from gateway.audit.errors import AuditError
@@ -156,6 +158,14 @@ def add_audit_routes(app: web.Application, ctx: NodeContext, require_role: RoleC
         )  # fmt: skip
         return web.json_response({"node": ctx.node_id, "records": records})
 
+    async def erase_bodies(request: web.Request) -> web.Response:
+        require_role(request, "admin")
+        name = request.match_info["subject"]
+        erased = await erase_subject_bodies(ctx.engine, ctx.node_id, name)
+        return web.json_response({"subject": name, "bodies_erased": erased})
+
+    # Registered before the subject report, whose pattern would swallow "/bodies".
+    app.router.add_delete("/api/audit/subject/{subject:.+}/bodies", erase_bodies)
     app.router.add_get("/api/audit/rows", audit_rows)
     app.router.add_get("/api/audit/verify", audit_verify)
     app.router.add_get("/api/audit/checkpoints", checkpoints)

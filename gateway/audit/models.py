@@ -29,6 +29,7 @@ __all__ = [
     "ChainHead",
     "CheckpointRow",
     "EncryptedBody",
+    "LoggedBody",
     "OperationalRecord",
     "RowVisibility",
 ]
@@ -110,7 +111,14 @@ class RowVisibility(Base):
 
 
 class EncryptedBody(Base):
-    """A logged body, encrypted, outside the chain (the chain keeps only its digest)."""
+    """A logged body, encrypted, outside the chain (the chain keeps only its digest).
+
+    ``message_id`` holds the exchange's request id (``X-Road-Request-Id``), which,
+    unlike a client-chosen message id, is unique per exchange; ``kind`` is
+    ``{role}-req`` or ``{role}-resp``. An empty ``ciphertext`` records a body that
+    was not kept because it was spooled to disk (larger than the node keeps in
+    memory); the chain row still holds its digest.
+    """
 
     __tablename__ = "audit_body"
 
@@ -197,6 +205,14 @@ HASHED_FIELDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedBody:
+    """A body to store beside the row: ``part`` is "req" or "resp"; empty if not kept."""
+
+    part: str
+    ciphertext: bytes
+
+
 @dataclass(slots=True)
 class AuditEntry:
     """What an exchange stage knows about itself; the writer adds seq and hashes."""
@@ -225,3 +241,5 @@ class AuditEntry:
     request_size: int | None = None
     response_size: int | None = None
     backend_ms: float | None = None
+    # Encrypted bodies of services that log them: stored beside the chain.
+    bodies: list[LoggedBody] = field(default_factory=list)

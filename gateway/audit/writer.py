@@ -22,12 +22,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.audit.bodies import BodyVault, body_rows
 from gateway.audit.hashing import GENESIS_HASH, entry_hash
 from gateway.audit.models import (
     HASHED_FIELDS,
     AuditEntry,
     AuditRow,
     ChainHead,
+    EncryptedBody,
     OperationalRecord,
 )
 from gateway.errors import DatabaseUnavailable
@@ -100,9 +102,17 @@ def _operational(entry: AuditEntry, row: dict[str, Any], committed: datetime) ->
 class AuditWriter:
     """Appends rows to one node's chain; start() before use, stop() to drain."""
 
-    def __init__(self, engine: AsyncEngine, node_id: str, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        node_id: str,
+        *,
+        max_batch: int = 512,
+        bodies: BodyVault | None = None,
+    ) -> None:
         self._engine = engine
         self._node_id = node_id
+        self._bodies = bodies
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -139,6 +149,15 @@ class AuditWriter:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    def keep_body(self, entry: AuditEntry, part: str, body: Any) -> None:
+        """Log ``body`` (encrypted, beside the row) if ``entry``'s service logs bodies.
+
+        ``part`` is "req" or "resp"; ``body`` a :class:`gateway.spool.SpooledBody`.
+        Call it while the body is still open; nothing happens by default.
+        """
+        if self._bodies is not None:
+            self._bodies.keep(entry, part, body)
 
     async def append(self, entry: AuditEntry) -> dict[str, Any]:
         """Queue ``entry`` and wait until its row is committed; return the row."""
@@ -185,6 +204,14 @@ class AuditWriter:
                 insert(OperationalRecord),
                 [_operational(e, r, committed) for e, r in zip(entries, rows, strict=True)],
             )
+            stored_at = committed.isoformat(timespec="microseconds")
+            sealed = [
+                body
+                for entry in entries
+                for body in body_rows(entry, node_id=self._node_id, stored_at=stored_at)
+            ]
+            if sealed:
+                await conn.execute(insert(EncryptedBody), sealed)
             await conn.execute(
                 update(ChainHead)
                 .where(ChainHead.node_id == self._node_id)
