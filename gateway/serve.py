@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from gateway.app import client_app, management_app, peer_app
+from gateway.catalogue_push import catalogue_pushing
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.guard import GuardedRunner, Port
 from gateway.ops_api import NodeOps, install_ops
@@ -83,7 +84,9 @@ async def running_node(
                 peer_port=ports[1],
                 management_port=ports[2],
             )
-            yield RunningNode(ctx, ports[0], ports[1], ports[2])
+            # The registry's API catalogue learns this node's services (gateway/catalogue_push.py).
+            async with catalogue_pushing(settings, ctx.policy, clock):
+                yield RunningNode(ctx, ports[0], ports[1], ports[2])
         finally:
             for started in reversed(runners):
                 await started.cleanup()

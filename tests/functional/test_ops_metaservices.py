@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +121,45 @@ async def test_metaservice_audit_rows_exist_on_both_nodes(federation: dict[str, 
                 assert rows.status == 200
                 found = (await rows.json())["rows"]
                 assert [row["status"] for row in found] == [200], node_id
+
+
+# --- the API catalogue, fed by the nodes' periodic pushes (gateway/catalogue_push.py) ---
+
+
+async def _catalogue(federation: dict[str, Any], path: str) -> Any:
+    """Poll the registry until every node's first push has arrived."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            async with session.get(f"{federation['registry']['url']}{path}") as response:
+                assert response.status == 200
+                document = await response.json(content_type=None)
+            if "gtfs" in json.dumps(document):
+                return document
+            await asyncio.sleep(0.1)
+    raise AssertionError("the nodes did not publish their catalogue")
+
+
+async def test_catalogue_search_finds_the_pushed_fhir_service(federation: dict[str, Any]) -> None:
+    await _catalogue(federation, "/catalogue/dcat")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{federation['registry']['url']}/catalogue", params={"q": "patient"}) as got,
+    ):
+        found = (await got.json())["services"]
+    assert [entry["service"] for entry in found] == [f"{PROVIDER}/patients"]
+    entry = found[0]
+    assert entry["node"] == HOSP_B
+    assert entry["title"] == "Patient records (FHIR R4)"
+    assert entry["declaration"]["consent_governed"] is True
+    assert "/Patient/{id}" in entry["openapi"]["paths"]
+
+
+async def test_catalogue_dcat_lists_the_pushed_services(federation: dict[str, Any]) -> None:
+    document = await _catalogue(federation, "/catalogue/dcat")
+    identifiers = {service["dct:identifier"] for service in document["dcat:service"]}
+    assert {
+        f"{PROVIDER}/patients",
+        f"{PROVIDER}/echo",
+        "RENKEI/COM/TRANSIT/TIMETABLE/gtfs",
+    } <= identifiers
+    assert document["@type"] == "dcat:Catalog"

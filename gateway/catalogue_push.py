@@ -1,0 +1,155 @@
+"""Publishing this node's services to the registry's API catalogue.
+
+At start and then periodically, the node describes each configured service
+(title and description from its OpenAPI document or its declaration, the
+declaration itself, the OpenAPI document), signs the list with its auth key
+(``member_registry.catalogue.sign_publication``) and POSTs it to the
+registry's ``/catalogue/publish``, beside the configuration download URL the
+anchor names. A failed push is logged and retried at the next period: the
+catalogue is informative, so it never stops the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+
+from certs.keys import load_certificate, load_private_key
+from gateway.errors import UnknownService
+from gateway.metaservices import is_metaservice, load_openapi
+from gateway.settings import NodeSettings
+from member_registry.anchor import load_anchor
+from member_registry.catalogue import sign_publication
+from policies.declarations import ServiceDeclaration
+from policies.store import PolicyStore
+
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "catalogue_pushing",
+    "describe_services",
+    "publish_catalogue",
+    "publish_url",
+]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_INTERVAL_S = 300.0
+
+
+def publish_url(download_url: str) -> str:
+    """The registry's publication endpoint, beside the configuration it serves."""
+    parts = urlsplit(download_url)
+    return f"{parts.scheme}://{parts.netloc}/catalogue/publish"
+
+
+def _declaration_json(declaration: ServiceDeclaration) -> dict[str, Any]:
+    return {
+        "media_types": list(declaration.media_types),
+        "fields": list(declaration.fields),
+        "public_fields": list(declaration.public_fields),
+        "consent_governed": declaration.consent_governed,
+    }
+
+
+async def describe_services(settings: NodeSettings, policy: PolicyStore) -> list[dict[str, Any]]:
+    """The catalogue document's services: what integrators need to find and call them."""
+    described = []
+    for backend in settings.services:
+        if is_metaservice(backend.service):
+            continue
+        declaration = await policy.service_declaration(backend.service)
+        openapi: dict[str, Any] | None = None
+        if backend.openapi is not None:
+            try:
+                openapi = load_openapi(backend.openapi)
+            except UnknownService as exc:
+                log.warning("catalogue_openapi_unreadable", service=str(backend.service),
+                            error=exc.message)
+        info = openapi.get("info") if openapi is not None else None
+        info = info if isinstance(info, dict) else {}
+        title = info.get("title")
+        description = declaration.description if declaration is not None else ""
+        if not description and isinstance(info.get("description"), str):
+            description = info["description"]
+        described.append(
+            {
+                "id": str(backend.service),
+                "title": title if isinstance(title, str) else backend.service.service_code,
+                "description": description,
+                "declaration": _declaration_json(declaration) if declaration else None,
+                "openapi": openapi,
+            }
+        )
+    return described
+
+
+async def publish_catalogue(
+    session: aiohttp.ClientSession,
+    settings: NodeSettings,
+    policy: PolicyStore,
+    *,
+    url: str,
+    now: datetime,
+) -> int:
+    """Sign and POST the node's catalogue once; the number of services published.
+
+    Raises ``aiohttp.ClientError`` or ``TimeoutError`` when the registry cannot
+    be reached, ``RuntimeError`` when it refuses the publication.
+    """
+    services = await describe_services(settings, policy)
+    token = sign_publication(
+        load_private_key(settings.auth_key),
+        load_certificate(settings.auth_certificate),
+        settings.node_id,
+        services,
+        now,
+    )
+    async with session.post(
+        url,
+        data=token.encode(),
+        headers={"Content-Type": "application/jose"},
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as response:
+        if response.status != 200:
+            text = (await response.content.read(2048)).decode("utf-8", "replace")
+            raise RuntimeError(f"the registry refused the catalogue ({response.status}): {text}")
+    return len(services)
+
+
+@contextlib.asynccontextmanager
+async def catalogue_pushing(
+    settings: NodeSettings,
+    policy: PolicyStore,
+    clock: Callable[[], datetime],
+    *,
+    interval_s: float = DEFAULT_INTERVAL_S,
+) -> AsyncIterator[None]:
+    """Push the catalogue now and every ``interval_s`` while the block runs."""
+    url = publish_url(load_anchor(settings.anchor).download_urls[0])
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    count = await publish_catalogue(
+                        session, settings, policy, url=url, now=clock()
+                    )
+                    log.info("catalogue_published", services=count)
+                except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
+                    log.warning("catalogue_publish_failed", url=url, error=str(exc)[:500])
+                await asyncio.sleep(interval_s)
+
+    task = asyncio.create_task(run(), name="catalogue-push")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

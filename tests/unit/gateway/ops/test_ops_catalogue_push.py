@@ -1,0 +1,129 @@
+"""The node's catalogue push: what it describes, that the registry verifies it, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from certs.identifiers import NodeId, SubsystemId
+from certs.keys import fingerprint, private_key_pem, save_certificate
+from gateway.catalogue_push import describe_services, publish_catalogue, publish_url
+from gateway.settings import ServiceBackend
+from member_registry.catalogue import CatalogueEntry, CatalogueRefused, verify_publication
+from member_registry.globalconf import Node
+from member_registry.signing import generate_signing_identity
+from policies.declarations import ServiceDeclaration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+NODE = NodeId.parse("I/GOV/B/ss1")
+EHR = SubsystemId.parse("I/GOV/B/EHR")
+
+
+class Declarations:
+    """A stand-in for the policy store: one declared service."""
+
+    async def service_declaration(self, service: object) -> ServiceDeclaration | None:
+        if service == EHR.service("patients"):
+            return ServiceDeclaration(
+                EHR.service("patients"),
+                media_types=("application/json",),
+                fields=("name",),
+                description="Patient records",
+            )
+        return None
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    key, certificate = generate_signing_identity("I", NOW - timedelta(days=1))
+    (tmp_path / "auth.key").write_bytes(private_key_pem(key))
+    save_certificate(certificate, tmp_path / "auth.pem")
+    described = tmp_path / "echo.json"
+    described.write_text(json.dumps({"info": {"title": "Echo", "description": "Echoes"}}))
+    return SimpleNamespace(
+        node_id=NODE,
+        auth_key=tmp_path / "auth.key",
+        auth_certificate=tmp_path / "auth.pem",
+        fingerprint=fingerprint(certificate),
+        services=(
+            ServiceBackend(EHR.service("patients"), "http://b/p"),
+            ServiceBackend(EHR.service("echo"), "http://b/e", openapi=described),
+            ServiceBackend(EHR.service("broken"), "http://b/x", openapi=tmp_path / "none.json"),
+            ServiceBackend(EHR.service("listMethods"), "http://b/shadow"),
+        ),
+    )
+
+
+def test_publish_url_is_beside_the_download_url() -> None:
+    assert publish_url("http://127.0.0.1:8000/globalconf") == "http://127.0.0.1:8000/catalogue/publish"
+
+
+async def test_describe_services_uses_declarations_and_openapi(settings: Any) -> None:
+    described = {s["id"]: s for s in await describe_services(settings, Declarations())}  # type: ignore[arg-type]
+    assert sorted(described) == [f"{EHR}/broken", f"{EHR}/echo", f"{EHR}/patients"]
+    patients = described[f"{EHR}/patients"]
+    assert (patients["title"], patients["description"]) == ("patients", "Patient records")
+    assert patients["declaration"]["consent_governed"] is True
+    echo = described[f"{EHR}/echo"]
+    assert (echo["title"], echo["description"], echo["declaration"]) == ("Echo", "Echoes", None)
+    # An unreadable OpenAPI file leaves the service listed without one.
+    assert described[f"{EHR}/broken"]["openapi"] is None
+
+
+@pytest.fixture
+async def registry(settings: Any) -> AsyncIterator[tuple[TestServer, list[Any]]]:
+    received: list[Any] = []
+    nodes = (Node(NODE, "127.0.0.1", 1, (settings.fingerprint,), (EHR,)),)
+
+    async def publish(request: web.Request) -> web.Response:
+        token = (await request.read()).decode()
+        try:
+            node, entries = verify_publication(token, nodes, datetime.now(UTC))
+        except CatalogueRefused as exc:
+            return web.json_response({"message": exc.message}, status=403)
+        received.append((node, entries))
+        return web.json_response({"node": str(node), "services": len(entries)})
+
+    app = web.Application()
+    app.router.add_post("/catalogue/publish", publish)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server, received
+    await server.close()
+
+
+async def test_the_registry_verifies_the_signed_publication(
+    settings: Any, registry: tuple[TestServer, list[Any]]
+) -> None:
+    server, received = registry
+    async with aiohttp.ClientSession() as session:
+        count = await publish_catalogue(
+            session, settings, Declarations(), url=str(server.make_url("/catalogue/publish")),  # type: ignore[arg-type]
+            now=NOW,
+        )
+    assert count == 3
+    node, entries = received[0]
+    assert node == NODE
+    assert all(isinstance(entry, CatalogueEntry) for entry in entries)
+
+
+async def test_a_refused_publication_raises(
+    settings: Any, registry: tuple[TestServer, list[Any]]
+) -> None:
+    server, received = registry
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(RuntimeError, match="403"):
+            await publish_catalogue(
+                session, settings, Declarations(), url=str(server.make_url("/catalogue/publish")),  # type: ignore[arg-type]
+                now=NOW - timedelta(hours=1),  # stale: the registry refuses it
+            )
+    assert received == []
