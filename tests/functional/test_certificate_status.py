@@ -29,7 +29,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     directory = tmp_path_factory.mktemp("status")
     default = resources.files("gateway.sandbox").joinpath("default.toml").read_text("utf-8")
     description = directory / "description.toml"
-    description.write_text(default + f"\n[settings]\nocsp_freshness_s = {FRESHNESS_S}\n")
+    # default.toml ends with its [settings] table: the line joins it.
+    description.write_text(default + f"\nocsp_freshness_s = {FRESHNESS_S}\n")
     with sandbox_process(directory / "sandbox", description=description) as document:
         yield document
 
