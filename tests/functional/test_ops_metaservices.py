@@ -1,15 +1,20 @@
-"""Metaservices (X-Road PR-MREST shapes) through a real sandbox federation."""
+"""Through one real sandbox federation (its start dominates the cost, so it is shared):
+metaservices in X-Road's PR-MREST shapes, the registry's API catalogue fed by the
+nodes' pushes, and no field value in any process's log."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from gateway.sandbox.backends import fhir_patients
 from tests.functional.sandbox_helpers import node, sandbox_process
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
@@ -163,3 +168,45 @@ async def test_catalogue_dcat_lists_the_pushed_services(federation: dict[str, An
         "RENKEI/COM/TRANSIT/TIMETABLE/gtfs",
     } <= identifiers
     assert document["@type"] == "dcat:Catalog"
+
+
+# --- no consented field value in any process's log ---
+
+
+def _strings(document: Any) -> set[str]:
+    if isinstance(document, dict):
+        return set().union(*(_strings(value) for value in document.values()))
+    if isinstance(document, list):
+        return set().union(*(_strings(value) for value in document)) if document else set()
+    return {document} if isinstance(document, str) else set()
+
+
+async def test_no_field_value_reaches_a_log_line(federation: dict[str, Any]) -> None:
+    marker = f"body-marker-{uuid.uuid4().hex}"
+    headers = {"X-Road-Client": CONSUMER, "Renkei-Purpose": "treatment"}
+    base = f"{_client_url(federation)}/r1/{PROVIDER}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{base}/patients/Patient/example", headers={**headers, "Renkei-Subject": "example"}
+        ) as response:
+            assert response.status == 200
+            released = await response.json(content_type=None)
+            assert response.headers["Renkei-Withheld"]
+        async with session.post(
+            f"{base}/echo/anything", headers=headers, json={"field": marker}
+        ) as response:
+            assert response.status == 200
+    # Released values, and the withheld ones the provider's backend sent too.
+    sample = fhir_patients()["example"]
+    values = {v for v in _strings(released) | _strings(sample) if len(v) >= 5} | {marker}
+    values -= {"Patient", "example", "generated", "official", "usual", "home", "work"}
+    assert "Chalmers" in values
+    await asyncio.sleep(0.5)
+    directory = Path(federation["dir"])
+    logs = sorted((directory / "logs").glob("*.log"))
+    assert len(logs) >= 4, logs
+    logs.append(directory.parent / f"{directory.name}.stderr")  # the sandbox process itself
+    for log_file in logs:
+        text = log_file.read_text("utf-8", "replace")
+        leaked = sorted(value for value in values if value in text)
+        assert not leaked, f"{log_file.name} logs field values: {leaked[:5]}"
