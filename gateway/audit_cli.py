@@ -46,6 +46,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     verify.add_argument("--anchor", type=Path, required=True)
     verify.add_argument("--allow-unstamped", action="store_true")
     verify.add_argument("--allow-uncosigned", action="store_true")
+    verify.add_argument("--partial", action="store_true",
+                        help="the first bundle may follow an archive that is not given")
     verify.add_argument("--witness-state", type=Path,
                         help="JSON from the registry's GET /witness/checkpoints/NODE")
     verify.set_defaults(handler=_guarded(_verify))
@@ -68,6 +70,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     hide.add_argument("--reason")
     hide.add_argument("--config", type=Path, required=True)
     hide.set_defaults(handler=_guarded(_hide))
+
+    archive = sub.add_parser("archive", help="move rows older than a date to an archive file")
+    archive.add_argument("--config", type=Path, required=True)
+    archive.add_argument("--before", type=_time, required=True, help="ISO date or time")
+    archive.add_argument("--out", type=Path, required=True, help="directory of archives")
+    archive.set_defaults(handler=_guarded(_archive))
 
     erase = sub.add_parser("erase-subject", help="delete a data subject's logged bodies")
     erase.add_argument("subject")
@@ -204,6 +212,7 @@ def _verify(args: argparse.Namespace) -> int:
             allow_unstamped=args.allow_unstamped,
             allow_uncosigned=args.allow_uncosigned,
             witness_state=state,
+            allow_partial=args.partial,
         )
     except VerificationFailed as exc:
         _print({"ok": False, "code": exc.code, "seq": exc.seq, "problem": exc.message})
@@ -332,4 +341,32 @@ def _body(args: argparse.Namespace) -> int:
         ]  # fmt: skip
 
     _print({"request_id": args.request_id, "bodies": asyncio.run(run())})
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from certs.keys import certificate_pem, load_certificate
+    from gateway.audit.archive import archive_before
+
+    settings = load_node_settings(args.config)
+    token, _ = _conf_of(settings)
+
+    async def run() -> Any:
+        engine = await _engine(settings)
+        try:
+            return await archive_before(
+                engine, str(settings.node_id), before=args.before, out_dir=args.out,
+                globalconf=token,
+                certificates_pem=certificate_pem(load_certificate(settings.auth_certificate)),
+                now=datetime.now(UTC),
+            )  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    made = asyncio.run(run())
+    if made is None:
+        _print({"archive": None, "reason": "no checkpointed rows older than that"})
+        return 0
+    _print({"archive": str(made.path), "first_seq": made.first_seq, "last_seq": made.last_seq,
+            "manifest_sha256": made.sha256, "previous_archive_sha256": made.previous_sha256})
     return 0

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from certs.keys import certificate_pem
 from gateway.audit.bodies import erase_subject_bodies
-from gateway.audit.chain import ChainBroken, fetch_rows, verify_chain
+from gateway.audit.chain import ChainBroken, chain_start, fetch_rows, verify_chain
 from gateway.audit.checkpoints import load_leaf_hashes
 from gateway.audit.errors import AuditError
 from gateway.audit.export import collect_bundle, write_bundle
@@ -77,9 +77,10 @@ def add_audit_routes(app: web.Application, ctx: NodeContext, require_role: RoleC
 
     async def audit_verify(request: web.Request) -> web.Response:
         require_role(request, "auditor", "admin")
+        first_seq, start_hash = await chain_start(ctx.engine, ctx.node_id)
         rows = await fetch_rows(ctx.engine, ctx.node_id)
         try:
-            count = verify_chain(rows)
+            count = verify_chain(rows, start_hash=start_hash, first_seq=first_seq)
         except ChainBroken as exc:
             return web.json_response({"ok": False, "seq": exc.seq, "error": str(exc)}, status=409)
         return web.json_response({"ok": True, "rows": count})

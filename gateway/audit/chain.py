@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit.hashing import GENESIS_HASH, entry_hash
-from gateway.audit.models import HASHED_FIELDS, AuditRow
+from gateway.audit.models import HASHED_FIELDS, ArchivedLeaf, AuditRow
 
-__all__ = ["ChainBroken", "fetch_rows", "verify_chain"]
+__all__ = ["ChainBroken", "chain_start", "fetch_rows", "verify_chain"]
 
 _COLUMNS = [*HASHED_FIELDS, "entry_hash"]
 
@@ -26,10 +26,18 @@ class ChainBroken(Exception):
         self.seq = seq
 
 
-def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_hash: str = GENESIS_HASH) -> int:
-    """Check sequence, links and hashes of ``rows`` (in order); return the count."""
+def verify_chain(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    start_hash: str = GENESIS_HASH,
+    first_seq: int | None = None,
+) -> int:
+    """Check sequence, links and hashes of ``rows`` (in order); return the count.
+
+    ``start_hash``/``first_seq``: where the rows start (after archived rows).
+    """
     prev = start_hash
-    expected_seq: int | None = None
+    expected_seq: int | None = first_seq
     count = 0
     for row in rows:
         seq = int(row["seq"])
@@ -68,3 +76,19 @@ async def fetch_rows(
     async with engine.connect() as conn:
         result = await conn.execute(query)
         return [dict(row._mapping) for row in result]
+
+
+async def chain_start(engine: AsyncEngine, node_id: str) -> tuple[int, str]:
+    """The first live seq and the hash it links to (after any archived rows)."""
+    async with engine.connect() as conn:
+        found = (
+            await conn.execute(
+                select(ArchivedLeaf.seq, ArchivedLeaf.entry_hash)
+                .where(ArchivedLeaf.node_id == node_id)
+                .order_by(ArchivedLeaf.seq.desc())
+                .limit(1)
+            )
+        ).first()
+    if found is None:
+        return 1, GENESIS_HASH
+    return int(found[0]) + 1, str(found[1])

@@ -34,6 +34,7 @@ from gateway.audit.errors import ExportError
 from gateway.audit.models import (
     HASHED_FIELDS,
     ArchivedLeaf,
+    ArchiveRecord,
     AuditRow,
     CheckpointRow,
     RowVisibility,
@@ -58,6 +59,7 @@ class BundleContent:
     last_seq: int
     files: dict[str, bytes]
     previous_archive_sha256: str | None = None
+    rows: int = 0
 
     def manifest(self, created_at: datetime) -> bytes:
         document = {
@@ -102,8 +104,13 @@ async def collect_bundle(
     until: datetime | None = None,
     first_seq: int | None = None,
     last_seq: int | None = None,
+    previous_archive_sha256: str | None = None,
 ) -> BundleContent:
-    """Read the rows (by time or by seq range) and everything needed to verify them."""
+    """Read the rows (by time or by seq range) and everything needed to verify them.
+
+    An export that starts right after the newest archive names that archive in its
+    manifest (as archives name the one before), so the chain of files is closed.
+    """
     # A bounded export carries only the checkpoints its rows can be checked against;
     # a full one carries them all, so a checkpoint beyond the last row shows truncation.
     bounded = until is not None or last_seq is not None
@@ -122,6 +129,8 @@ async def collect_bundle(
         )
         row_lines = [_line(dict(r._mapping)) for r in rows]
         prior = await _prior_leaves(conn, node_id, first_seq)
+        if previous_archive_sha256 is None:
+            previous_archive_sha256 = await _archive_before(conn, node_id, first_seq)
         checkpoints = await conn.execute(
             select(CheckpointRow.signed, CheckpointRow.timestamp_token, CheckpointRow.cosignature)
             .where(CheckpointRow.node_id == node_id)
@@ -156,7 +165,20 @@ async def collect_bundle(
         "globalconf.jws": globalconf.strip().encode("ascii") + b"\n",
         "visibility.jsonl": _lines(visibility_lines),
     }
-    return BundleContent(node_id=node_id, first_seq=first_seq, last_seq=last_seq, files=files)
+    return BundleContent(
+        node_id=node_id, first_seq=first_seq, last_seq=last_seq, files=files,
+        previous_archive_sha256=previous_archive_sha256, rows=len(row_lines),
+    )  # fmt: skip
+
+
+async def _archive_before(conn: AsyncConnection, node_id: str, first_seq: int) -> str | None:
+    """The manifest digest of the archive that ends just before ``first_seq``, if any."""
+    found = await conn.scalar(
+        select(ArchiveRecord.sha256).where(
+            ArchiveRecord.node_id == node_id, ArchiveRecord.last_seq == first_seq - 1
+        )
+    )
+    return str(found) if found is not None else None
 
 
 async def _prior_leaves(conn: AsyncConnection, node_id: str, first_seq: int) -> list[str]:

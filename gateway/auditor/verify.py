@@ -106,8 +106,17 @@ def _configuration(bundle: Bundle, anchor: Anchor) -> GlobalConf:
         raise _fail("configuration_invalid", f"the global configuration: {exc}") from exc
 
 
-def _check_sequence(bundles: Sequence[Bundle]) -> None:
+def _check_sequence(bundles: Sequence[Bundle], allow_partial: bool) -> None:
     node = bundles[0].node_id
+    named = bundles[0].manifest.get("previous_archive_sha256")
+    if named is not None and not allow_partial:
+        # The archive before the first bundle was left out (deleted, or not given).
+        raise _fail(
+            "archive_sequence",
+            f"{bundles[0].path} follows an archive (manifest SHA-256 {named}) that was not "
+            "given: pass every archive in order, or --partial to check from here on",
+            bundles[0].first_seq,
+        )
     for previous, current in itertools.pairwise(bundles):
         if current.node_id != node:
             raise _fail("archive_sequence", f"{current.path} is for node {current.node_id}")
@@ -243,12 +252,17 @@ def verify_bundles(
     allow_unstamped: bool = False,
     allow_uncosigned: bool = False,
     witness_state: dict[str, Any] | None = None,
+    allow_partial: bool = False,
 ) -> VerifyReport:
-    """Verify ``bundles`` (archives in order, then an export); raise at the first problem."""
+    """Verify ``bundles`` (archives in order, then an export); raise at the first problem.
+
+    ``allow_partial`` accepts a first bundle that follows an archive not given
+    (its rows before are then known only by their leaves).
+    """
     if not bundles:
         raise _fail("chain_broken", "no bundle to verify")
     conf = _configuration(bundles[-1], anchor)
-    _check_sequence(bundles)
+    _check_sequence(bundles, allow_partial)
     node = bundles[0].node_id
     leaves = _prior_leaves(bundles[0])
     rows = _check_rows(bundles, leaves)
