@@ -21,7 +21,7 @@ HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
 HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
 CLIENT = "RENKEI/GOV/HOSP-A/EHR"
 ECHO = "/r1/RENKEI/GOV/HOSP-B/EHR/echo"
-VALIDITY_S = 10
+VALIDITY_S = 16  # the registry republishes at half validity: >= 7 s left at any moment
 
 
 @pytest.fixture(scope="module")
