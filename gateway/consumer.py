@@ -35,6 +35,7 @@ from gateway.errors import (
     UnknownClient,
     UnknownProvider,
 )
+from gateway.metrics import stage
 from gateway.peer_connector import PinMismatch
 from gateway.protocol import ExchangeRequest, parse_exchange_request
 from gateway.relay import response_headers_from
@@ -92,7 +93,10 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
         path=request.raw_path[:2048],
     )
     try:
-        parsed = parse_exchange_request(request.method, request.raw_path, request.headers.items())
+        with stage("parse"):
+            parsed = parse_exchange_request(
+                request.method, request.raw_path, request.headers.items()
+            )
         structlog.contextvars.bind_contextvars(message_id=parsed.message_id)
         entry.message_id = parsed.message_id
         entry.client = str(parsed.client)
@@ -159,7 +163,8 @@ async def _exchange(
             origin=ctx.settings.node_id,
             destination=provider.id,
         )
-        token = signer.sign(canonical_json(description), typ=REQUEST_TYP, ocsp=sign_staple)
+        with stage("sign"):
+            token = signer.sign(canonical_json(description), typ=REQUEST_TYP, ocsp=sign_staple)
         req_hash = request_hash(token)
         entry.request_hash = req_hash
         entry.request_body_sha256 = body.sha256
@@ -169,7 +174,8 @@ async def _exchange(
             # At most once per client-chosen id (gateway/dedup.py).
             await claim_message_id(ctx.engine, request.client, request.message_id, now=ctx.clock())
         started = time.perf_counter()
-        relayed = await _relay(ctx, conf, provider, request, token, req_hash, body, auth_staple)
+        with stage("relay"):
+            relayed = await _relay(ctx, conf, provider, request, token, req_hash, body, auth_staple)
         entry.backend_ms = (time.perf_counter() - started) * 1000
         entry.request_size = body.size
     finally:
@@ -185,7 +191,8 @@ async def _exchange(
                 "withheld": list(relayed.withheld),
                 "consent_ids": list(relayed.consent_ids),
             }
-        await ctx.audit.append(entry)
+        with stage("audit"):
+            await ctx.audit.append(entry)
         return await _reply(http, request, request_id, req_hash, relayed)
     finally:
         relayed.body.close()
@@ -275,18 +282,19 @@ async def _receive(
     )
     try:
         roots, roots_key = ctx.trust(conf)
-        payload = verify_message(
-            token,
-            typ=RESPONSE_TYP,
-            expected_member=request.service.member,
-            trust_roots=roots,
-            roots_key=roots_key,
-            now=ctx.clock(),
-            cache=ctx.cert_cache,
-            status_check=lambda cert, staple: ctx.certificate_status().check_peer(
-                cert, staple, now=ctx.clock(), side="clientproxy"
-            ),
-        )
+        with stage("verify"):
+            payload = verify_message(
+                token,
+                typ=RESPONSE_TYP,
+                expected_member=request.service.member,
+                trust_roots=roots,
+                roots_key=roots_key,
+                now=ctx.clock(),
+                cache=ctx.cert_cache,
+                status_check=lambda cert, staple: ctx.certificate_status().check_peer(
+                    cert, staple, now=ctx.clock(), side="clientproxy"
+                ),
+            )
         signed: dict[str, Any] = json.loads(payload)
         headers = response_headers_from(response.headers.items())
         withheld = tuple(str(x) for x in signed.get("withheld", []))

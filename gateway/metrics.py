@@ -9,6 +9,11 @@ the label space grow with garbage.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +22,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from certs.identifiers import IdentifierError, ServiceId, SubsystemId
 
-__all__ = ["CONTENT_TYPE", "NodeMetrics", "client_label", "service_label"]
+__all__ = [
+    "CONTENT_TYPE",
+    "STAGES",
+    "NodeMetrics",
+    "StageTimer",
+    "client_label",
+    "service_label",
+    "stage",
+    "timing_stages",
+]
+
+STAGES = ("parse", "sign", "relay", "verify", "backend", "filter", "audit")
 
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -135,3 +151,38 @@ class NodeMetrics:
     def render(self) -> bytes:
         data: Any = generate_latest(self.registry)
         return bytes(data)
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimer:
+    """Where one exchange's stage times go: this process's metrics, under its role."""
+
+    metrics: NodeMetrics
+    role: str
+
+
+# The exchange being served, per asyncio task (like structlog's bound message id),
+# so the proxies time their stages without the metrics being passed down to them.
+_CURRENT: ContextVar[StageTimer | None] = ContextVar("renkei_stage_timer", default=None)
+
+
+@contextmanager
+def timing_stages(timer: StageTimer) -> Iterator[None]:
+    """Stages timed inside this block are observed by ``timer``."""
+    token = _CURRENT.set(timer)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Time one stage of the current exchange (a no-op outside :func:`timing_stages`)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timer = _CURRENT.get()
+        if timer is not None:
+            timer.metrics.observe_stage(timer.role, name, time.perf_counter() - started)

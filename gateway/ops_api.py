@@ -23,7 +23,14 @@ from gateway.app import CONTEXT, TOKENS, require_role
 from gateway.context import NodeContext
 from gateway.maintenance import Maintenance
 from gateway.metaservices import list_clients
-from gateway.metrics import CONTENT_TYPE, NodeMetrics, client_label, service_label
+from gateway.metrics import (
+    CONTENT_TYPE,
+    NodeMetrics,
+    StageTimer,
+    client_label,
+    service_label,
+    timing_stages,
+)
 from gateway.openapi import node_openapi
 from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
 from gateway.tokens import TokenClaims, TokenError
@@ -61,7 +68,8 @@ def _exchange_metrics(ops: NodeOps, role: str) -> Any:
         ops.metrics.in_flight.labels(role).inc()
         status, error = 500, "server.internal"
         try:
-            response = await handler(request)
+            with timing_stages(StageTimer(ops.metrics, role)):
+                response = await handler(request)
             status, error = response.status, response.headers.get("X-Road-Error", "")
             return response
         except web.HTTPException as exc:

@@ -38,6 +38,7 @@ from gateway.errors import (
     WrongDestination,
 )
 from gateway.metaservices import answer_metaservice, is_metaservice
+from gateway.metrics import stage
 from gateway.protocol import ExchangeRequest, parse_exchange_request
 from gateway.relay import response_headers_from
 from gateway.responses import error_body, wants_xml
@@ -97,9 +98,10 @@ async def handle_peer_request(ctx: NodeContext, http: web.Request) -> web.Stream
 async def _verify(
     ctx: NodeContext, http: web.Request, entry: AuditEntry, now: datetime
 ) -> _Verified:
-    request = parse_exchange_request(
-        http.method, http.raw_path, http.headers.items(), allowed_node_headers=_PEER_HEADERS
-    )
+    with stage("parse"):
+        request = parse_exchange_request(
+            http.method, http.raw_path, http.headers.items(), allowed_node_headers=_PEER_HEADERS
+        )
     structlog.contextvars.bind_contextvars(message_id=request.message_id)
     entry.message_id = request.message_id
     entry.client = str(request.client)
@@ -128,18 +130,19 @@ async def _verify(
     entry.request_signature = token
     roots, roots_key = ctx.trust(conf)
     try:
-        payload = verify_message(
-            token,
-            typ=REQUEST_TYP,
-            expected_member=request.client.member,
-            trust_roots=roots,
-            roots_key=roots_key,
-            now=now,
-            cache=ctx.cert_cache,
-            status_check=lambda cert, staple: ctx.certificate_status().check_peer(
-                cert, staple, now=now, side="serverproxy"
-            ),
-        )
+        with stage("verify"):
+            payload = verify_message(
+                token,
+                typ=REQUEST_TYP,
+                expected_member=request.client.member,
+                trust_roots=roots,
+                roots_key=roots_key,
+                now=now,
+                cache=ctx.cert_cache,
+                status_check=lambda cert, staple: ctx.certificate_status().check_peer(
+                    cert, staple, now=now, side="serverproxy"
+                ),
+            )
         signed: dict[str, Any] = json.loads(payload)
     except SignatureError as exc:
         raise SignatureInvalid(exc.message, code=_signature_code(exc)) from exc
@@ -245,13 +248,17 @@ async def _serve(
     if backend is None or meta:
         status, headers, body = await answer_metaservice(ctx, conf, request)
     else:
-        status, headers, body = await _call_backend(ctx, backend, request, verified.body, limit)
+        with stage("backend"):
+            status, headers, body = await _call_backend(
+                ctx, backend, request, verified.body, limit
+            )
     entry.backend_ms = (time.perf_counter() - started) * 1000
     entry.request_size = verified.body.size
     ctx.audit.keep_body(entry, "req", verified.body)
     withheld: tuple[str, ...] = ()
     if decision is not None:
-        body, headers, withheld = _filtered(ctx, decision, entry, headers, body)
+        with stage("filter"):
+            body, headers, withheld = _filtered(ctx, decision, entry, headers, body)
     consent_ids = decision.consent_ids if decision is not None else ()
     try:
         description = response_description(
@@ -266,13 +273,15 @@ async def _serve(
             withheld=withheld,
             consent_ids=consent_ids,
         )
-        token = _sign_response(ctx, request, description)
+        with stage("sign"):
+            token = _sign_response(ctx, request, description)
         entry.status = status
         entry.response_size = body.size
         entry.response_body_sha256 = body.sha256
         entry.response_signature = token
         ctx.audit.keep_body(entry, "resp", body)
-        await ctx.audit.append(entry)
+        with stage("audit"):
+            await ctx.audit.append(entry)
         reply = web.StreamResponse(status=status)
         for name, value in headers:
             reply.headers.add(name, value)

@@ -210,3 +210,17 @@ async def test_no_field_value_reaches_a_log_line(federation: dict[str, Any]) -> 
         text = log_file.read_text("utf-8", "replace")
         leaked = sorted(value for value in values if value in text)
         assert not leaked, f"{log_file.name} logs field values: {leaked[:5]}"
+
+
+async def test_stage_latency_histograms_after_exchanges(federation: dict[str, Any]) -> None:
+    await _get(federation, f"/r1/{PROVIDER}/listMethods")
+    expected = {
+        HOSP_A: ("client", ("parse", "sign", "relay", "verify", "audit")),
+        HOSP_B: ("peer", ("parse", "verify", "backend", "sign", "audit")),
+    }
+    async with aiohttp.ClientSession() as session:
+        for node_id, (role, stages) in expected.items():
+            async with session.get(str(node(federation, node_id)["metrics_url"])) as got:
+                text = await got.text()
+            for name in stages:
+                assert f'renkei_stage_seconds_count{{role="{role}",stage="{name}"}}' in text, name
