@@ -1,0 +1,178 @@
+"""Scale-out: two processes serve one node identity over one PostgreSQL database.
+
+A sandbox runs on PostgreSQL with every peer port opened with SO_REUSEPORT; a
+second process of the consumer node (its own client and management ports) and
+of the provider node (sharing the provider's peer port) are started from the
+same node.toml with environment overrides. Traffic goes to both client ports;
+the provider's peer port is shared by its two processes. Then: each node has
+one audit chain that verifies, an X-Road-Id used on one process is refused on
+the other, and both processes served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.sandbox.build import free_port
+from tests.conftest import POSTGRES_SERVER, require_postgres
+from tests.functional.sandbox_helpers import node, sandbox_process
+
+pytestmark = pytest.mark.postgres
+
+CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
+ECHO = "RENKEI/GOV/HOSP-B/EHR/echo"
+HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
+HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+REQUESTS_PER_PORT = 12
+
+
+@contextmanager
+def _reuse_port_everywhere() -> Iterator[None]:
+    # Inherited by every node the sandbox starts, so a second process can share the port.
+    os.environ["RENKEI_NODE_PEER__REUSE_PORT"] = "true"
+    try:
+        yield
+    finally:
+        del os.environ["RENKEI_NODE_PEER__REUSE_PORT"]
+
+
+@contextmanager
+def _second_process(entry: dict[str, Any], log: Path) -> Iterator[dict[str, str]]:
+    """Start another process of ``entry``'s node; yield its client and management URLs."""
+    client_port, management_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "RENKEI_NODE_CLIENT__PORT": str(client_port),
+        "RENKEI_NODE_MANAGEMENT__PORT": str(management_port),
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "node", "serve", "--config", entry["config"]],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        yield {
+            "client_url": f"http://127.0.0.1:{client_port}",
+            "management_url": f"http://127.0.0.1:{management_port}",
+        }
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _wait_ready(session: aiohttp.ClientSession, management_url: str) -> None:
+    for _ in range(300):
+        try:
+            async with session.get(f"{management_url}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{management_url} never became ready")
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    require_postgres()
+    directory = tmp_path_factory.mktemp("scale-out") / "sandbox"
+    with _reuse_port_everywhere(), sandbox_process(directory, database=POSTGRES_SERVER) as doc:
+        yield doc
+
+
+async def _echo(
+    session: aiohttp.ClientSession, client_url: str, message_id: str | None = None
+) -> tuple[int, str]:
+    headers = {"X-Road-Client": CONSUMER}
+    if message_id is not None:
+        headers["X-Road-Id"] = message_id
+    async with session.get(f"{client_url}/r1/{ECHO}/scale", headers=headers) as response:
+        await response.read()
+        return response.status, response.headers.get("X-Road-Error", "")
+
+
+async def _peer_exchanges(session: aiohttp.ClientSession, management_url: str) -> float:
+    async with session.get(f"{management_url}/metrics") as response:
+        text = await response.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("renkei_exchanges_total{") and 'role="peer"' in line
+    )
+
+
+async def _verify_chain(session: aiohttp.ClientSession, entry: dict[str, Any]) -> int:
+    async with session.get(
+        f"{entry['management_url']}/api/audit/verify",
+        headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+    ) as response:
+        body = await response.json()
+    assert response.status == 200, body
+    assert body["ok"] is True, body
+    return int(body["rows"])
+
+
+async def test_two_processes_per_node_share_one_database(
+    federation: dict[str, Any], tmp_path: Path
+) -> None:
+    consumer, provider = node(federation, HOSP_A), node(federation, HOSP_B)
+    async with aiohttp.ClientSession() as session:
+        with (
+            _second_process(consumer, tmp_path / "hosp-a-2.log") as consumer_2,
+            _second_process(provider, tmp_path / "hosp-b-2.log") as provider_2,
+        ):
+            await _wait_ready(session, consumer_2["management_url"])
+            await _wait_ready(session, provider_2["management_url"])
+            rows_before = await _verify_chain(session, consumer)
+            # Concurrent traffic to both client ports; the provider's peer port is shared.
+            results = await asyncio.gather(
+                *(
+                    _echo(session, url)
+                    for url in (consumer["client_url"], consumer_2["client_url"])
+                    for _ in range(REQUESTS_PER_PORT)
+                )
+            )
+            assert results == [(200, "")] * (2 * REQUESTS_PER_PORT)
+
+            # A message id claimed through one process is refused by the other.
+            message_id = str(uuid.uuid4())
+            assert await _echo(session, consumer["client_url"], message_id) == (200, "")
+            assert await _echo(session, consumer_2["client_url"], message_id) == (
+                409,
+                "client.duplicate_message_id",
+            )
+
+            # One chain per node, gapless across both processes, verifying.
+            rows_after = await _verify_chain(session, consumer)
+            assert rows_after - rows_before == 2 * REQUESTS_PER_PORT + 2
+            await _verify_chain(session, provider)
+            second = {**provider, "management_url": provider_2["management_url"]}
+            await _verify_chain(session, second)
+
+            # Every exchange reached one of the provider's two processes.
+            served = [
+                await _peer_exchanges(session, url)
+                for url in (provider["metrics_url"].rsplit("/", 1)[0],
+                            provider_2["management_url"])
+            ]
+            assert sum(served) >= 2 * REQUESTS_PER_PORT + 1
+            assert served[1] > 0, "the second provider process got no connection"
