@@ -111,6 +111,7 @@ def _guarded(handler: Handler) -> Handler:
         from gateway.auditor.errors import AuditorError
         from member_registry.errors import RegistryBaseError
 
+        _logs_to_stderr()
         try:
             return handler(args)
         except (AuditError, AuditorError, SettingsError, RegistryBaseError, OSError) as exc:
@@ -119,6 +120,15 @@ def _guarded(handler: Handler) -> Handler:
             return 1
 
     return run
+
+
+def _logs_to_stderr() -> None:
+    """Warnings (an unreachable TSA, say) go to stderr: stdout carries the JSON result."""
+    import structlog
+
+    if not structlog.is_configured():
+        # Looked up per line, so a replaced sys.stderr (tests, daemons) is honoured.
+        structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))
 
 
 def _print(document: Any) -> None:
