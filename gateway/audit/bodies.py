@@ -204,7 +204,12 @@ async def read_bodies(
             result.append(StoredBody(request_id, kind, kept=False, body=None))
             continue
         plaintext = vault.open(ciphertext)
-        if kind not in digests or digests[kind] != _digest(plaintext):
+        if kind not in digests:
+            raise BodyStoreError(
+                f"the {kind} body of {request_id} has no audit row in the database "
+                "(archived?): it cannot be checked against a digest"
+            )
+        if digests[kind] != _digest(plaintext):
             raise BodyStoreError(
                 f"the {kind} body of {request_id} does not match the digest in its audit row"
             )
