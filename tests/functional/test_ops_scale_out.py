@@ -6,7 +6,9 @@ of the provider node (sharing the provider's peer port) are started from the
 same node.toml with environment overrides. Traffic goes to both client ports;
 the provider's peer port is shared by its two processes. Then: each node has
 one audit chain that verifies, an X-Road-Id used on one process is refused on
-the other, and both processes served.
+the other, and both processes served. The registry likewise: a second
+``registry serve`` on the same PostgreSQL database, both publishing, versions
+strictly increasing and never duplicated.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ import aiohttp
 import pytest
 
 from gateway.sandbox.build import free_port
+from gateway.sandbox.postgres import create_databases, drop_databases
 from tests.conftest import POSTGRES_SERVER, require_postgres
 from tests.functional.sandbox_helpers import node, sandbox_process
 
@@ -39,13 +43,16 @@ REQUESTS_PER_PORT = 12
 
 
 @contextmanager
-def _reuse_port_everywhere() -> Iterator[None]:
-    # Inherited by every node the sandbox starts, so a second process can share the port.
+def _shared_environment(registry_database: str) -> Iterator[None]:
+    # Inherited by every process the sandbox starts: peer ports a second process can
+    # share, and the registry on PostgreSQL so a second registry process can join it.
     os.environ["RENKEI_NODE_PEER__REUSE_PORT"] = "true"
+    os.environ["RENKEI_REGISTRY_DATABASE_URL"] = registry_database
     try:
         yield
     finally:
         del os.environ["RENKEI_NODE_PEER__REUSE_PORT"]
+        del os.environ["RENKEI_REGISTRY_DATABASE_URL"]
 
 
 @contextmanager
@@ -95,8 +102,16 @@ async def _wait_ready(session: aiohttp.ClientSession, management_url: str) -> No
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     require_postgres()
     directory = tmp_path_factory.mktemp("scale-out") / "sandbox"
-    with _reuse_port_everywhere(), sandbox_process(directory, database=POSTGRES_SERVER) as doc:
-        yield doc
+    name = f"renkei_scale_registry_{uuid.uuid4().hex[:12]}"
+    (registry_database,) = asyncio.run(create_databases(POSTGRES_SERVER, [name]))
+    try:
+        with (
+            _shared_environment(registry_database),
+            sandbox_process(directory, database=POSTGRES_SERVER) as document,
+        ):
+            yield document
+    finally:
+        asyncio.run(drop_databases(POSTGRES_SERVER, [registry_database]))
 
 
 async def _echo(
@@ -176,3 +191,74 @@ async def test_two_processes_per_node_share_one_database(
             ]
             assert sum(served) >= 2 * REQUESTS_PER_PORT + 1
             assert served[1] > 0, "the second provider process got no connection"
+
+
+@contextmanager
+def _second_registry(directory: Path, log: Path) -> Iterator[str]:
+    port = free_port()
+    config = directory / "registry" / "registry.toml"
+    env = {**os.environ, "RENKEI_REGISTRY_LISTEN_PORT": str(port)}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "registry", "serve", "--config", str(config)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_two_registry_processes_publish_strictly_increasing_versions(
+    federation: dict[str, Any], tmp_path: Path
+) -> None:
+    directory = Path(federation["dir"])
+    settings = tomllib.loads((directory / "registry" / "registry.toml").read_text("utf-8"))
+    token_file = Path(settings["admin_token_file"])
+    if not token_file.is_absolute():
+        token_file = directory / "registry" / token_file
+    admin = {"Authorization": f"Bearer {token_file.read_text('utf-8').strip()}"}
+    first = federation["registry"]["url"]
+    with _second_registry(directory, tmp_path / "registry-2.log") as second:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"{second}/globalconf") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+
+            async def publish(url: str) -> int:
+                async with session.post(f"{url}/api/versions", headers=admin) as response:
+                    assert response.status == 201, await response.text()
+                    return int((await response.json())["version"])
+
+            # Rounds of two racing publishers, one per process (the registry retries a
+            # taken version number a bounded number of times, so no bigger crowds).
+            versions: list[int] = []
+            for _ in range(6):
+                versions += await asyncio.gather(publish(first), publish(second))
+            assert len(set(versions)) == len(versions)
+            listed = []
+            for url in (first, second):
+                async with session.get(f"{url}/api/versions", headers=admin) as response:
+                    body = await response.json()
+                numbers = [v["version"] if isinstance(v, dict) else v for v in _versions(body)]
+                assert numbers == sorted(set(numbers)), numbers
+                assert set(versions) <= set(numbers)
+                listed.append(numbers)
+            assert listed[0] == listed[1]
+
+
+def _versions(body: Any) -> list[Any]:
+    return list(body["versions"] if isinstance(body, dict) else body)
