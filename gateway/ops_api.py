@@ -4,7 +4,8 @@
 before they start: a metrics middleware on the client and peer ports, and on
 the management port ``/metrics``, ``/openapi.json``, ``/api/maintenance`` and
 ``/api/operator-log``, a per-token rate limit and the operator trail of every
-state-changing request. ``/readyz`` answers 503 while in maintenance.
+state-changing request. ``/readyz`` answers 503 while in maintenance. The
+client port gets the ``/listClients`` metaservice (gateway/metaservices.py).
 """
 
 from __future__ import annotations
