@@ -86,13 +86,21 @@ class TokenIssuer:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._audience,
-                options={"require": ["exp", "iat", "aud", "iss", "sub", "jti"]},
-                leeway=0,
-                # PyJWT reads the clock itself; check nbf/exp against ours below too.
+                # Time is checked below against the caller's clock, not PyJWT's own.
+                options={
+                    "require": ["exp", "iat", "aud", "iss", "sub", "jti"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise TokenError(f"the bearer token is not valid: {exc}") from exc
-        if not claims["iat"] - 60 <= now.timestamp() < claims["exp"]:
+        iat, exp = claims.get("iat"), claims.get("exp")
+        nbf = claims.get("nbf", iat)
+        if not (isinstance(iat, int) and isinstance(exp, int) and isinstance(nbf, int)):
+            raise TokenError("the bearer token's times must be integers")
+        if not (max(iat, nbf) - 60 <= now.timestamp() < exp):
             raise TokenError("the bearer token is expired or not yet valid")
         role = claims.get("role")
         if role not in ROLES:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,10 @@ def sandbox_process(
         argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=dict(os.environ)
     )
     try:
-        document = _read_document(process)
+        stderr_path = directory.parent / f"{directory.name}.stderr"
+        document = _read_document(
+            process, lambda: stderr_path.read_text("utf-8", "replace")[-3000:]
+        )
         yield document
     finally:
         if process.poll() is None:
@@ -45,13 +48,13 @@ def sandbox_process(
         stderr.close()
 
 
-def _read_document(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+def _read_document(process: subprocess.Popen[bytes], _tail: Callable[[], str]) -> dict[str, Any]:
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
     buffer = b""
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"sandbox exited early with code {process.returncode}")
+            raise RuntimeError(f"sandbox exited early with code {process.returncode}: {_tail()}")
         ready, _, _ = select.select([process.stdout], [], [], 0.5)
         if not ready:
             continue
