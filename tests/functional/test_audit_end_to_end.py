@@ -4,7 +4,8 @@ Exchanges between the hospitals, an on-demand checkpoint on both nodes
 (time-stamped by the sandbox TSA, cosigned by the registry's witness), both
 bundles exported through the auditor API and verified offline with
 ``renkei audit verify`` against the sandbox anchor, reconciled, and the
-patient's "who looked at my data" report. Then encrypted bodies and their
+patient's "who looked at my data" report. Then the consumer's rows archived
+with ``renkei audit archive`` and verified in sequence, encrypted bodies and their
 erasure on an in-process node, and last (it stops the sandbox's TSA, so it
 must stay last in this module) a time-stamping outage: checkpoints go on
 unstamped, /readyz reports it and, past a tiny grace period, exchanges stop.
@@ -23,6 +24,7 @@ import signal
 import tarfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,37 @@ async def test_export_verify_reconcile_and_subject_report(
     assert code == 2
     assert report["code"] == "auditor.chain_broken", report
     assert report["seq"] == 3, report
+
+
+async def test_archive_then_verify_in_sequence(
+    federation: dict[str, Any], tmp_path: Path
+) -> None:
+    """The consumer node's checkpointed rows move to an archive; archive + export verify."""
+    anchor = federation["registry"]["anchor"]
+    consumer = node(federation, HOSP_A)
+    before = datetime.now(UTC).isoformat()
+    code, made = await _renkei("audit", "archive", "--config", consumer["config"],
+                               "--before", before, "--out", str(tmp_path / "archives"))
+    assert code == 0, made
+    assert made["first_seq"] == 1, made
+    assert made["previous_archive_sha256"] is None
+    archive = made["archive"]
+    async with aiohttp.ClientSession() as session:
+        response = await _read_patient(session, consumer["client_url"])  # a row after it
+        assert response.status == 200
+        code, _ = await _renkei("audit", "checkpoint", "--config", consumer["config"])
+        assert code == 0
+        export = await _export(session, consumer, tmp_path / "after-archive.tar.gz")
+        headers = {"Authorization": f"Bearer {consumer['tokens']['auditor']}"}
+        async with session.get(f"{consumer['management_url']}/api/audit/verify",
+                               headers=headers) as verified:
+            assert (await verified.json())["ok"] is True
+    code, report = await _renkei("audit", "verify", archive, str(export), "--anchor", anchor)
+    assert code == 0, report
+    assert report["first_seq"] == 1
+    code, report = await _renkei("audit", "verify", str(export), "--anchor", anchor)
+    assert code == 2
+    assert report["code"] == "auditor.archive_sequence"  # the archive was left out
 
 
 def _in_process_settings(
