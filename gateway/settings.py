@@ -230,6 +230,15 @@ def load_node_settings(
     )
 
 
+def _string_list(value: Any, where: str) -> tuple[str, ...]:
+    """A TOML list, or a comma-separated string (the form an environment variable has)."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise SettingsError(f"{where}: expected a list of strings")
+
+
 def _audit(table: Any, resolve: Any) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise SettingsError("[audit] must be a table")
@@ -244,6 +253,6 @@ def _audit(table: Any, resolve: Any) -> dict[str, Any]:
         "audit_timestamp_grace_s": grace,
         "audit_checkpoint_interval_s": interval,
         "audit_witness_url": str(table["witness_url"]) if "witness_url" in table else None,
-        "audit_body_services": tuple(str(s) for s in table.get("body_services", ())),
+        "audit_body_services": _string_list(table.get("body_services", ()), "audit.body_services"),
         "audit_body_key": resolve(key) if key else None,
     }
