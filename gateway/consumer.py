@@ -11,14 +11,18 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeGuard
 
 import aiohttp
 import structlog
 from aiohttp import web
+from cryptography import x509
 from yarl import URL
 
+from certs.identifiers import MemberId
 from gateway.audit.models import AuditEntry
 from gateway.context import NodeContext
 from gateway.dedup import claim_message_id
@@ -43,7 +47,9 @@ from gateway.responses import error_response
 from gateway.signing import (
     REQUEST_TYP,
     RESPONSE_TYP,
+    CertificateCache,
     SignatureError,
+    StatusCheck,
     canonical_json,
     request_hash,
     verify_message,
@@ -52,7 +58,14 @@ from gateway.spool import SpooledBody, spool
 from gateway.status import AUTH, encode_staple
 from member_registry.globalconf import GlobalConf, Node
 
-__all__ = ["handle_client_request"]
+__all__ = [
+    "ArrivedResponse",
+    "ExpectedResponse",
+    "SignedResponse",
+    "check_response_description",
+    "handle_client_request",
+    "verify_response",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +80,131 @@ class _Relayed:
     signature: str
     withheld: tuple[str, ...]
     consent_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ArrivedResponse:
+    """What the provider node actually sent, as the consumer sees it."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]  # end-to-end, from ``response_headers_from``
+    body_sha256: str
+    body_length: int
+    withheld_headers: tuple[str, ...] = ()  # every ``Renkei-Withheld`` value
+    consent_headers: tuple[str, ...] = ()  # every ``Renkei-Consent`` value
+
+
+@dataclass(frozen=True)
+class ExpectedResponse:
+    """What the response must be bound to: the request this node signed."""
+
+    member: MemberId  # the provider member, whose sign key must have signed
+    request_id: str
+    request_hash: str
+    request_issued_at: int
+
+
+@dataclass(frozen=True)
+class SignedResponse:
+    withheld: tuple[str, ...]
+    consent_ids: tuple[str, ...]
+
+
+def check_response_description(
+    signed: Any,
+    arrived: ArrivedResponse,
+    expected: ExpectedResponse,
+    *,
+    now: datetime,
+    clock_skew_s: int,
+) -> SignedResponse:
+    """Check a verified response payload against what arrived; raise ResponseInvalid.
+
+    The description is rebuilt from what arrived and from our own request,
+    and must equal what the provider signed. Its ``issued_at`` must lie between
+    our request's issue time and ``now``, each widened by ``clock_skew_s``.
+    """
+    if not isinstance(signed, dict):
+        raise ResponseInvalid("the response signature payload is not an object")
+    issued_at = signed.get("issued_at")
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool):
+        raise ResponseInvalid("the signed response has no issue time")
+    if issued_at > now.timestamp() + clock_skew_s:
+        raise ResponseInvalid(
+            "the signed response is dated in the future", code="server.clientproxy.clock_skew"
+        )
+    if issued_at < expected.request_issued_at - clock_skew_s:
+        raise ResponseInvalid(
+            "the signed response is older than its request",
+            code="server.clientproxy.clock_skew",
+        )
+    withheld, consent_ids = signed.get("withheld"), signed.get("consent_ids")
+    if not _strings(withheld):
+        raise ResponseInvalid("the signed withheld list is malformed")
+    if not _strings(consent_ids):
+        raise ResponseInvalid("the signed consent list is malformed")
+    rebuilt = response_description(
+        request_id=expected.request_id,
+        request_hash=expected.request_hash,
+        status=arrived.status,
+        headers=arrived.headers,
+        body_sha256=arrived.body_sha256,
+        body_length=arrived.body_length,
+        issued_at=issued_at,
+        error=None,
+        withheld=tuple(withheld),
+        consent_ids=tuple(consent_ids),
+    )
+    if signed != rebuilt:
+        raise ResponseInvalid("the response differs from what the provider signed")
+    # The unsigned headers the provider adds must say what it signed.
+    if arrived.withheld_headers != _joined(withheld) or arrived.consent_headers != _joined(
+        consent_ids
+    ):
+        raise ResponseInvalid("the withheld or consent headers differ from the signed lists")
+    return SignedResponse(withheld=tuple(withheld), consent_ids=tuple(consent_ids))
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _joined(items: list[str]) -> tuple[str, ...]:
+    return (",".join(items),) if items else ()
+
+
+def verify_response(
+    token: str,
+    arrived: ArrivedResponse,
+    expected: ExpectedResponse,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    roots_key: int,
+    now: datetime,
+    clock_skew_s: int,
+    cache: CertificateCache,
+    status_check: StatusCheck | None = None,
+) -> SignedResponse:
+    """Verify the provider's response signature and its binding; raise ResponseInvalid."""
+    try:
+        payload = verify_message(
+            token,
+            typ=RESPONSE_TYP,
+            expected_member=expected.member,
+            trust_roots=trust_roots,
+            roots_key=roots_key,
+            now=now,
+            cache=cache,
+            status_check=status_check,
+        )
+        signed = json.loads(payload)
+    except SignatureError as exc:
+        raise ResponseInvalid(f"response signature refused: {exc.message}") from exc
+    except ValueError as exc:
+        raise ResponseInvalid("the response signature payload is malformed") from exc
+    return check_response_description(
+        signed, arrived, expected, now=now, clock_skew_s=clock_skew_s
+    )
 
 
 def _choose_provider(conf: GlobalConf, request: ExchangeRequest) -> Node:
@@ -154,12 +292,13 @@ async def _exchange(
         max_size=ctx.settings.max_body_bytes,
     )
     try:
+        issued_at = int(ctx.clock().timestamp())
         description = request_description(
             request,
             request_id=request_id,
             body_sha256=body.sha256,
             body_length=body.size,
-            issued_at=int(ctx.clock().timestamp()),
+            issued_at=issued_at,
             origin=ctx.settings.node_id,
             destination=provider.id,
         )
@@ -175,7 +314,10 @@ async def _exchange(
             await claim_message_id(ctx.engine, request.client, request.message_id, now=ctx.clock())
         started = time.perf_counter()
         with stage("relay"):
-            relayed = await _relay(ctx, conf, provider, request, token, req_hash, body, auth_staple)
+            relayed = await _relay(
+                ctx, conf, provider, request, token, auth_staple, body,
+                ExpectedResponse(request.service.member, request_id, req_hash, issued_at),
+            )
         entry.backend_ms = (time.perf_counter() - started) * 1000
         entry.request_size = body.size
     finally:
@@ -204,9 +346,9 @@ async def _relay(
     provider: Node,
     request: ExchangeRequest,
     token: str,
-    req_hash: str,
-    body: SpooledBody,
     auth_staple: bytes | None,
+    body: SpooledBody,
+    expected: ExpectedResponse,
 ) -> _Relayed:
     # encoded=True: the target goes out byte for byte as the client sent it.
     url = URL(
@@ -240,7 +382,7 @@ async def _relay(
             timeout=timeout,
             skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
         ) as response:
-            return await _receive(ctx, conf, request, response, req_hash)
+            return await _receive(ctx, conf, response, expected)
     except TimeoutError as exc:
         raise ProviderTimeout(f"no response from {provider.id} in time") from exc
     except PinMismatch as exc:
@@ -256,9 +398,8 @@ def _host(address: str) -> str:
 async def _receive(
     ctx: NodeContext,
     conf: GlobalConf,
-    request: ExchangeRequest,
     response: aiohttp.ClientResponse,
-    req_hash: str,
+    expected: ExpectedResponse,
 ) -> _Relayed:
     error_code = response.headers.get("X-Road-Error")
     if error_code is not None:
@@ -273,7 +414,7 @@ async def _receive(
     token = response.headers.get("Renkei-Signature")
     if token is None:
         raise ResponseInvalid("the provider's response is not signed")
-    if response.headers.get("X-Road-Request-Hash") != req_hash:
+    if response.headers.get("X-Road-Request-Hash") != expected.request_hash:
         raise ResponseInvalid("the response is not bound to this request")
     body = await spool(
         response.content.iter_chunked(256 * 1024),
@@ -281,54 +422,39 @@ async def _receive(
         max_size=ctx.settings.max_body_bytes,
     )
     try:
+        arrived = ArrivedResponse(
+            status=response.status,
+            headers=response_headers_from(response.headers.items()),
+            body_sha256=body.sha256,
+            body_length=body.size,
+            withheld_headers=tuple(response.headers.getall("Renkei-Withheld", ())),
+            consent_headers=tuple(response.headers.getall("Renkei-Consent", ())),
+        )
         roots, roots_key = ctx.trust(conf)
         with stage("verify"):
-            payload = verify_message(
+            signed = verify_response(
                 token,
-                typ=RESPONSE_TYP,
-                expected_member=request.service.member,
+                arrived,
+                expected,
                 trust_roots=roots,
                 roots_key=roots_key,
                 now=ctx.clock(),
+                clock_skew_s=ctx.settings.clock_skew_s,
                 cache=ctx.cert_cache,
                 status_check=lambda cert, staple: ctx.certificate_status().check_peer(
                     cert, staple, now=ctx.clock(), side="clientproxy"
                 ),
             )
-        signed: dict[str, Any] = json.loads(payload)
-        headers = response_headers_from(response.headers.items())
-        withheld = tuple(str(x) for x in signed.get("withheld", []))
-        consent_ids = tuple(str(x) for x in signed.get("consent_ids", []))
-        expected = response_description(
-            request_id=str(signed.get("request_id")),
-            request_hash=req_hash,
-            status=response.status,
-            headers=headers,
-            body_sha256=body.sha256,
-            body_length=body.size,
-            issued_at=int(signed.get("issued_at", 0)),
-            error=None,
-            withheld=withheld,
-            consent_ids=consent_ids,
-        )
-        if signed != expected:
-            raise ResponseInvalid("the response differs from what the provider signed")
-    except SignatureError as exc:
-        body.close()
-        raise ResponseInvalid(f"response signature refused: {exc.message}") from exc
-    except ValueError as exc:
-        body.close()
-        raise ResponseInvalid("the response signature payload is malformed") from exc
     except BaseException:
         body.close()
         raise
     return _Relayed(
         status=response.status,
-        headers=headers,
+        headers=arrived.headers,
         body=body,
         signature=token,
-        withheld=withheld,
-        consent_ids=consent_ids,
+        withheld=signed.withheld,
+        consent_ids=signed.consent_ids,
     )
 
 
