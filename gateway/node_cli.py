@@ -53,6 +53,8 @@ def _parse_ttl(text: str) -> timedelta:
 
 
 def _token_issue(args: argparse.Namespace) -> int:
+    if args.registry_config:
+        return _registry_token_issue(args)
     from gateway.serve import token_issuer
     from gateway.settings import SettingsError, load_node_settings
 
@@ -63,6 +65,26 @@ def _token_issue(args: argparse.Namespace) -> int:
             role=args.role, subject=args.subject, now=datetime.now(UTC), ttl=args.ttl
         )
     except (SettingsError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+    print(token)
+    return 0
+
+
+def _registry_token_issue(args: argparse.Namespace) -> int:
+    import os
+
+    from member_registry.errors import RegistryBaseError
+    from member_registry.ops_api import load_registry_tokens
+    from member_registry.settings import load_settings
+
+    try:
+        tokens = load_registry_tokens(load_settings(args.registry_config, os.environ))
+        if tokens is None:
+            return _fail("the registry has no token_key_path; add one to issue tokens")
+        token = tokens.issue(
+            role=args.role, subject=args.subject, now=datetime.now(UTC), ttl=args.ttl
+        )
+    except (RegistryBaseError, ValueError) as exc:
         return _fail(str(exc))
     print(token)
     return 0
@@ -97,8 +119,14 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     token = commands.add_parser("token", help="management API bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
-    issue = token_commands.add_parser("issue", help="issue a bearer token for this node")
-    issue.add_argument("--config", required=True, help="the node's TOML settings file")
+    issue = token_commands.add_parser(
+        "issue", help="issue a bearer token for a node or the registry"
+    )
+    audience = issue.add_mutually_exclusive_group(required=True)
+    audience.add_argument("--config", help="the node's TOML settings file")
+    audience.add_argument(
+        "--registry-config", help="the registry's registry.toml (roles admin, auditor)"
+    )
     issue.add_argument("--role", required=True, choices=["admin", "auditor", "consent"])
     issue.add_argument("--ttl", type=_parse_ttl, default=timedelta(hours=8))
     issue.add_argument("--subject", default="operator", help="who the token is for")

@@ -2,14 +2,14 @@
 
 Public: ``GET /globalconf`` (the signed configuration, ``application/jose``) and
 ``GET /healthz``. Everything under ``/api/`` is administration and needs
-``Authorization: Bearer <admin token>``. Identifiers in paths are percent-encoded
-(they contain ``/``). Errors are ``{"type": code, "message": ...}`` with 400, 401,
-404 or 409.
+``Authorization: Bearer <token>``: the static admin token, or a JWT from
+``renkei token issue --registry-config`` (``admin``; ``auditor`` may only read).
+Identifiers in paths are percent-encoded (they contain ``/``). Errors are
+``{"type": code, "message": ...}`` with 400, 401, 403, 404 or 409.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -31,10 +31,20 @@ from member_registry.errors import (
     AlreadyExists,
     NotFound,
     RegistryBaseError,
+    RoleRefused,
+    TokenInvalid,
     ValidationError,
 )
 from member_registry.globalconf import Settings
-from member_registry.ops_api import add_ops_routes
+from member_registry.ops_api import (
+    OPERATOR,
+    REGISTRY_TOKENS,
+    add_ops_routes,
+    authenticate,
+    check_role,
+    load_registry_tokens,
+)
+from member_registry.ratelimit import RateLimiter
 from member_registry.registration_api import add_registration_routes
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings, read_admin_token
@@ -89,7 +99,10 @@ def create_app(
     )
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
-    add_ops_routes(app, service, app[CLOCK])
+    add_ops_routes(
+        app, service, app[CLOCK], tokens=load_registry_tokens(settings),
+        limiter=RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst),
+    )
     add_registration_routes(app, service, settings.auto_approve_members, app[CLOCK])
     add_witness_routes(app, settings, app[CLOCK])
     return app
@@ -120,21 +133,30 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def _admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/api/"):
-        expected = request.app[ADMIN_TOKEN].encode("utf-8")
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        # compare_digest: the comparison time does not reveal how much of a guess matched.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            presented.strip().encode("utf-8"), expected
-        ):
+        try:
+            operator = authenticate(
+                request.headers.get("Authorization", ""),
+                admin_token=request.app[ADMIN_TOKEN],
+                tokens=request.app.get(REGISTRY_TOKENS),
+                now=request.app[CLOCK](),
+            )
+        except TokenInvalid as exc:
             _log.warning("registry.unauthorized", method=request.method, path=request.path)
             return web.json_response(
-                {"type": "registry.unauthorized", "message": "a valid admin token is required"},
+                {"type": exc.code, "message": exc.message},
                 status=401, headers={"WWW-Authenticate": "Bearer"},
             )
+        request[OPERATOR] = operator
+        try:
+            check_role(operator, request.method)
+        except RoleRefused as exc:
+            _log.warning("registry.forbidden", method=request.method, path=request.path,
+                         subject=operator.subject, role=operator.role)
+            return _error(403, exc.code, exc.message)
         response = await handler(request)
         if request.method != "GET":
             _log.info("registry.admin_change", method=request.method, path=request.path,
-                      status=response.status)
+                      status=response.status, subject=operator.subject)
         return response
     return await handler(request)
 

@@ -1,7 +1,8 @@
 """Creating a new registry directory (``renkei registry init``).
 
-Writes the registry's signing key and self-signed verification certificate, the admin
-token, ``registry.toml`` and the configuration anchor that node operators install.
+Writes the registry's signing key and self-signed verification certificate, the static
+admin token (for bootstrap), the key signing the registry's bearer JWTs, ``registry.toml``
+and the configuration anchor that node operators install.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from certs.errors import CertsError
 from certs.identifiers import GlobalGroupId, IdentifierError
-from certs.keys import save_certificate, save_private_key
+from certs.keys import generate_key, save_certificate, save_private_key
 from member_registry.anchor import Anchor, anchor_digest, write_anchor
 from member_registry.errors import ConfigurationError
 from member_registry.signing import generate_signing_identity
@@ -26,6 +27,7 @@ ANCHOR_NAME = "anchor.json"
 KEY_NAME = "signing-key.pem"
 CERT_NAME = "signing-cert.pem"
 TOKEN_NAME = "admin-token"  # noqa: S105 - a file name, not a secret
+TOKEN_KEY_NAME = "token-key.pem"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ def initialise_registry(
         save_private_key(key, directory / KEY_NAME)
         save_certificate(certificate, directory / CERT_NAME)
         _write_secret(directory / TOKEN_NAME, secrets.token_urlsafe(32))
+        save_private_key(generate_key("ec-p256"), directory / TOKEN_KEY_NAME)
         config.write_text(_config_text(instance, host, port), encoding="utf-8")
     except CertsError as exc:
         raise ConfigurationError(str(exc)) from exc
@@ -87,6 +90,8 @@ def _config_text(instance: str, host: str, port: int) -> str:
         f'signing_key_path = "{KEY_NAME}"',
         f'signing_cert_path = "{CERT_NAME}"',
         f'admin_token_file = "{TOKEN_NAME}"',
+        "# signs bearer JWTs: renkei token issue --registry-config registry.toml --role admin",
+        f'token_key_path = "{TOKEN_KEY_NAME}"',
         "# database_url defaults to SQLite in registry.db beside this file, e.g.",
         '# database_url = "postgresql+asyncpg://user@host:5432/registry"',
         "validity_s = 600",

@@ -21,7 +21,9 @@
         │       ├── RegistrationReplayed          registry.registration_replayed
         │       └── RegistrationUnknownMember     registry.registration_unknown_member
         ├── RegistrationDecided            registry.registration_decided  (an AlreadyExists)
-        └── ConfigurationError             registry.config_invalid
+        ├── ConfigurationError             registry.config_invalid
+        ├── TokenInvalid                   registry.unauthorized
+        └── RoleRefused                    registry.forbidden
 
 The ``GlobalConf*`` codes are the ones a node reports to its clients when its global
 configuration cannot be trusted, hence their ``server.clientproxy`` prefix.
@@ -51,6 +53,8 @@ __all__ = [
     "RegistrationUnknownMember",
     "RegistryBaseError",
     "RegistryError",
+    "RoleRefused",
+    "TokenInvalid",
     "ValidationError",
 ]
 
@@ -129,6 +133,18 @@ class ConfigurationError(RegistryError):
     """The registry's configuration file, environment or secret files are unusable."""
 
     code = "registry.config_invalid"
+
+
+class TokenInvalid(RegistryError):
+    """A bearer token is missing, malformed, expired, for another audience or role."""
+
+    code = "registry.unauthorized"
+
+
+class RoleRefused(RegistryError):
+    """A valid bearer token whose role does not allow the request."""
+
+    code = "registry.forbidden"
 
 
 # -- node registration requests (member_registry.registration) ----------------------------

@@ -2,20 +2,26 @@
 
 Added to the application built by ``member_registry.api.create_app``. The
 catalogue is public to read; publishing is authenticated by the publishing
-node's auth-certificate signature (see ``member_registry.catalogue``). Every
-state-changing ``/api/`` request is written to the operator trail, which an
-admin reads at ``GET /api/operator-log``.
+node's auth-certificate signature (see ``member_registry.catalogue``). ``/api/``
+takes the static admin token (bootstrap) or a bearer JWT signed by the registry's
+token key (:func:`authenticate`; role ``admin`` for everything, ``auditor`` for
+reading). Every state-changing ``/api/`` request, refused ones included, is written
+to the operator trail with the token's subject; an admin reads it at
+``GET /api/operator-log``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from certs.errors import CertsError
 from certs.identifiers import IdentifierError, ServiceId
 from member_registry.catalogue import (
     Catalogue,
@@ -24,14 +30,34 @@ from member_registry.catalogue import (
     dcat_catalogue,
     verify_publication,
 )
-from member_registry.errors import AlreadyExists, NotFound, ValidationError
+from member_registry.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    NotFound,
+    RoleRefused,
+    TokenInvalid,
+    ValidationError,
+)
 from member_registry.models import metadata
 from member_registry.openapi import registry_openapi
 from member_registry.operator_log import OperatorAction, OperatorLog, operator_log_table
 from member_registry.ratelimit import RateLimiter
 from member_registry.service import RegistryService
+from member_registry.settings import RegistrySettings
+from member_registry.tokens import BearerTokens, registry_tokens
 
-__all__ = ["CATALOGUE", "REGISTRY_CATALOGUE", "REGISTRY_OPERATOR_LOG", "add_ops_routes"]
+__all__ = [
+    "CATALOGUE",
+    "OPERATOR",
+    "REGISTRY_CATALOGUE",
+    "REGISTRY_OPERATOR_LOG",
+    "REGISTRY_TOKENS",
+    "Operator",
+    "add_ops_routes",
+    "authenticate",
+    "check_role",
+    "load_registry_tokens",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Clock = Callable[[], datetime]
@@ -41,6 +67,60 @@ REGISTRY_CATALOGUE = catalogue_table(metadata)
 CATALOGUE = web.AppKey("registry_catalogue", Catalogue)
 _OPERATOR_LOG = web.AppKey("registry_operator_log", OperatorLog)
 _LIMITER = web.AppKey("registry_rate_limiter", RateLimiter)
+REGISTRY_TOKENS = web.AppKey("registry_tokens", BearerTokens)
+
+# The static admin token's identity in the operator trail (it names no person).
+_STATIC_ADMIN = "registry-admin"
+_READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who an authenticated ``/api/`` request comes from."""
+
+    subject: str
+    role: str
+    token_id: str | None
+
+
+OPERATOR = web.RequestKey("registry_operator", Operator)
+
+
+def load_registry_tokens(settings: RegistrySettings) -> BearerTokens | None:
+    """The registry's JWT verifier, or None when no token key is configured."""
+    if settings.token_key_path is None:
+        return None
+    try:
+        return registry_tokens(settings.token_key_path, settings.instance)
+    except (CertsError, ValueError, OSError) as exc:
+        raise ConfigurationError(
+            f"cannot use the token key {settings.token_key_path}: {exc}") from exc
+
+
+def authenticate(
+    authorization: str, *, admin_token: str, tokens: BearerTokens | None, now: datetime
+) -> Operator:
+    """The operator behind an ``Authorization`` header; raises :class:`TokenInvalid`."""
+    scheme, _, presented = authorization.partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        raise TokenInvalid("a bearer token is required")
+    # compare_digest: the comparison time does not reveal how much of a guess matched.
+    if hmac.compare_digest(presented.encode("utf-8"), admin_token.encode("utf-8")):
+        return Operator(subject=_STATIC_ADMIN, role="admin", token_id=None)
+    if tokens is None:
+        raise TokenInvalid("a valid admin token is required")
+    claims = tokens.verify(presented, now=now)
+    return Operator(subject=claims.subject, role=claims.role, token_id=claims.token_id)
+
+
+def check_role(operator: Operator, method: str) -> None:
+    """Admins may do everything; auditors may only read."""
+    if operator.role == "admin":
+        return
+    if operator.role == "auditor" and method in _READ_METHODS:
+        return
+    raise RoleRefused(f"role {operator.role} may not {method} here")
 
 _MAX_PUBLICATION = 4 * 1024 * 1024
 
@@ -62,10 +142,13 @@ def add_ops_routes(
     clock: Clock,
     *,
     limiter: RateLimiter | None = None,
+    tokens: BearerTokens | None = None,
 ) -> None:
     app[CATALOGUE] = Catalogue(service.engine, REGISTRY_CATALOGUE)
     app[_OPERATOR_LOG] = OperatorLog(service.engine, REGISTRY_OPERATOR_LOG)
     app[_LIMITER] = limiter or RateLimiter()
+    if tokens is not None:
+        app[REGISTRY_TOKENS] = tokens
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -82,7 +165,7 @@ def add_ops_routes(
 
     @web.middleware
     async def operator_trail(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in ("GET", "HEAD", "OPTIONS") or not request.path.startswith("/api/"):
+        if request.method in _READ_METHODS or not request.path.startswith("/api/"):
             return await handler(request)
         status = 500
         try:
@@ -101,12 +184,14 @@ def add_ops_routes(
             raise
         finally:
             resource = request.match_info.route.resource
+            operator = request.get(OPERATOR)
             await request.app[_OPERATOR_LOG].record(
                 OperatorAction(
                     at=clock(),
-                    actor="registry-admin",
-                    role="admin",
-                    token_id=_token_key(request)[2:18],
+                    actor=operator.subject if operator is not None else "anonymous",
+                    role=operator.role if operator is not None else "none",
+                    token_id=(operator.token_id if operator is not None and operator.token_id
+                              else _token_key(request)[2:18]),
                     method=request.method,
                     action=resource.canonical if resource is not None else request.path,
                     target=request.path,
@@ -115,9 +200,10 @@ def add_ops_routes(
                 )
             )
 
-    # Both run inside the registry's own middlewares (errors, then the admin check).
+    # The rate limit runs first; the trail runs inside the error middleware but around
+    # the admin check, so refused requests are recorded too.
     app.middlewares.insert(0, rate_limit)
-    app.middlewares.append(operator_trail)
+    app.middlewares.insert(2, operator_trail)
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(registry_openapi())

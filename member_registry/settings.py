@@ -9,7 +9,13 @@ case, wins over the file):
   port 0 picks a free port)
 - ``signing_key_path``: PEM P-256 key signing the global configuration (required)
 - ``signing_cert_path``: its verification certificate, the one in the anchor (required)
-- ``admin_token_file``: file holding the admin API's bearer token, a secret (required)
+- ``admin_token_file``: file holding the static admin bearer token, a secret (required;
+  kept for bootstrap)
+- ``token_key_path``: PEM P-256 key signing the registry's bearer JWTs (roles ``admin``
+  and ``auditor``, issued by ``renkei token issue --registry-config``); a secret (optional:
+  without it only the static admin token is accepted)
+- ``rate_limit_per_s`` (20), ``rate_limit_burst`` (60): the per-token rate limit of
+  ``/api/`` and ``/catalogue/publish``. Raise them only for a fuzzing or load run.
 - ``validity_s`` (600), ``refresh_interval_s`` (60), ``ocsp_freshness_s`` (3600),
   ``timestamping_interval_s`` (60): the published settings, in seconds
 - ``auto_approve_members``: node registrations approved without an admin, a list of
@@ -23,6 +29,7 @@ its file by ``read_admin_token``.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -54,6 +61,9 @@ class RegistrySettings:
     ocsp_freshness_s: int = 3600
     timestamping_interval_s: int = 60
     auto_approve_members: tuple[str, ...] = ()
+    token_key_path: Path | None = None
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: int = 60
 
     def global_conf_settings(self) -> Settings:
         """The federation-wide settings published in the global configuration."""
@@ -65,9 +75,10 @@ class RegistrySettings:
         )
 
 
-_PATHS = ("signing_key_path", "signing_cert_path", "admin_token_file")
+_PATHS = ("signing_key_path", "signing_cert_path", "admin_token_file", "token_key_path")
 _INTS = ("listen_port", "validity_s", "refresh_interval_s", "ocsp_freshness_s",
-         "timestamping_interval_s")
+         "timestamping_interval_s", "rate_limit_burst")
+_FLOATS = ("rate_limit_per_s",)
 _LISTS = ("auto_approve_members",)
 _KEYS = tuple(f.name for f in fields(RegistrySettings))
 
@@ -98,6 +109,8 @@ def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str]) -> R
         value = raw[key]
         if key in _INTS:
             values[key] = _integer(key, value)
+        elif key in _FLOATS:
+            values[key] = _number(key, value)
         elif key in _LISTS:
             values[key] = _strings(key, value)
         elif key in _PATHS:
@@ -111,7 +124,7 @@ def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str]) -> R
     settings = RegistrySettings(**values)
     if not 0 <= settings.listen_port <= _MAX_PORT:
         raise ConfigurationError("listen_port must be from 0 to 65535")
-    for key in _INTS[1:]:
+    for key in (*_INTS[1:], *_FLOATS):
         if getattr(settings, key) <= 0:
             raise ConfigurationError(f"{key} must be positive")
     return settings
@@ -141,6 +154,17 @@ def _strings(key: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigurationError(f"{key} must be a list of non-empty strings")
     return tuple(value)
+
+
+def _number(key: str, value: object) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{key} must be a number") from exc
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigurationError(f"{key} must be a number")
+    return float(value)
 
 
 def _integer(key: str, value: object) -> int:

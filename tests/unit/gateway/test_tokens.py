@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 import pytest
@@ -138,3 +139,28 @@ def test_keys_and_urls_from_the_token_are_refused(
 def test_garbage(issuer: TokenIssuer, garbage: str) -> None:
     with pytest.raises(TokenError):
         issuer.verify(garbage, now=NOW)
+
+
+def test_cli_issues_registry_tokens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+    from member_registry.bootstrap import initialise_registry
+    from member_registry.ops_api import load_registry_tokens
+    from member_registry.settings import load_settings
+
+    config = initialise_registry(tmp_path / "registry", "RENKEI", now=NOW).config
+    argv = ["token", "issue", "--registry-config", str(config), "--subject", "carol"]
+    assert main([*argv, "--role", "auditor", "--ttl", "8h"]) == 0
+    token = capsys.readouterr().out.strip()
+    tokens = load_registry_tokens(load_settings(config, {}))
+    assert tokens is not None
+    verified = tokens.verify(token, now=datetime.now(UTC))
+    assert (verified.subject, verified.role) == ("carol", "auditor")
+    # The registry has no consent desk; a node token is not a registry token.
+    assert main([*argv, "--role", "consent"]) == 1
+    assert "role" in capsys.readouterr().err
+    with pytest.raises(TokenError):
+        TokenIssuer(ec.generate_private_key(ec.SECP256R1()), AUDIENCE).verify(
+            token, now=datetime.now(UTC)
+        )
