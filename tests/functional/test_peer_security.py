@@ -198,6 +198,21 @@ async def test_stale_request_is_refused(federation: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("offset_s", "expected"),
+    [
+        (20, (200, None)),  # the consumer's clock ahead, within clock_skew_s (30 s)
+        (-120, (200, None)),  # behind, within request_max_age_s (300 s)
+        (120, (500, "server.serverproxy.clock_skew")),  # ahead beyond the tolerance
+    ],
+)
+async def test_clock_skew_within_tolerance_is_accepted_beyond_it_refused(
+    federation: dict[str, Any], offset_s: int, expected: tuple[int, str | None]
+) -> None:
+    headers, target = await signed_request(federation, issued_at=int(time.time()) + offset_s)
+    assert await send(federation, headers, target) == expected
+
+
 async def test_unregistered_peer_certificate_is_refused(
     federation: dict[str, Any], tmp_path: Path
 ) -> None:
