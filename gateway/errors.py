@@ -13,6 +13,7 @@
     │   ├── RequestTimeout            client.request_timeout                 408
     │   ├── DuplicateMessageId        client.duplicate_message_id            409
     │   ├── UriTooLong                client.uri_too_long                    414
+    │   ├── ExpectationFailed         client.expectation_failed              417
     │   ├── TooManyRequests           client.too_many_requests               429
     │   ├── HeaderTooLarge            client.header_too_large                431
     │   └── HttpVersionNotSupported   client.http_version_not_supported      505
@@ -52,6 +53,7 @@ __all__ = [
     "ConsumerError",
     "DatabaseUnavailable",
     "DuplicateMessageId",
+    "ExpectationFailed",
     "GatewayError",
     "GlobalConfOutdated",
     "HeaderTooLarge",
@@ -152,6 +154,13 @@ class TooManyRequests(ClientError):
 
     code = "client.too_many_requests"
     status = 429
+
+
+class ExpectationFailed(ClientError):
+    """An ``Expect`` other than ``100-continue``."""
+
+    code = "client.expectation_failed"
+    status = 417
 
 
 class HeaderTooLarge(ClientError):

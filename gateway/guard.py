@@ -37,6 +37,7 @@ from aiohttp.typedefs import Middleware
 
 from gateway.errors import (
     BodyTooLarge,
+    ExpectationFailed,
     GatewayError,
     HeaderTooLarge,
     HttpVersionNotSupported,
@@ -226,6 +227,27 @@ def guard_middleware(
             )
 
     return guard
+
+
+def _expect_checked(handle: Handler, port: Port, sink: RefusalSink) -> Handler:
+    """Refuse an ``Expect`` other than ``100-continue`` with a code and an audit row.
+
+    aiohttp answers such a request with a plain 417 before any middleware
+    runs, so the check wraps the application's handler itself.
+    """
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        values = request.headers.getall("Expect", [])
+        if values and (len(values) > 1 or values[0].strip().lower() != "100-continue"):
+            error = ExpectationFailed("only 'Expect: 100-continue' is supported")
+            await sink(_refusal(port, error, request))
+            return error_response(
+                error.code, error.message, error.status,
+                accept=request.headers.get("Accept"), headers={"Connection": "close"},
+            )
+        return await handle(request)
+
+    return checked
 
 
 def _refusal(port: Port, exc: GatewayError, request: web.BaseRequest | None) -> Refusal:
@@ -443,7 +465,7 @@ class GuardedRunner(web.AppRunner):
         await app.startup()
         app.freeze()
         return _GuardedServer(
-            app._handle,
+            _expect_checked(app._handle, self._guard_port, self._guard_sink),
             request_factory=app._make_request,
             loop=loop,
             port=self._guard_port,

@@ -149,6 +149,12 @@ FRAMING_CASES: dict[str, tuple[bytes, int, str]] = {
     "bad_service_identifier": (_request(target="/r1/RENKEI/GOV/HOSP-B/EHR%20X/echo"), 400,
                                "client.bad_request"),
     "missing_client": (_request(client=None), 400, "client.bad_request"),
+    "expect_other_than_continue": (_request(headers=(("Expect", "200-ok"),)), 417,
+                                   "client.expectation_failed"),
+    "expect_twice": (
+        _request(method="POST", headers=(_CL, ("Expect", "100-continue"), ("Expect", "x"))),
+        417, "client.expectation_failed",
+    ),
 }
 
 
@@ -196,8 +202,9 @@ def _peer_tls(hostile: dict[str, Any]) -> Any:
         (_request(headers=(("Upgrade", "websocket"), ("Connection", "Upgrade"))), 400,
          "client.malformed_http"),
         (_request(target=ECHO + "/" + "a" * 3000), 414, "client.uri_too_long"),
+        (_request(headers=(("Expect", "200-ok"),)), 417, "client.expectation_failed"),
     ],
-    ids=["http_1_0", "smuggling", "upgrade", "uri_too_long"],
+    ids=["http_1_0", "smuggling", "upgrade", "uri_too_long", "expect"],
 )
 async def test_peer_port_refuses_with_a_code_and_an_audit_row(
     hostile: dict[str, Any], raw: bytes, status: int, code: str
@@ -219,8 +226,10 @@ async def test_peer_port_refuses_with_a_code_and_an_audit_row(
          b"Content-Length: 5\r\n\r\nabcde", 400, "client.malformed_http"),
         (b"POST /api/consents HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\n"
          b"Content-Length: 4\r\n\r\nabcd", 400, "client.malformed_http"),
+        (b"GET /healthz HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417,
+         "client.expectation_failed"),
     ],
-    ids=["http_2", "duplicate_length", "compressed"],
+    ids=["http_2", "duplicate_length", "compressed", "expect"],
 )
 async def test_management_port_refuses_with_a_code_and_an_audit_row(
     hostile: dict[str, Any], raw: bytes, status: int, code: str
