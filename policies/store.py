@@ -93,6 +93,9 @@ class PolicyStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Reads begin deferred on SQLite instead of taking the write lock; the
+        # option name is gateway.db.READ_ONLY_OPTION (policies may not import gateway).
+        self._reader = engine.execution_options(renkei_read_only=True)
 
     async def create_schema(self) -> None:
         """Create the ``policy_*`` tables if missing (Alembic handles upgrades)."""
@@ -482,7 +485,7 @@ class PolicyStore:
         return _Translated(self._engine, begin=True)
 
     def _connect(self) -> _Translated:
-        return _Translated(self._engine, begin=False)
+        return _Translated(self._reader, begin=False)
 
 
 class _Translated:
