@@ -80,11 +80,25 @@ def right_json(right: AccessRight) -> dict[str, Any]:
     }
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        # Two values for one key: which one counts is parser-dependent, so refuse.
+        raise ValueError("duplicate key in a JSON object")
+    return document
+
+
+def _strict_loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        document = await request.json(loads=json.loads)
+        document = await request.json(loads=_strict_loads)
     except ValueError as exc:
-        raise ConsentError("the request body must be a JSON object") from exc
+        raise ConsentError(
+            f"the request body must be a JSON object without duplicate keys: {exc}"
+        ) from exc
     if not isinstance(document, dict):
         raise ConsentError("the request body must be a JSON object")
     return document

@@ -181,6 +181,27 @@ async def test_consent_for_an_undeclared_field_is_refused(federation: dict[str, 
     assert document["type"].startswith("policies.")
 
 
+async def test_a_body_with_duplicate_keys_is_refused(federation: dict[str, Any]) -> None:
+    # Which "subject" would count is parser-dependent: the node refuses both.
+    entry = node(federation, HOSP_B)
+    rest = json.dumps({"consumer": CONSUMER, "service": PATIENTS, "purpose": "treatment",
+                       "fields": ["Patient.name"]})
+    raw = '{"subject": "mom", "subject": "eve", ' + rest[1:]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            entry["management_url"] + "/api/consents",
+            data=raw.encode(),
+            headers={"Authorization": f"Bearer {entry['tokens']['consent']}",
+                     "Content-Type": "application/json"},
+        ) as response:
+            status, document = response.status, await response.json()
+    assert status == 400, document
+    assert document["type"].startswith("policies."), document
+    assert "duplicate" in document["message"]
+    _, listed = await management(federation, "GET", "/api/consents?subject=eve")
+    assert not [c for c in listed["consents"] if c["subject"] == "eve"]
+
+
 async def test_consent_role_is_required(federation: dict[str, Any]) -> None:
     status, _ = await management(federation, "GET", "/api/consents", role="auditor")
     assert status == 200
