@@ -13,6 +13,8 @@ from member_registry.openapi import build_openapi, error_responses
 __all__ = ["node_openapi"]
 
 _STR = {"type": "string"}
+# Query integers are sequence numbers and sizes: a signed 64-bit database integer.
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 _OBJ: dict[str, Any] = {"type": "object"}
 
 
@@ -25,7 +27,7 @@ def _ok(schema: dict[str, Any] | None = None, status: str = "200") -> dict[str, 
 def _query(*names: str, integers: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     params = [{"name": n, "in": "query", "required": False, "schema": _STR} for n in names]
     params += [
-        {"name": n, "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
+        {"name": n, "in": "query", "required": False, "schema": _COUNT}
         for n in integers
     ]
     return params
@@ -44,7 +46,7 @@ def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
 
 _LIST = {"type": "array", "items": _STR}
 _CHANGE = {**error_responses(400, 404)}
-_TEXT_400 = {"400": {"description": "bad parameter", "content": {"text/plain": {"schema": _STR}}}}
+_TEXT_400 = error_responses(400)
 
 
 def node_openapi() -> dict[str, Any]:
@@ -202,7 +204,15 @@ def node_openapi() -> dict[str, Any]:
             "/api/audit/proof/{kind}",
             "Merkle inclusion or consistency proof",
             {
-                "parameters": _query(integers=("tree_size", "seq", "old")),
+                "parameters": [
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["inclusion", "consistency"]},
+                    },
+                    *_query(integers=("tree_size", "seq", "old")),
+                ],
                 "responses": {**_ok(), **_TEXT_400, **error_responses(404)},
             },
         ),
@@ -247,4 +257,7 @@ def node_openapi() -> dict[str, Any]:
         "rate limited per token (429 with Retry-After).",
         ops,
         secured=("/api/",),
+        # The HTTP guard (gateway/guard.py) refuses framing, sizes and slow heads
+        # before any route runs, with the node's JSON error body.
+        every=error_responses(400, 408, 413, 414, 431),
     )

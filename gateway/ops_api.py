@@ -34,6 +34,7 @@ from gateway.metrics import (
 )
 from gateway.openapi import node_openapi
 from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
+from gateway.settings import NodeSettings
 from gateway.tokens import TokenClaims, TokenError
 from member_registry.operator_log import OperatorLogUnavailable
 from member_registry.ratelimit import RateLimiter
@@ -53,12 +54,42 @@ class NodeOps:
     maintenance: Maintenance = field(default_factory=Maintenance)
     limiter: RateLimiter = field(default_factory=RateLimiter)
 
+    @classmethod
+    def from_settings(cls, settings: NodeSettings) -> NodeOps:
+        return cls(limiter=RateLimiter(rate=settings.management_rate_limit_per_s,
+                                       burst=settings.management_rate_limit_burst))
+
 
 _OPS = web.AppKey("node_ops", NodeOps)
 
 
 def _problem(status: int, code: str, message: str, **headers: str) -> web.Response:
     return web.json_response({"type": code, "message": message}, status=status, headers=headers)
+
+
+# aiohttp's own refusals (unknown route, wrong method, ...) are text/plain; the
+# management API answers every error as a Problem document instead.
+_HTTP_CODES = {
+    400: "client.bad_request",
+    404: "management.not_found",
+    405: "management.method_not_allowed",
+    413: "client.body_too_large",
+    415: "management.unsupported_media_type",
+}
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        code = _HTTP_CODES.get(exc.status, "management.error")
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        # A plain-text refusal's own words are kept; aiohttp's defaults are just the reason.
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        return _problem(exc.status, code, message, **headers)
 
 
 def _exchange_metrics(ops: NodeOps, role: str) -> Any:
@@ -175,6 +206,7 @@ def install_ops(
                 log.error("operator_log_unavailable", action=request.method, path=request.path)
 
     management.middlewares.insert(0, guard)
+    management.middlewares.insert(0, _json_errors)
 
     async def metrics(_: web.Request) -> web.Response:
         now = ctx.clock()

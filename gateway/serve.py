@@ -57,7 +57,8 @@ async def running_node(
             ports = []
             port_name: Port
             apps = (client_app(ctx), peer_app(ctx), management_app(ctx, token_issuer(settings)))
-            install_ops(ctx, NodeOps(), client=apps[0], peer=apps[1], management=apps[2])
+            install_ops(ctx, NodeOps.from_settings(settings),
+                        client=apps[0], peer=apps[1], management=apps[2])
             for port_name, app, listen, ssl_context in (
                 ("client", apps[0], settings.client, None),
                 ("peer", apps[1], settings.peer, ctx.server_ssl),

@@ -8,6 +8,7 @@ directory of the file. Secrets are read from files and never logged.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -90,6 +91,10 @@ class NodeSettings:
     audit_body_key: Path | None = None
     # How long exchanges go on while checkpoints cannot be time-stamped.
     audit_timestamp_grace_s: float = 4 * 3600.0
+    # [management] rate_limit_per_s / rate_limit_burst: per-token limit of /api/.
+    # Raise them only for a fuzzing or load run.
+    management_rate_limit_per_s: float = 20.0
+    management_rate_limit_burst: int = 60
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def backend(self, service: ServiceId) -> ServiceBackend | None:
@@ -227,7 +232,21 @@ def load_node_settings(
         log_level=str(data.get("log_level", "info")),
         limits=limits,
         **_audit(data.get("audit", {}), resolve),
+        **_management_rate_limit(data.get("management", {})),
     )
+
+
+def _management_rate_limit(table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise SettingsError("[management] must be a table")
+    try:
+        rate = float(table.get("rate_limit_per_s", 20.0))
+    except (TypeError, ValueError) as exc:
+        raise SettingsError("management.rate_limit_per_s: expected a number") from exc
+    burst = _int(table.get("rate_limit_burst", 60), "management.rate_limit_burst")
+    if not (math.isfinite(rate) and rate > 0) or burst <= 0:
+        raise SettingsError("management.rate_limit_per_s and rate_limit_burst must be positive")
+    return {"management_rate_limit_per_s": rate, "management_rate_limit_burst": burst}
 
 
 def _string_list(value: Any, where: str) -> tuple[str, ...]:

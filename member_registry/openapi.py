@@ -27,8 +27,13 @@ def error_responses(*statuses: int) -> dict[str, Any]:
         403: "not allowed",
         404: "not found",
         409: "conflict",
+        405: "method not allowed",
+        408: "request timeout",
         413: "too large",
+        414: "request target too long",
+        415: "unsupported media type",
         429: "rate limited; see Retry-After",
+        431: "request headers too large",
         503: "not ready",
     }
     return {
@@ -50,21 +55,27 @@ def build_openapi(
     operations: list[tuple[str, str, str, dict[str, Any]]],
     *,
     secured: tuple[str, ...],
+    every: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An OpenAPI 3.1 document from (method, path, summary, operation) entries.
 
     Operations under one of the ``secured`` prefixes need a bearer token and
-    may answer 401, 403 and 429.
+    may answer 401, 403 and 429. ``every`` holds the responses any operation
+    may give before it is routed (the HTTP layer refusing a request's framing);
+    an operation's own description of the same status wins.
     """
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, operation in operations:
         op = {"summary": summary, "operationId": _operation_id(method, path), **operation}
+        given = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
         params = [
             {"name": name, "in": "path", "required": True, "schema": _ID}
             for name in _path_params(path)
+            if name not in given
         ]
         if params:
             op["parameters"] = params + op.get("parameters", [])
+        op["responses"] = _merged(every or {}, op["responses"])
         if path.startswith(secured):
             op["security"] = [{"bearer": []}]
             op["responses"] = {**error_responses(401, 403, 429), **op["responses"]}
@@ -78,6 +89,15 @@ def build_openapi(
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _merged(every: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """``own`` responses plus ``every``; for a status in both, the media types of both."""
+    responses = {**every, **own}
+    for status in every.keys() & own.keys():
+        content = {**every[status].get("content", {}), **own[status].get("content", {})}
+        responses[status] = {**own[status], "content": content}
+    return responses
 
 
 def _path_params(path: str) -> list[str]:
@@ -365,7 +385,24 @@ def registry_openapi() -> dict[str, Any]:
     ]
     return build_openapi(
         "Renkei member registry",
-        "Global configuration, administration (admin bearer token) and the API catalogue.",
+        "Global configuration, administration (bearer token: the static admin token or a "
+        "JWT from `renkei token issue --registry-config`, roles admin and auditor) and the "
+        "API catalogue.",
         ops,
         secured=("/api/",),
+        every=_FRAMING,
     )
+
+
+# aiohttp's HTTP parser refuses an over-long request line or header block itself,
+# before any route runs, with a text/plain 400.
+_FRAMING = {
+    "400": {
+        "description": "malformed request (the HTTP parser's refusals are text/plain)",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+            "text/plain": {"schema": _STR},
+        },
+    },
+    **error_responses(413),
+}

@@ -56,6 +56,7 @@ __all__ = [
     "add_ops_routes",
     "authenticate",
     "check_role",
+    "json_errors",
     "load_registry_tokens",
 ]
 
@@ -127,6 +128,31 @@ _MAX_PUBLICATION = 4 * 1024 * 1024
 
 def _problem(status: int, code: str, message: str, **headers: str) -> web.Response:
     return web.json_response({"type": code, "message": message}, status=status, headers=headers)
+
+
+# aiohttp's own refusals (unknown route, wrong method, body over client_max_size, ...)
+# are text/plain; the API answers every error as a Problem document instead.
+_HTTP_CODES = {
+    400: "registry.bad_request",
+    404: "registry.not_found",
+    405: "registry.method_not_allowed",
+    413: "registry.too_large",
+    415: "registry.unsupported_media_type",
+}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        code = _HTTP_CODES.get(exc.status, "registry.error")
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        # A plain-text refusal's own words are kept; aiohttp's defaults are just the reason.
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        return _problem(exc.status, code, message, **headers)
 
 
 def _token_key(request: web.Request) -> str:
@@ -204,6 +230,7 @@ def add_ops_routes(
     # the admin check, so refused requests are recorded too.
     app.middlewares.insert(0, rate_limit)
     app.middlewares.insert(2, operator_trail)
+    app.middlewares.insert(0, json_errors)
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(registry_openapi())

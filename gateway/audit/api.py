@@ -44,9 +44,13 @@ def _int(request: web.Request, name: str, default: int | None = None) -> int:
     if value is None and default is not None:
         return default
     try:
-        return int(value or "")
+        number = int(value or "")
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"{name} must be an integer") from exc
+    # Beyond a signed 64-bit integer the database driver itself would fail (a 500).
+    if not 0 <= number < 2**63:
+        raise web.HTTPBadRequest(text=f"{name} must be from 0 to 2^63-1")
+    return number
 
 
 def _time(request: web.Request, name: str) -> datetime | None:

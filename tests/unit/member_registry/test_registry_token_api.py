@@ -173,3 +173,22 @@ def test_check_role(role: str, method: str, allowed: bool) -> None:
     else:
         with pytest.raises(RoleRefused):
             check_role(operator, method)
+
+
+async def test_router_refusals_are_problem_documents(client: TestClient[Any, Any]) -> None:
+    missing = await client.get("/no-such-route")
+    assert missing.status == 404
+    assert (await missing.json())["type"] == "registry.not_found"
+    wrong = await client.patch("/api/members", headers=_bearer(STATIC))
+    assert wrong.status == 405
+    assert (await wrong.json())["type"] == "registry.method_not_allowed"
+    assert "POST" in wrong.headers["Allow"]
+
+
+def test_every_operation_documents_the_parser_refusals() -> None:
+    from member_registry.openapi import registry_openapi
+
+    for path, operations in registry_openapi()["paths"].items():
+        for method, operation in operations.items():
+            content = operation["responses"]["400"]["content"]
+            assert {"application/json", "text/plain"} <= content.keys(), (method, path)
