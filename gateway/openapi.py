@@ -233,13 +233,14 @@ def node_openapi() -> dict[str, Any]:
             get,
             "/api/audit/subject/{subject}",
             "data-subject report: who saw this person's data",
-            {"responses": {**_ok(), **_TEXT_400}},
+            # A subject with a line break matches no route: 404.
+            {"responses": {**_ok(), **_TEXT_400, **error_responses(404)}},
         ),
         (
             delete,
             "/api/audit/subject/{subject}/bodies",
             "erase the subject's logged bodies (role admin; the chain stays verifiable)",
-            {"responses": _ok()},
+            {"responses": {**_ok(), **error_responses(404)}},
         ),
         (
             get,

@@ -354,7 +354,7 @@ def registry_openapi() -> dict[str, Any]:
                         "name": "after_id",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 0},
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                     },
                     {
                         "name": "limit",

@@ -277,6 +277,8 @@ def add_ops_routes(
     async def operator_log(request: web.Request) -> web.Response:
         try:
             after = int(request.query.get("after_id", "0"))
+            if not 0 <= after < 2**63:  # a database integer; beyond it the driver fails
+                raise ValueError("after_id out of range")
             limit = max(1, min(int(request.query.get("limit", "100")), 1000))
             since_text = request.query.get("since")
             since = (

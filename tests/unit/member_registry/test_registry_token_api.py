@@ -192,3 +192,12 @@ def test_every_operation_documents_the_parser_refusals() -> None:
         for method, operation in operations.items():
             content = operation["responses"]["400"]["content"]
             assert {"application/json", "text/plain"} <= content.keys(), (method, path)
+
+
+@pytest.mark.parametrize("after_id", [str(2**63), "-1"])
+async def test_operator_log_refuses_ids_beyond_the_database(
+    client: TestClient[Any, Any], after_id: str
+) -> None:
+    response = await client.get("/api/operator-log", params={"after_id": after_id},
+                                headers=_bearer(STATIC))
+    assert response.status == 400

@@ -90,3 +90,16 @@ def test_every_operation_documents_the_guard_refusals() -> None:
     kinds = [p for p in proof["parameters"] if p["name"] == "kind"]
     assert kinds == [{"name": "kind", "in": "path", "required": True,
                       "schema": {"enum": ["inclusion", "consistency"]}}]
+
+
+@pytest.mark.parametrize("after_id", [str(2**63), "-1", "x"])
+async def test_operator_log_refuses_ids_beyond_the_database(
+    context: Any,  # noqa: F811 - the imported fixture
+    issuer: TokenIssuer,  # noqa: F811 - the imported fixture
+    aiohttp_client: ClientFactory,
+    after_id: str,
+) -> None:
+    client = await aiohttp_client(_apps(context, issuer, NodeOps()))
+    response = await client.get("/api/operator-log", params={"after_id": after_id},
+                                headers=_bearer(issuer, "admin"))
+    assert response.status == 400
