@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -28,6 +29,7 @@ __all__ = [
     "local_group_members",
     "local_groups",
     "metadata",
+    "policy_version",
     "purpose_declarations",
     "service_declarations",
 ]
@@ -136,4 +138,14 @@ consents = Table(
     # The per-request lookup: subject + service + purpose, then consumer.
     Index("ix_policy_consents_lookup", "subject", "service", "purpose", "consumer"),
     Index("ix_policy_consents_service", "service"),
+)
+
+# One row (id 1): bumped in the transaction of every change to access rights,
+# local groups, service or purpose declarations, so a node's cached copy of
+# them is checked with one primary-key SELECT per request (consents are not cached).
+policy_version = Table(
+    "policy_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )

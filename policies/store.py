@@ -4,13 +4,17 @@
 and speaks in the library's value types. Reads that sit on the request path
 (``access_policy``, ``active_consents``, ``service_declaration``, ``purpose``) are one or
 two indexed SELECTs and read fresh data, so a change applies to the next request.
+Access rights, local groups and declarations are cached per store (so per process)
+and re-read when the ``policy_version`` row, bumped by every change to them in the
+change's own transaction, has moved: one primary-key SELECT per request. Consents
+are not cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from sqlalchemy import Row, and_, delete, insert, or_, select, update
@@ -31,6 +35,11 @@ from policies.errors import (
 )
 
 __all__ = ["PolicyStore"]
+
+_T = TypeVar("_T")
+# Cached reads per store; past this many keys (e.g. unknown purpose codes) start over.
+_CACHE_LIMIT = 4096
+_VERSION_ROW = 1
 
 
 def _consumer(text: str) -> Consumer:
@@ -96,11 +105,14 @@ class PolicyStore:
         # Reads begin deferred on SQLite instead of taking the write lock; the
         # option name is gateway.db.READ_ONLY_OPTION (policies may not import gateway).
         self._reader = engine.execution_options(renkei_read_only=True)
+        # key -> (policy version it was read at, value)
+        self._cache: dict[tuple[str, ...], tuple[int, object]] = {}
 
     async def create_schema(self) -> None:
         """Create the ``policy_*`` tables if missing (Alembic handles upgrades)."""
         async with self._engine.begin() as conn:
             await conn.run_sync(models.metadata.create_all)
+            await self._bump_version(conn)
 
     async def drop_schema(self) -> None:
         """Drop the ``policy_*`` tables (tests and sandbox teardown)."""
@@ -167,17 +179,20 @@ class PolicyStore:
         return [_right(row) for row in rows]
 
     async def access_policy(self) -> AccessPolicy:
-        """A fresh snapshot of every access right and local group (two SELECTs)."""
+        """Every access right and local group, as of the latest committed change."""
+        return await self._cached(("access",), self._load_access_policy)
+
+    @staticmethod
+    async def _load_access_policy(conn: AsyncConnection) -> AccessPolicy:
         groups, members = models.local_groups, models.local_group_members
-        async with self._connect() as conn:
-            rights = (await conn.execute(select(models.access_rights))).all()
-            member_rows = (
-                await conn.execute(
-                    select(groups.c.provider, groups.c.code, members.c.member).join(
-                        members, members.c.group_id == groups.c.id
-                    )
+        rights = (await conn.execute(select(models.access_rights))).all()
+        member_rows = (
+            await conn.execute(
+                select(groups.c.provider, groups.c.code, members.c.member).join(
+                    members, members.c.group_id == groups.c.id
                 )
-            ).all()
+            )
+        ).all()
         local: dict[LocalGroupRef, set[SubsystemId]] = {}
         for row in member_rows:
             ref = LocalGroupRef(SubsystemId.parse(row.provider), row.code)
@@ -283,9 +298,13 @@ class PolicyStore:
 
     async def service_declaration(self, service: ServiceId) -> ServiceDeclaration | None:
         table = models.service_declarations
-        async with self._connect() as conn:
-            row = (await conn.execute(select(table).where(table.c.service == str(service)))).first()
-        return None if row is None else _declaration(row)
+
+        async def load(conn: AsyncConnection) -> ServiceDeclaration | None:
+            query = select(table).where(table.c.service == str(service))
+            row = (await conn.execute(query)).first()
+            return None if row is None else _declaration(row)
+
+        return await self._cached(("service", str(service)), load)
 
     async def list_services(self) -> list[ServiceDeclaration]:
         table = models.service_declarations
@@ -318,9 +337,12 @@ class PolicyStore:
     async def purpose(self, consumer: SubsystemId, code: str) -> PurposeDeclaration | None:
         table = models.purpose_declarations
         query = select(table).where(table.c.consumer == str(consumer), table.c.code == code)
-        async with self._connect() as conn:
+
+        async def load(conn: AsyncConnection) -> PurposeDeclaration | None:
             row = (await conn.execute(query)).first()
-        return None if row is None else PurposeDeclaration(consumer, row.code, row.text)
+            return None if row is None else PurposeDeclaration(consumer, row.code, row.text)
+
+        return await self._cached(("purpose", str(consumer), code), load)
 
     async def list_purposes(self) -> list[PurposeDeclaration]:
         table = models.purpose_declarations
@@ -361,7 +383,7 @@ class PolicyStore:
             valid_until=valid_until,
             granted_at=now,
         )
-        async with self._begin() as conn:
+        async with self._begin(bump=False) as conn:
             await conn.execute(
                 insert(models.consents).values(
                     id=str(consent.id),
@@ -382,7 +404,7 @@ class PolicyStore:
         """Revoke a consent from ``now`` on; revoking twice keeps the first time."""
         table = models.consents
         key = table.c.id == str(self._uuid(consent_id))
-        async with self._begin() as conn:
+        async with self._begin(bump=False) as conn:
             await conn.execute(
                 update(table).where(key, table.c.revoked_at.is_(None)).values(revoked_at=now)
             )
@@ -481,8 +503,38 @@ class PolicyStore:
             raise DeclarationError(f"local group {group} does not exist")
         return group_id
 
-    def _begin(self) -> _Translated:
-        return _Translated(self._engine, begin=True)
+    async def _cached(
+        self, key: tuple[str, ...], load: Callable[[AsyncConnection], Awaitable[_T]]
+    ) -> _T:
+        """``load``'s value, re-read only when the policy version moved."""
+        table = models.policy_version
+        async with self._connect() as conn:
+            version = (
+                await conn.execute(select(table.c.version).where(table.c.id == _VERSION_ROW))
+            ).scalar_one_or_none()
+            stamp = -1 if version is None else int(version)
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == stamp:
+                return cast(_T, hit[1])
+            # Read in the same transaction as the version: never older than the stamp.
+            value = await load(conn)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = (stamp, value)
+        return value
+
+    @staticmethod
+    async def _bump_version(conn: AsyncConnection) -> None:
+        table = models.policy_version
+        bumped = await conn.execute(
+            update(table).where(table.c.id == _VERSION_ROW).values(version=table.c.version + 1)
+        )
+        if bumped.rowcount == 0:
+            await conn.execute(insert(table).values(id=_VERSION_ROW, version=1))
+
+    def _begin(self, *, bump: bool = True) -> _Translated:
+        """A write transaction; ``bump`` moves the policy version (not for consents)."""
+        return _Translated(self._engine, begin=True, bump=bump)
 
     def _connect(self) -> _Translated:
         return _Translated(self._reader, begin=False)
@@ -491,14 +543,23 @@ class PolicyStore:
 class _Translated:
     """A connection context that turns database errors into PolicyStoreError."""
 
-    def __init__(self, engine: AsyncEngine, *, begin: bool) -> None:
+    def __init__(self, engine: AsyncEngine, *, begin: bool, bump: bool = False) -> None:
         self._context = engine.begin() if begin else engine.connect()
+        self._bump = bump
 
     async def __aenter__(self) -> AsyncConnection:
         try:
-            return await self._context.__aenter__()
+            conn = await self._context.__aenter__()
         except SQLAlchemyError as exc:
             raise PolicyStoreError(f"the policy database is unavailable: {exc}") from exc
+        if not self._bump:
+            return conn
+        try:
+            await PolicyStore._bump_version(conn)
+        except SQLAlchemyError as exc:
+            await self._context.__aexit__(type(exc), exc, exc.__traceback__)
+            raise PolicyStoreError(f"the policy database is unavailable: {exc}") from exc
+        return conn
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         error = exc_info[1]
