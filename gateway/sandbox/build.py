@@ -29,12 +29,32 @@ from gateway.sandbox.description import NodeSpec, SandboxDescription
 __all__ = ["BuiltNode", "BuiltSandbox", "build_sandbox", "free_port"]
 
 
+class Ports:
+    """Ephemeral ports for one federation, never the same one twice.
+
+    The OS may offer a just-closed ephemeral port again, and two components of
+    one federation must never share a port.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._host = host
+        self._given: set[int] = set()
+
+    def take(self) -> int:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        for _ in range(100):
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((self._host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in self._given:
+                self._given.add(port)
+                return port
+        raise RuntimeError("no fresh ephemeral port could be found")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """An ephemeral port that was free a moment ago (the OS picks it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return Ports(host).take()
 
 
 @dataclass
@@ -191,7 +211,9 @@ def _node_settings(
             "",
             f'[client]\nhost = "127.0.0.1"\nport = {built.client_port}\n',
             f'[peer]\nhost = "127.0.0.1"\nport = {built.peer_port}\n',
-            f'[management]\nhost = "127.0.0.1"\nport = {built.management_port}\n',
+            # A sandbox serves tests and integrators hammering the auditor API.
+            f'[management]\nhost = "127.0.0.1"\nport = {built.management_port}\n'
+            "rate_limit_per_s = 1000\nrate_limit_burst = 5000\n",
             '[keys]\nauth_key = "keys/auth.key"\nauth_certificate = "keys/auth.pem"',
             'token_key = "keys/token.key"\n',
             *sign,
@@ -215,10 +237,11 @@ def build_sandbox(
     # The responder and the TSA get their certificates now; their servers reuse them.
     for profile in ("ocsp", "tsa"):
         load_or_issue_service_identity(ca, profile, now=now)
-    ocsp_port, tsa_port = free_port(), free_port()
+    ports = Ports()
+    ocsp_port, tsa_port = ports.take(), ports.take()
 
     registry_dir = directory / "registry"
-    registry_port = free_port()
+    registry_port = ports.take()
     _registry(
         "init",
         "--dir", str(registry_dir),
@@ -257,9 +280,9 @@ def build_sandbox(
             spec=node,
             directory=node_dir,
             config=node_dir / "node.toml",
-            client_port=free_port(),
-            peer_port=free_port(),
-            management_port=free_port(),
+            client_port=ports.take(),
+            peer_port=ports.take(),
+            management_port=ports.take(),
             database=(
                 databases[index]
                 if databases

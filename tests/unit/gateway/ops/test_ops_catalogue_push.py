@@ -87,7 +87,7 @@ async def registry(settings: Any) -> AsyncIterator[tuple[TestServer, list[Any]]]
     async def publish(request: web.Request) -> web.Response:
         token = (await request.read()).decode()
         try:
-            node, entries = verify_publication(token, nodes, datetime.now(UTC))
+            node, entries = verify_publication(token, nodes, NOW)
         except CatalogueRefused as exc:
             return web.json_response({"message": exc.message}, status=403)
         received.append((node, entries))
