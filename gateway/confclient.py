@@ -7,6 +7,14 @@ newer version replaces the current one and is written to disk atomically; an
 older one is a rollback and is refused; a bad signature is refused. Once the
 current copy expires, :meth:`current` raises, so every exchange fails closed
 until a fresh copy arrives.
+
+The refresh interval is an upper bound, not a fixed period
+(:func:`next_refresh_delay`): a copy is refreshed when half of the time it has
+left has passed, if that comes sooner, so a copy never lapses between two
+refreshes; and while refreshes fail or no valid copy is held, the client
+retries after 1, 2, 4 ... s (at most 30 s), so a node whose registry was down
+is served again within seconds of its return. The loop outlives any one
+failed refresh.
 """
 
 from __future__ import annotations
@@ -29,11 +37,27 @@ from member_registry.errors import GlobalConfError, GlobalConfExpired, GlobalCon
 from member_registry.globalconf import GlobalConf
 from member_registry.signing import verify_global_conf
 
-__all__ = ["ConfigurationClient"]
+__all__ = ["ConfigurationClient", "next_refresh_delay"]
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+
+MIN_RETRY_S = 1.0
+MAX_RETRY_S = 30.0
+
+
+def next_refresh_delay(conf: GlobalConf | None, now: datetime, failures: int) -> float:
+    """Seconds until the next refresh, given the held copy and the failures in a row."""
+    delay = float(max(1, conf.settings.refresh_interval_s)) if conf is not None else MAX_RETRY_S
+    left = (conf.expires_at - now).total_seconds() if conf is not None else 0.0
+    if left > 0:
+        # Halving what is left: several attempts before the copy lapses.
+        delay = min(delay, max(MIN_RETRY_S, left / 2))
+    if failures or left <= 0:
+        backoff = MIN_RETRY_S * 2 ** min(max(failures - 1, 0), 5)
+        delay = min(delay, backoff, MAX_RETRY_S)
+    return delay
 
 
 def _utcnow() -> datetime:
@@ -160,9 +184,13 @@ class ConfigurationClient:
 
     async def start(self) -> None:
         self.load_cached()
-        with contextlib.suppress(GlobalConfOutdated):
+        failures = 0
+        try:
             await self.refresh()
-        self._task = asyncio.create_task(self._loop(), name="globalconf-refresh")
+        except GlobalConfOutdated as exc:
+            failures = 1
+            log.warning("globalconf_refresh_failed", error=str(exc))
+        self._task = asyncio.create_task(self._loop(failures), name="globalconf-refresh")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -171,14 +199,18 @@ class ConfigurationClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _loop(self) -> None:
+    async def _loop(self, failures: int) -> None:
         while True:
-            interval = self._conf.settings.refresh_interval_s if self._conf else 5
-            await asyncio.sleep(max(1, interval))
+            await asyncio.sleep(next_refresh_delay(self._conf, self._clock(), failures))
             try:
                 await self.refresh()
+                failures = 0
             except GlobalConfOutdated as exc:
-                log.warning("globalconf_refresh_failed", error=str(exc))
+                failures += 1
+                log.warning("globalconf_refresh_failed", error=str(exc), failures=failures)
+            except Exception:  # a dead loop would fail the node closed for good
+                failures += 1
+                log.exception("globalconf_refresh_crashed", failures=failures)
 
 
 def _expires_at(token: str) -> datetime:

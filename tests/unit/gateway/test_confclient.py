@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.confclient import ConfigurationClient
+from gateway.confclient import ConfigurationClient, next_refresh_delay
 from gateway.errors import GlobalConfOutdated
 from member_registry.anchor import Anchor, write_anchor
 from member_registry.globalconf import GlobalConf, Settings
@@ -185,3 +187,90 @@ async def test_tampered_copy_on_disk_is_ignored(
     second = client(tmp_path, registry, identity, lambda: NOW)
     second.load_cached()
     assert second.version is None
+
+
+def _held(validity: int, interval: int, left: float) -> tuple[GlobalConf, datetime]:
+    held = replace(conf(1, validity=validity), settings=Settings(refresh_interval_s=interval))
+    return held, held.expires_at - timedelta(seconds=left)
+
+
+@pytest.mark.parametrize(
+    ("validity", "interval", "left", "failures", "delay"),
+    [
+        (600, 60, 600, 0, 60),  # plenty left: the configuration's own interval
+        # The soak's lapses: a copy handed out with 30 s left and a 60 s interval
+        # expired 30 s before the next refresh; now it is refreshed at half-time.
+        (60, 60, 30, 0, 15),
+        (60, 10, 3, 0, 1.5),
+        (60, 10, 0.5, 0, 1),  # never a busy loop
+        (60, 10, 0, 0, 1),  # expired: retry at once, not after an interval
+        (60, 10, -100, 3, 4),  # expired and failing: 1, 1, 2, 4, 8 ... s
+        (600, 60, 600, 1, 1),  # the registry is down: retry soon even while valid
+        (600, 60, 600, 3, 4),
+        (600, 60, 600, 20, 30),  # backoff is capped
+    ],
+)
+def test_next_refresh_delay(
+    validity: int, interval: int, left: float, failures: int, delay: float
+) -> None:
+    held, now = _held(validity, interval, left)
+    assert next_refresh_delay(held, now, failures) == delay
+
+
+@pytest.mark.parametrize(("failures", "delay"), [(0, 1), (1, 1), (2, 2), (4, 8), (9, 30)])
+def test_without_a_copy_retries_back_off(failures: int, delay: float) -> None:
+    assert next_refresh_delay(None, NOW, failures) == delay
+
+
+async def test_a_node_started_with_an_expired_copy_is_served_soon_after_the_registry_returns(
+    tmp_path: Path, registry: Registry, identity: Identity
+) -> None:
+    key, cert = identity
+    started = datetime.now(UTC).replace(microsecond=0)
+    expired = sign_global_conf(conf(1, started - timedelta(seconds=120), validity=60), key, cert)
+    (tmp_path / "globalconf.jws").write_text(expired)
+    registry.status = 503  # the registry is down as the node starts
+    confs = client(tmp_path, registry, identity, lambda: datetime.now(UTC))
+    await confs.start()
+    try:
+        with pytest.raises(GlobalConfOutdated):
+            confs.current()
+        registry.token = sign_global_conf(conf(2, started, validity=600), key, cert)
+        registry.status = 200
+        for _ in range(40):  # a whole refresh interval (60 s) would be far beyond this
+            await asyncio.sleep(0.1)
+            if confs.version == 2:
+                break
+        assert confs.current().version == 2
+    finally:
+        await confs.stop()
+
+
+async def test_the_refresh_loop_outlives_an_unexpected_error(
+    tmp_path: Path, registry: Registry, identity: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, cert = identity
+    started = datetime.now(UTC).replace(microsecond=0)
+    registry.token = sign_global_conf(conf(1, started, validity=2), key, cert)
+    confs = client(tmp_path, registry, identity, lambda: datetime.now(UTC))
+    await confs.start()
+    real_refresh = confs.refresh
+    calls: list[int] = []
+
+    async def flaky_refresh() -> GlobalConf:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return await real_refresh()
+
+    monkeypatch.setattr(confs, "refresh", flaky_refresh)
+    registry.token = sign_global_conf(conf(2, started, validity=600), key, cert)
+    try:
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if confs.version == 2:
+                break
+        assert len(calls) >= 2
+        assert confs.current().version == 2
+    finally:
+        await confs.stop()
