@@ -12,7 +12,7 @@ The refresh interval is an upper bound, not a fixed period
 (:func:`next_refresh_delay`): a copy is refreshed when half of the time it has
 left has passed, if that comes sooner, so a copy never lapses between two
 refreshes; and while refreshes fail or no valid copy is held, the client
-retries after 1, 2, 4 ... s (at most 30 s), so a node whose registry was down
+retries after 1, 2, 4 ... s (at most 10 s), so a node whose registry was down
 is served again within seconds of its return. The loop outlives any one
 failed refresh.
 """
@@ -44,7 +44,7 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 
 MIN_RETRY_S = 1.0
-MAX_RETRY_S = 30.0
+MAX_RETRY_S = 10.0
 
 
 def next_refresh_delay(conf: GlobalConf | None, now: datetime, failures: int) -> float:
