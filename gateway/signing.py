@@ -120,6 +120,20 @@ class CertificateCache:
         self._ttl_s = ttl_s
         self._max = max_entries
         self._entries: dict[tuple[bytes, int], tuple[x509.Certificate, float]] = {}
+        self._members: dict[x509.Certificate, MemberId] = {}
+
+    def member_of(self, cert: x509.Certificate) -> MemberId:
+        """The member ``cert`` names (parsed once per certificate)."""
+        member = self._members.get(cert)
+        if member is None:
+            try:
+                member = member_id_of(cert)
+            except (CertificateError, IdentifierError) as exc:
+                raise SignatureError("signer certificate names no member") from exc
+            if len(self._members) >= self._max:
+                self._members.clear()
+            self._members[cert] = member
+        return member
 
     def validated(
         self,
@@ -186,10 +200,7 @@ def verify_message(
     except (ValueError, TypeError) as exc:
         raise SignatureError("x5c is not base64") from exc
     cert = cache.validated(leaf_der, trust_roots=trust_roots, roots_key=roots_key, now=now)
-    try:
-        signer_member = member_id_of(cert)
-    except (CertificateError, IdentifierError) as exc:
-        raise SignatureError("signer certificate names no member") from exc
+    signer_member = cache.member_of(cert)
     if signer_member != expected_member:
         raise SignatureError(f"signed by {signer_member}, expected {expected_member}")
     if status_check is not None:

@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 AUTH = "auth"
 _MAX_STAPLE = 16 * 1024
+# Issuers remembered per certificate until the trust roots change; past this, start over.
+_MAX_ISSUERS = 1024
 
 
 class StatusError(GatewayError):
@@ -93,10 +95,23 @@ class StatusService:
         self._staplers: dict[str, OwnStatusStapler] = {}
         self._cas: tuple[TrustedCa, ...] = ()
         self._peers: PeerStatusCache | None = None
+        # Finding a certificate's issuer verifies a signature; done once per
+        # certificate (keyed by its DER, which x509.Certificate hashes) per trust roots.
+        self._issuers: dict[x509.Certificate, _Issuer | None] = {}
+
+    def _issuer(self, cert: x509.Certificate) -> _Issuer | None:
+        if cert in self._issuers:
+            return self._issuers[cert]
+        issuer = _issuer_of(cert, self._cas)
+        if len(self._issuers) >= _MAX_ISSUERS:
+            self._issuers.clear()
+        self._issuers[cert] = issuer
+        return issuer
 
     def configure(self, conf: GlobalConf) -> None:
         """New trust roots or freshness: rebuild staplers, keeping what they hold."""
         self._cas = conf.trusted_cas
+        self._issuers = {}
         max_age = timedelta(seconds=conf.settings.ocsp_freshness_s)
         roots = conf.trust_roots()
         self._peers = PeerStatusCache(trust_roots=roots, max_age=max_age)
@@ -143,7 +158,7 @@ class StatusService:
         self, cert: x509.Certificate, staple: bytes | None, *, now: datetime, side: str
     ) -> None:
         """Raise :class:`StatusError` unless ``cert``'s required status is stapled and good."""
-        issuer = _issuer_of(cert, self._cas)
+        issuer = self._issuer(cert)
         if issuer is None:
             raise StatusError(
                 "the certificate's issuer is not trusted", side=side, cause="ocsp_invalid"

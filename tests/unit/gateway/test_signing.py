@@ -233,3 +233,20 @@ def test_cache_revalidates_after_ttl(ca: CertificateAuthority) -> None:
     assert isinstance(cert, x509.Certificate)
     with pytest.raises(SignatureError):
         cache.validated(der, trust_roots=(), roots_key=2, now=NOW)  # new roots: checked again
+
+
+def test_a_cached_signer_is_still_checked_against_the_expected_member(
+    ca: CertificateAuthority,
+) -> None:
+    cache = CertificateCache()
+    token = signer_for(ca).sign(PAYLOAD, typ=REQUEST_TYP)
+    assert verify(token, ca, cache=cache) == PAYLOAD
+    # Second time the member comes from the cache: still compared, still refused.
+    with pytest.raises(SignatureError, match="expected"):
+        verify(token, ca, cache=cache, expected_member=OTHER)
+
+
+def test_a_certificate_naming_no_member_is_refused(ca: CertificateAuthority) -> None:
+    auth = signer_for(ca, profile="auth").chain[0]
+    with pytest.raises(SignatureError, match="names no member"):
+        CertificateCache().member_of(auth)
