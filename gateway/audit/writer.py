@@ -109,8 +109,10 @@ class AuditWriter:
         *,
         max_batch: int = 512,
         bodies: BodyVault | None = None,
+        commit_deadline_s: float = 10.0,
     ) -> None:
         self._engine = engine
+        self._commit_deadline_s = commit_deadline_s
         self._node_id = node_id
         self._bodies = bodies
         self._max_batch = max_batch
@@ -160,12 +162,22 @@ class AuditWriter:
             self._bodies.keep(entry, part, body)
 
     async def append(self, entry: AuditEntry) -> dict[str, Any]:
-        """Queue ``entry`` and wait until its row is committed; return the row."""
+        """Queue ``entry`` and wait until its row is committed; return the row.
+
+        Past ``commit_deadline_s`` (a slow or hung database) the caller gets
+        :class:`DatabaseUnavailable` and acknowledges nothing; the row may still
+        be committed later, which reconcile shows as a one-sided row.
+        """
         if self._task is None:
             raise DatabaseUnavailable("the audit log is not running")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         await self._queue.put((entry, future))
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._commit_deadline_s)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"the audit log was not written within {self._commit_deadline_s:g} s"
+            ) from exc
 
     async def _run(self) -> None:
         while True:
