@@ -36,6 +36,10 @@ def _node_serve(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     configure_logging(settings.log_level)
     _use_uvloop()
+    # Database drivers run statements on worker threads; with the default 5 ms
+    # interpreter switch interval each hop back to the event loop can wait that
+    # long (measured in docs/benchmarks.md). The node's own threads are few.
+    sys.setswitchinterval(0.0005)
     asyncio.run(run_node(settings))
     return 0
 
