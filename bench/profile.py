@@ -28,7 +28,8 @@ def _frame_name(frame: str) -> str:
     # py-spy raw frames look like "function (path/to/module.py:123)".
     name, _, where = frame.partition(" (")
     module = where.rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/lib/python3.11/", "/work/", "main/"):
+    root = f"{Path(__file__).resolve().parents[1]}/"
+    for marker in ("site-packages/", "/lib/python3.11/", root):
         if marker in module:
             module = module.split(marker, 1)[1]
     return f"{name} ({module})"
