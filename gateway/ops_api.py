@@ -37,6 +37,7 @@ from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
 from gateway.settings import NodeSettings
 from gateway.tokens import TokenClaims, TokenError
 from member_registry.operator_log import OperatorLogUnavailable
+from member_registry.ops_api import json_errors_middleware
 from member_registry.ratelimit import RateLimiter
 
 __all__ = ["NodeOps", "install_ops"]
@@ -78,18 +79,7 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        code = _HTTP_CODES.get(exc.status, "management.error")
-        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-        # A plain-text refusal's own words are kept; aiohttp's defaults are just the reason.
-        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        return _problem(exc.status, code, message, **headers)
+_json_errors = json_errors_middleware(_HTTP_CODES, "management.error")
 
 
 def _exchange_metrics(ops: NodeOps, role: str) -> Any:

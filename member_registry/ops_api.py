@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from certs.errors import CertsError
 from certs.identifiers import IdentifierError, ServiceId
@@ -141,18 +142,27 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        code = _HTTP_CODES.get(exc.status, "registry.error")
-        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-        # A plain-text refusal's own words are kept; aiohttp's defaults are just the reason.
-        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        return _problem(exc.status, code, message, **headers)
+def json_errors_middleware(codes: Mapping[int, str], fallback: str) -> Middleware:
+    """A middleware turning aiohttp's plain-text refusals into Problem documents."""
+
+    @web.middleware
+    async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400 or exc.content_type == "application/json":
+                raise
+            code = codes.get(exc.status, fallback)
+            headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+            # A plain-text refusal's own words are kept; aiohttp's defaults are just the reason.
+            text = exc.text
+            message = text if text and not text.startswith(f"{exc.status}:") else exc.reason
+            return _problem(exc.status, code, message, **headers)
+
+    return json_errors
+
+
+json_errors = json_errors_middleware(_HTTP_CODES, "registry.error")
 
 
 def _token_key(request: web.Request) -> str:
