@@ -17,10 +17,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.audit.merkle import leaf_hash, root_from_leaf_hashes
 from gateway.audit.models import AuditEntry
 from gateway.audit.writer import AuditWriter
 from gateway.db import Base, create_engine
+from member_registry.merkle import leaf_hash, root_from_leaf_hashes
 
 
 def _entry() -> AuditEntry:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from certs.keys import fingerprint
 from member_registry.database import create_engine
 from member_registry.errors import ValidationError
+from member_registry.merkle import ProofError, verify_consistency
 from member_registry.models import NodeAuthCertificateRow
 from member_registry.settings import RegistrySettings
 from member_registry.signing import SigningKey, load_certificate, load_signing_key
@@ -45,7 +46,6 @@ __all__ = [
     "Witness",
     "WitnessRefusal",
     "add_witness_routes",
-    "verify_consistency",
 ]
 
 COSIGNATURE_FORMAT = "renkei-cosignature/1"
@@ -66,46 +66,6 @@ _cosigned = Table(
 
 class WitnessRefusal(ValidationError):
     code = "registry.witness_refused"
-
-
-def _node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
-    """RFC 9162 §2.1.4.2 (the RFC 6962 consistency check); raise WitnessRefusal if it fails.
-
-    The registry sits below the gateway, so it keeps its own copy of this check.
-    """
-    if not 0 < old_size <= new_size:
-        raise WitnessRefusal(f"no consistency from size {old_size} to {new_size}")
-    if old_size == new_size:
-        if proof or old_root != new_root:
-            raise WitnessRefusal("a checkpoint of the same size must have the same root")
-        return
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:
-        path.insert(0, old_root)
-    if not path:
-        raise WitnessRefusal("the consistency proof is empty")
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise WitnessRefusal("the consistency proof is too long")
-        if fn & 1 or fn == sn:
-            fr, sr = _node_hash(c, fr), _node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = _node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0 or fr != old_root or sr != new_root:
-        raise WitnessRefusal("the checkpoint is not consistent with the last one cosigned")
 
 
 @dataclass(frozen=True)
@@ -158,9 +118,18 @@ class Witness:
                         f"the last cosigned checkpoint has {last.tree_size} rows, "
                         f"the node claims {previous}"
                     )
-                verify_consistency(last.tree_size, checkpoint.tree_size,
-                                   bytes.fromhex(last.root), bytes.fromhex(checkpoint.root),
-                                   proof)
+                try:
+                    verify_consistency(
+                        last.tree_size,
+                        checkpoint.tree_size,
+                        bytes.fromhex(last.root),
+                        bytes.fromhex(checkpoint.root),
+                        proof,
+                    )
+                except ProofError as exc:
+                    raise WitnessRefusal(
+                        f"the checkpoint is not consistent with the last one cosigned: {exc}"
+                    ) from exc
             cosignature = self._sign(checkpoint, token, now)
             values = {"tree_size": checkpoint.tree_size, "root": checkpoint.root,
                       "cosignature": cosignature}

@@ -28,11 +28,11 @@ from gateway.audit.chain import ChainBroken, chain_start, fetch_rows, verify_cha
 from gateway.audit.checkpoints import load_leaf_hashes
 from gateway.audit.errors import AuditError
 from gateway.audit.export import collect_bundle, write_bundle
-from gateway.audit.merkle import ProofError, consistency_proof, inclusion_proof
 from gateway.audit.models import CheckpointRow
 from gateway.audit.queries import operational_records, query_rows, subject_rows
 from gateway.auditor.subject import subject_report
 from gateway.context import NodeContext
+from member_registry.merkle import ProofError, consistency_proof, inclusion_proof
 
 __all__ = ["add_audit_routes"]
 

@@ -38,9 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from certs.errors import CertsError
 from certs.keys import PrivateKey, certificate_pem, fingerprint
 from gateway.audit.errors import AuditError, CheckpointError
-from gateway.audit.merkle import consistency_proof, leaf_hash, root_from_leaf_hashes
 from gateway.audit.models import ArchivedLeaf, AuditRow, CheckpointRow
 from gateway.signing import algorithm_for
+from member_registry.merkle import consistency_proof, leaf_hash, root_from_leaf_hashes
 
 __all__ = [
     "CHECKPOINT_FORMAT",

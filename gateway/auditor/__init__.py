@@ -1,7 +1,7 @@
 """The standalone audit verifier: reads export bundles, needs only them and the anchor.
 
 It shares no code with the node's audit writer beyond the hashing rules
-(:mod:`gateway.audit.hashing` and :mod:`gateway.audit.merkle`), so a bug in
+(:mod:`gateway.audit.hashing` and :mod:`member_registry.merkle`), so a bug in
 the writer cannot hide itself from the verifier.
 """
 

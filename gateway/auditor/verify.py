@@ -39,12 +39,12 @@ from certs.profiles import node_id_of
 from certs.timestamps import verify_timestamp_token
 from certs.validation import verify_certificate
 from gateway.audit.hashing import GENESIS_HASH, entry_hash
-from gateway.audit.merkle import leaf_hash, root_from_leaf_hashes
 from gateway.auditor.bundle import Bundle
 from gateway.auditor.errors import VerificationFailed
 from member_registry.anchor import Anchor
 from member_registry.errors import RegistryBaseError
 from member_registry.globalconf import GlobalConf
+from member_registry.merkle import leaf_hash, root_from_leaf_hashes
 from member_registry.signing import verify_global_conf
 
 __all__ = ["ROW_FIELDS", "VerifyReport", "verify_bundles", "verify_cosignature"]

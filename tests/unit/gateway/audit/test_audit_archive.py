@@ -16,9 +16,9 @@ from gateway.audit.archive import ArchiveResult, archive_before
 from gateway.audit.chain import chain_start, fetch_rows, verify_chain
 from gateway.audit.checkpoints import load_leaf_hashes
 from gateway.audit.export import collect_bundle, write_bundle
-from gateway.audit.merkle import inclusion_proof
 from gateway.audit.models import ArchivedLeaf, ArchiveRecord, AuditRow
 from gateway.auditor import VerificationFailed, read_bundle, verify_bundles
+from member_registry.merkle import inclusion_proof
 
 
 async def _archive(fed: Federation, before: datetime) -> ArchiveResult | None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.audit.merkle import (
+from member_registry.merkle import (
     ProofError,
     consistency_proof,
     inclusion_proof,
@@ -22,7 +22,7 @@ from gateway.audit.merkle import (
 )
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parents[3] / "vectors" / "rfc6962_merkle.json").read_text("utf-8")
+    (Path(__file__).parents[2] / "vectors" / "rfc6962_merkle.json").read_text("utf-8")
 )
 LEAVES = [bytes.fromhex(h) for h in VECTORS["leaves_hex"]]
 HASHES = [leaf_hash(leaf) for leaf in LEAVES]

@@ -6,7 +6,8 @@ off as a node (second-preimage resistance). The tree over ``n`` leaves splits
 at ``k``, the largest power of two smaller than ``n`` (§2.1). Inclusion proofs
 (§2.1.1) and consistency proofs (§2.1.2) are built by the RFC's recursive
 definitions and checked by the iterative algorithms of RFC 9162 §2.1.3.2 and
-§2.1.4.2. Shared by the audit writer and the standalone verifier, so it has no
+§2.1.4.2. Shared by the audit writer, the standalone verifier and the
+registry's witness (the lowest package all three may import), so it has no
 dependency beyond :mod:`hashlib`.
 """
 
