@@ -9,6 +9,8 @@ can prove what this node answered.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 import uuid
@@ -450,7 +452,4 @@ async def _refuse(
 
 
 def _sha256_b64(data: bytes) -> str:
-    import base64
-    import hashlib
-
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
