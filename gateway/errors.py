@@ -6,6 +6,7 @@
     ├── ClientError                   client.bad_request                     400
     │   ├── InvalidClientIdentifier   client.invalid_client_identifier       400
     │   ├── UnknownClient             client.unknown_client                  400
+    │   ├── ClientAuthenticationFailed client.authentication_failed          401
     │   ├── PurposeUndeclared         client.purpose_undeclared              400
     │   ├── BodyTooLarge              client.body_too_large                  413
     │   ├── MalformedHttp             client.malformed_http                  400
@@ -48,6 +49,7 @@ __all__ = [
     "AccessDenied",
     "BodyTooLarge",
     "CertificateNotReady",
+    "ClientAuthenticationFailed",
     "ClientError",
     "ClientNotHosted",
     "ConsumerError",
@@ -108,6 +110,18 @@ class InvalidClientIdentifier(ClientError):
 
 class UnknownClient(ClientError):
     code = "client.unknown_client"
+
+
+class ClientAuthenticationFailed(ClientError):
+    """The caller did not prove that it is the client subsystem it names.
+
+    X-Road reports these as ``server.clientproxy.ssl_authentication_failed``;
+    Renkei gives that code to a provider node whose certificate is not the
+    registered one, so the caller's own failure has a code of its own.
+    """
+
+    code = "client.authentication_failed"
+    status = 401
 
 
 class PurposeUndeclared(ClientError):
