@@ -22,7 +22,7 @@ import aiohttp
 import structlog
 
 from certs.keys import load_certificate, load_private_key
-from gateway.errors import UnknownService
+from gateway.errors import ProviderError
 from gateway.metaservices import is_metaservice, load_openapi
 from gateway.settings import NodeSettings
 from member_registry.anchor import load_anchor
@@ -69,7 +69,7 @@ async def describe_services(settings: NodeSettings, policy: PolicyStore) -> list
         if backend.openapi is not None:
             try:
                 openapi = load_openapi(backend.openapi)
-            except UnknownService as exc:
+            except ProviderError as exc:
                 log.warning("catalogue_openapi_unreadable", service=str(backend.service),
                             error=exc.message)
         info = openapi.get("info") if openapi is not None else None

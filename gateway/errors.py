@@ -17,6 +17,7 @@
     │   ├── ExpectationFailed         client.expectation_failed              417
     │   ├── TooManyRequests           client.too_many_requests               429
     │   ├── HeaderTooLarge            client.header_too_large                431
+    │   ├── NoOpenApiDescription      client.no_openapi_description          400
     │   └── HttpVersionNotSupported   client.http_version_not_supported      505
     ├── ConsumerError  (raised by the client-side proxy)
     │   ├── GlobalConfOutdated        server.clientproxy.global_conf_outdated 503
@@ -64,6 +65,7 @@ __all__ = [
     "MalformedHttp",
     "MethodNotAllowed",
     "NetworkError",
+    "NoOpenApiDescription",
     "PeerAuthenticationFailed",
     "ProviderError",
     "ProviderNotAuthenticated",
@@ -180,6 +182,12 @@ class ExpectationFailed(ClientError):
 class HeaderTooLarge(ClientError):
     code = "client.header_too_large"
     status = 431
+
+
+class NoOpenApiDescription(ClientError):
+    """``getOpenAPI`` named a service that has no OpenAPI description (PR-MREST §5)."""
+
+    code = "client.no_openapi_description"
 
 
 class HttpVersionNotSupported(ClientError):

@@ -1,12 +1,16 @@
-"""X-Road REST metaservices (PR-MREST), answered by the nodes themselves.
+"""X-Road REST metaservices of a provider (PR-MREST §4, §5), answered by the node itself.
 
-``GET /listClients`` is answered by the consumer node from the global
-configuration. ``listMethods``, ``allowedMethods`` and ``getOpenAPI`` arrive at
-the provider node as ordinary signed exchanges whose service code is the
-metaservice's name; the provider answers them from its configured services,
-its access rights and the services' OpenAPI files instead of calling a
-backend. The codes are reserved: a configured service with such a code is
-never reached.
+``listMethods``, ``allowedMethods`` and ``getOpenAPI`` arrive at the provider node as
+ordinary signed exchanges whose service code is the metaservice's name; the provider
+answers them from its configured services, its access rights and the services' OpenAPI
+files instead of calling a backend. The codes are reserved: a configured service with
+such a code is never reached. (``listClients`` is the consumer node's: ``list_clients``.)
+
+Endpoints are written in X-Road's notation: an upper-case method or ``*``, and a path in
+which ``*`` is one segment and ``**`` any number of them. A service's endpoints are the
+operations of its OpenAPI description (``{param}`` becomes ``*``, as X-Road imports
+them) and the endpoints its access rights name; the base endpoint ``* **`` (the whole
+service) is never listed, as X-Road leaves it out.
 """
 
 from __future__ import annotations
@@ -14,94 +18,162 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
 from gateway.context import NodeContext
-from gateway.errors import UnknownService
+from gateway.errors import ClientError, NoOpenApiDescription, ProviderError, UnknownService
 from gateway.protocol import ExchangeRequest
 from gateway.settings import ServiceBackend
 from gateway.spool import SpooledBody
 from member_registry.globalconf import GlobalConf
-from policies.access import AccessPolicy
+from policies.access import AccessPolicy, AccessRight
 
 __all__ = [
     "METASERVICES",
+    "Endpoint",
     "allowed_methods",
+    "anonymise_servers",
     "answer_metaservice",
     "is_metaservice",
-    "list_clients",
     "list_methods",
     "load_openapi",
     "metaservice_body",
+    "openapi_endpoints",
 ]
 
 METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
 # An OpenAPI file bigger than this is a configuration mistake, not a description.
 MAX_OPENAPI_BYTES = 4 * 1024 * 1024
+_OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_WHOLE_SERVICE = ("*", "**")
+
+Endpoint = tuple[str, str]  # (method, path) in X-Road's notation
 
 
 def is_metaservice(service: ServiceId) -> bool:
     return service.service_code in METASERVICES
 
 
-def list_clients(conf: GlobalConf) -> dict[str, Any]:
-    """Every member and subsystem of the federation, in PR-MREST's shape."""
-    entries: list[dict[str, Any]] = []
-    for member in sorted(conf.members, key=lambda m: str(m.id)):
-        base = {
-            "member_class": member.id.member_class,
-            "member_code": member.id.member_code,
-            "xroad_instance": member.id.instance,
-        }
-        entries.append({"id": {**base, "object_type": "MEMBER"}, "name": member.name})
-        for subsystem in sorted(member.subsystems, key=str):
-            entries.append(
-                {
-                    "id": {
-                        **base,
-                        "subsystem_code": subsystem.subsystem_code,
-                        "object_type": "SUBSYSTEM",
-                    },
-                    "name": member.name,
-                }
-            )
-    return {"member": entries}
+def load_openapi(path: Path) -> dict[str, Any]:
+    """A service's OpenAPI document from its file; unreadable or not an object: refused."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_OPENAPI_BYTES + 1)
+        if len(data) > MAX_OPENAPI_BYTES:
+            raise ProviderError(f"the OpenAPI file of {path.name} is too large")
+        document = json.loads(data)
+    except (OSError, ValueError) as exc:
+        raise ProviderError("the service's OpenAPI description cannot be read") from exc
+    if not isinstance(document, dict):
+        raise ProviderError("the service's OpenAPI description is not a JSON object")
+    return document
 
 
-def _service_json(
-    service: ServiceId, endpoints: list[dict[str, str]]
-) -> dict[str, Any]:
+def anonymise_servers(document: dict[str, Any]) -> dict[str, Any]:
+    """``servers`` as X-Road's getOpenAPI rewrites them: a URL keeps only its path.
+
+    The backend's scheme, host and port are the provider's internal address; a URL
+    with ``{variables}`` is left as it is. A document that says it is not OpenAPI 3 is
+    refused, as X-Road refuses it.
+    """
+    version = document.get("openapi")
+    if version is not None and not (isinstance(version, str) and version.startswith("3.")):
+        raise ProviderError(f"incompatible OpenAPI version {version!r}; 3.x expected")
+    servers = document.get("servers")
+    if not isinstance(servers, list):
+        return document
+    rewritten: list[Any] = []
+    for server in servers:
+        url = server.get("url") if isinstance(server, dict) else None
+        if isinstance(url, str) and not ("{" in url and "}" in url):
+            try:
+                server = {**server, "url": urlsplit(url).path}
+            except ValueError as exc:
+                raise ProviderError(f"a server URL of the description is malformed: {exc}") from exc
+        rewritten.append(server)
+    return {**document, "servers": rewritten}
+
+
+def openapi_endpoints(document: dict[str, Any]) -> list[Endpoint]:
+    """The operations of an OpenAPI document as X-Road endpoints (``/pet/{id}`` -> ``/pet/*``)."""
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        return []
+    endpoints: list[Endpoint] = []
+    for template, item in paths.items():
+        if not isinstance(template, str) or not template.startswith("/"):
+            continue
+        if not isinstance(item, dict):
+            continue
+        path = "/".join(
+            "*" if part.startswith("{") and part.endswith("}") else part
+            for part in template.split("/")
+        )
+        endpoints.extend((method.upper(), path) for method in _OPERATIONS if method in item)
+    return endpoints
+
+
+def _is_base(method: str, path: str) -> bool:
+    return method == "*" and path in _WHOLE_SERVICE
+
+
+def _right_endpoint(right: AccessRight) -> Endpoint:
+    # Renkei stores the whole service as "*" or "**"; X-Road writes it "**".
+    return right.method, "**" if right.path in _WHOLE_SERVICE else right.path
+
+
+def _endpoints(backend: ServiceBackend, policy: AccessPolicy) -> list[Endpoint]:
+    found: list[Endpoint] = []
+    if backend.openapi is not None:
+        found.extend(openapi_endpoints(load_openapi(backend.openapi)))
+    found.extend(_right_endpoint(right) for right in policy.service_rights(backend.service))
+    unique: list[Endpoint] = []
+    for endpoint in found:
+        if not _is_base(*endpoint) and endpoint not in unique:
+            unique.append(endpoint)
+    return unique
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    return () if path == "/" else tuple(path[1:].split("/"))
+
+
+def _service_json(backend: ServiceBackend, endpoints: list[Endpoint]) -> dict[str, Any]:
+    service = backend.service
     return {
         "member_class": service.member_class,
         "member_code": service.member_code,
-        "subsystem_code": service.subsystem_code,
-        "service_code": service.service_code,
         "object_type": "SERVICE",
+        "service_code": service.service_code,
+        "service_type": "OPENAPI" if backend.openapi is not None else "REST",
+        "subsystem_code": service.subsystem_code,
         "xroad_instance": service.instance,
-        "service_type": "REST",
-        "endpoint_list": endpoints,
+        "endpoint_list": [{"method": method, "path": path} for method, path in endpoints],
     }
 
 
 def _served(
     provider: SubsystemId, services: tuple[ServiceBackend, ...]
-) -> list[ServiceId]:
+) -> list[ServiceBackend]:
     return sorted(
-        backend.service
-        for backend in services
-        if backend.service.subsystem == provider and not is_metaservice(backend.service)
+        (
+            backend
+            for backend in services
+            if backend.service.subsystem == provider and not is_metaservice(backend.service)
+        ),
+        key=lambda backend: backend.service,
     )
 
 
 def list_methods(
-    provider: SubsystemId, services: tuple[ServiceBackend, ...]
+    provider: SubsystemId, services: tuple[ServiceBackend, ...], policy: AccessPolicy
 ) -> dict[str, Any]:
-    """The provider subsystem's services (``listMethods``); every endpoint is ``* /*``."""
+    """The provider subsystem's services and their endpoints (``listMethods``)."""
     return {
         "service": [
-            _service_json(service, [{"method": "*", "path": "/*"}])
-            for service in _served(provider, services)
+            _service_json(backend, _endpoints(backend, policy))
+            for backend in _served(provider, services)
         ]
     }
 
@@ -113,50 +185,43 @@ def allowed_methods(
     client: SubsystemId,
     client_groups: frozenset[GlobalGroupId],
 ) -> dict[str, Any]:
-    """The services and endpoints ``client`` may call (``allowedMethods``)."""
-    served = set(_served(provider, services))
-    endpoints: dict[ServiceId, list[dict[str, str]]] = {}
-    for right in policy.allowed_rights(client, client_groups, provider):
-        if right.service in served:
-            endpoint = {"method": right.method, "path": right.path}
-            listed = endpoints.setdefault(right.service, [])
-            if endpoint not in listed:
-                listed.append(endpoint)
-    return {
-        "service": [_service_json(service, endpoints[service]) for service in sorted(endpoints)]
-    }
+    """The services ``client`` holds a right on, with the endpoints a right covers.
 
-
-def load_openapi(path: Path) -> dict[str, Any]:
-    """A service's OpenAPI document from its file; unreadable or not an object: refused."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_OPENAPI_BYTES + 1)
-        if len(data) > MAX_OPENAPI_BYTES:
-            raise UnknownService(f"the OpenAPI file of {path.name} is too large")
-        document = json.loads(data)
-    except (OSError, ValueError) as exc:
-        raise UnknownService("the service's OpenAPI description cannot be read") from exc
-    if not isinstance(document, dict):
-        raise UnknownService("the service's OpenAPI description is not a JSON object")
-    return document
+    As X-Road does: a service is listed when any right applies to the client, and an
+    endpoint of it when one of those rights matches the endpoint's method and path.
+    """
+    rights = policy.allowed_rights(client, client_groups, provider)
+    listed = []
+    for backend in _served(provider, services):
+        mine = [right for right in rights if right.service == backend.service]
+        if not mine:
+            continue
+        endpoints = [
+            (method, path)
+            for method, path in _endpoints(backend, policy)
+            if any(right.covers(method, _segments(path)) for right in mine)
+        ]
+        listed.append(_service_json(backend, endpoints))
+    return {"service": listed}
 
 
 def _openapi_of(
     provider: SubsystemId, services: tuple[ServiceBackend, ...], query: str
 ) -> dict[str, Any]:
     codes = parse_qs(query, keep_blank_values=True).get("serviceCode", [])
-    if len(codes) != 1:
-        raise UnknownService("getOpenAPI needs exactly one serviceCode parameter")
+    if len(codes) != 1 or not codes[0]:
+        raise ClientError("getOpenAPI needs exactly one serviceCode parameter")
     try:
         wanted = ServiceId.parse(f"{provider}/{codes[0]}")
     except IdentifierError as exc:
-        raise UnknownService(f"bad serviceCode: {exc}") from exc
+        raise ClientError(f"bad serviceCode: {exc}") from exc
     for backend in services:
         if backend.service == wanted and not is_metaservice(wanted):
             if backend.openapi is None:
-                raise UnknownService(f"{wanted} has no OpenAPI description")
-            return load_openapi(backend.openapi)
+                raise NoOpenApiDescription(
+                    f"{wanted} has no OpenAPI description (its service_type is REST)"
+                )
+            return anonymise_servers(load_openapi(backend.openapi))
     raise UnknownService(f"{wanted} is not a service of this node")
 
 
@@ -174,7 +239,7 @@ def metaservice_body(
     code = service.service_code
     document: dict[str, Any]
     if code == "listMethods":
-        document = list_methods(provider, services)
+        document = list_methods(provider, services, policy)
     elif code == "allowedMethods":
         document = allowed_methods(provider, services, policy, client, conf.groups_of(client))
     elif code == "getOpenAPI":

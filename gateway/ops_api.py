@@ -5,7 +5,7 @@ before they start: a metrics middleware on the client and peer ports, and on
 the management port ``/metrics``, ``/openapi.json``, ``/api/maintenance`` and
 ``/api/operator-log``, a per-token rate limit and the operator trail of every
 state-changing request. ``/readyz`` answers 503 while in maintenance. The
-client port gets the ``/listClients`` metaservice (gateway/metaservices.py).
+client port gets the ``/listClients`` metaservice (gateway/list_clients.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from aiohttp import web
 
 from gateway.app import CONTEXT, TOKENS, require_role
 from gateway.context import NodeContext
+from gateway.list_clients import list_clients, list_clients_xml, wants_json
 from gateway.maintenance import Maintenance
-from gateway.metaservices import list_clients
 from gateway.metrics import (
     CONTENT_TYPE,
     NodeMetrics,
@@ -258,9 +258,15 @@ def install_ops(
         )
         return web.json_response({"entries": rows})
 
-    async def list_clients_route(_: web.Request) -> web.Response:
-        # Answered by this node from the global configuration (PR-MREST §2).
-        return web.json_response(list_clients(ctx.conf.current(ctx.clock())))
+    async def list_clients_route(request: web.Request) -> web.Response:
+        # Answered by this node from the global configuration (PR-META §2, PR-MREST §2).
+        conf = ctx.conf.current(ctx.clock())
+        instance = request.query.get("xRoadInstance", "").strip() or None
+        if wants_json(request.headers.getall("Accept", [])):
+            return web.json_response(list_clients(conf, instance))
+        return web.Response(
+            body=list_clients_xml(conf, instance), content_type="text/xml", charset="utf-8"
+        )
 
     client.router.add_get("/listClients", list_clients_route)
     management.router.add_get("/metrics", metrics)

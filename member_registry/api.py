@@ -242,9 +242,12 @@ async def _list_subsystems(request: web.Request) -> web.Response:
 
 
 async def _add_subsystem(request: web.Request) -> web.Response:
-    body = await _body(request, ("id",))
+    body = await _body(request, ("id",), ("name",))
     subsystem_id = _parse(SubsystemId.parse, body["id"], "id")
-    await _service(request).add_subsystem(subsystem_id)
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValidationError("name must be a string")
+    await _service(request).add_subsystem(subsystem_id, name)
     return _created({"id": str(subsystem_id)})
 
 

@@ -60,7 +60,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     subsystem = _group(sub, "subsystem", "subsystems of members")
     _command(subsystem, "add", config, _add_subsystem, "add a subsystem",
-             ("id", {"help": "INSTANCE/CLASS/CODE/SUBSYSTEM"}))
+             ("id", {"help": "INSTANCE/CLASS/CODE/SUBSYSTEM"}),
+             ("--name", {"help": "display name (listClients' subsystem_name)"}))
     _command(subsystem, "list", config, _list_subsystems, "list subsystems")
 
     node = _group(sub, "node", "nodes (security servers)")
@@ -222,7 +223,7 @@ async def _list_members(service: RegistryService, args: argparse.Namespace) -> s
 
 async def _add_subsystem(service: RegistryService, args: argparse.Namespace) -> str:
     subsystem_id = SubsystemId.parse(args.id)
-    await service.add_subsystem(subsystem_id)
+    await service.add_subsystem(subsystem_id, args.name)
     return f"added subsystem {subsystem_id}"
 
 

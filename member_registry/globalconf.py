@@ -131,19 +131,33 @@ class Member:
     id: MemberId
     name: str
     subsystems: tuple[SubsystemId, ...]
+    # Display names of the subsystems that have one (listClients' subsystem_name).
+    subsystem_names: Mapping[SubsystemId, str] = field(default_factory=dict, hash=False)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"id": str(self.id), "name": self.name,
-                "subsystems": [str(s) for s in self.subsystems]}
+        document: dict[str, Any] = {"id": str(self.id), "name": self.name,
+                                    "subsystems": [str(s) for s in self.subsystems]}
+        # Written only when a name is set, so that a configuration without names stays
+        # readable by nodes that predate the key.
+        if self.subsystem_names:
+            document["subsystem_names"] = {
+                str(s): n for s, n in sorted(self.subsystem_names.items())
+            }
+        return document
 
     @classmethod
     def from_json_dict(cls, value: object, where: str) -> Member:
-        d = read_object(value, where, ("id", "name", "subsystems"))
-        return cls(
+        d = read_object(value, where, ("id", "name", "subsystems"), ("subsystem_names",))
+        member = cls(
             id=_read_id(MemberId, d["id"], f"{where}.id"),
             name=read_str(d["name"], f"{where}.name"),
             subsystems=read_list(d["subsystems"], f"{where}.subsystems", _read_subsystem),
+            subsystem_names=_read_names(d.get("subsystem_names", {}), f"{where}.subsystem_names"),
         )
+        unknown = set(member.subsystem_names) - set(member.subsystems)
+        if unknown:
+            raise FormatError(f"{where}.subsystem_names names subsystems the member lacks")
+        return member
 
 
 @dataclass(frozen=True)
@@ -401,6 +415,15 @@ def _read_id(kind: type[_Id], value: object, where: str) -> _Id:
 
 def _read_subsystem(value: object, where: str) -> SubsystemId:
     return _read_id(SubsystemId, value, where)
+
+
+def _read_names(value: object, where: str) -> dict[SubsystemId, str]:
+    if not isinstance(value, dict):
+        raise FormatError(f"{where} must be an object")
+    return {
+        _read_subsystem(key, f"{where} key"): read_str(name, f"{where}[{key}]")
+        for key, name in value.items()
+    }
 
 
 def _read_fingerprint(value: object, where: str) -> str:

@@ -78,6 +78,8 @@ class SubsystemRow(Base):
 
     id: Mapped[str] = mapped_column(_ID, primary_key=True)
     member_id: Mapped[str] = mapped_column(_ID, ForeignKey(MemberRow.id), index=True)
+    # Optional, as in X-Road (listClients' subsystem_name is left out when unset).
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class NodeRow(Base):

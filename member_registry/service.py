@@ -124,12 +124,15 @@ class RegistryService:
             await _absent(session, MemberRow, str(member_id), f"member {member_id}")
             session.add(MemberRow(id=str(member_id), name=name))
 
-    async def add_subsystem(self, subsystem_id: SubsystemId) -> None:
+    async def add_subsystem(self, subsystem_id: SubsystemId, name: str | None = None) -> None:
+        if name is not None:
+            name = _text(name, "subsystem name", allow_empty=False)
         async with self._transaction() as session:
             await _existing(session, MemberRow, str(subsystem_id.member),
                             f"member {subsystem_id.member}")
             await _absent(session, SubsystemRow, str(subsystem_id), f"subsystem {subsystem_id}")
-            session.add(SubsystemRow(id=str(subsystem_id), member_id=str(subsystem_id.member)))
+            session.add(SubsystemRow(id=str(subsystem_id), member_id=str(subsystem_id.member),
+                                     name=name))
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -434,10 +437,15 @@ def _url(value: str, what: str) -> str:
 
 async def _members(session: AsyncSession) -> tuple[Member, ...]:
     subsystems: dict[str, list[SubsystemId]] = {}
+    names: dict[str, dict[SubsystemId, str]] = {}
     for row in await session.scalars(select(SubsystemRow).order_by(SubsystemRow.id)):
-        subsystems.setdefault(row.member_id, []).append(SubsystemId.parse(row.id))
+        subsystem = SubsystemId.parse(row.id)
+        subsystems.setdefault(row.member_id, []).append(subsystem)
+        if row.name is not None:
+            names.setdefault(row.member_id, {})[subsystem] = row.name
     rows = await session.scalars(select(MemberRow).order_by(MemberRow.id))
-    return tuple(Member(MemberId.parse(r.id), r.name, tuple(subsystems.get(r.id, ())))
+    return tuple(Member(MemberId.parse(r.id), r.name, tuple(subsystems.get(r.id, ())),
+                        names.get(r.id, {}))
                  for r in rows)
 
 

@@ -146,6 +146,10 @@ class AccessPolicy:
                 return right
         raise AccessDenied(f"{client} is not allowed {method} {path or '/'} on {service}")
 
+    def service_rights(self, service: ServiceId) -> tuple[AccessRight, ...]:
+        """Every right granted on ``service``, to anyone (the endpoints it names)."""
+        return self._rights.get(service, ())
+
     def allowed_rights(
         self,
         client: SubsystemId,

@@ -264,7 +264,11 @@ def build_sandbox(
             "member", "add", str(member_spec.id), "--name", member_spec.name, "--config", config
         )
         for subsystem in member_spec.subsystems:
-            _registry("subsystem", "add", str(subsystem), "--config", config)
+            name = member_spec.subsystem_names.get(subsystem.subsystem_code)
+            _registry(
+                "subsystem", "add", str(subsystem), "--config", config,
+                *(("--name", name) if name else ()),
+            )
 
     nodes: list[BuiltNode] = []
     for index, node in enumerate(description.nodes):

@@ -39,6 +39,8 @@ class MemberSpec:
     id: MemberId
     name: str
     subsystems: tuple[SubsystemId, ...]
+    # Subsystem code -> display name, for those that have one.
+    subsystem_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ def parse_description(data: dict[str, Any]) -> SandboxDescription:
                 id=_one(m["id"], MemberId, f"member[{i}].id"),
                 name=str(m.get("name", m["id"])),
                 subsystems=_ids(m.get("subsystems", []), SubsystemId, f"member[{i}].subsystems"),
+                subsystem_names={
+                    str(code): str(name) for code, name in m.get("subsystem_names", {}).items()
+                },
             )
             for i, m in enumerate(data.get("member", []))
         )

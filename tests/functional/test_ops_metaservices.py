@@ -10,10 +10,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import aiohttp
 import pytest
 
+import gateway.sandbox
 from gateway.sandbox.backends import fhir_patients
 from tests.functional.sandbox_helpers import node, sandbox_process
 
@@ -24,10 +26,24 @@ HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
 HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
 
 
+# The default federation plus a service without an OpenAPI description (X-Road's
+# service_type REST), the case getOpenAPI must refuse with its documented error.
+FEEDS = """
+[[service]]
+id = "RENKEI/GOV/HOSP-B/EHR/feeds"
+backend = "echo"
+allowed = ["RENKEI/GOV/HOSP-A/EHR"]
+description = "Hospital B's news feeds (no OpenAPI description)"
+"""
+
+
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("metaservices") / "sandbox"
-    with sandbox_process(directory) as document:
+    description = directory.parent / "federation.toml"
+    default = Path(gateway.sandbox.__file__).parent / "default.toml"
+    description.write_text(default.read_text("utf-8") + FEEDS, "utf-8")
+    with sandbox_process(directory, description=description) as document:
         yield document
 
 
@@ -36,36 +52,69 @@ def _client_url(federation: dict[str, Any]) -> str:
 
 
 async def _get(
-    federation: dict[str, Any], path: str, client: str = CONSUMER
+    federation: dict[str, Any],
+    path: str,
+    client: str = CONSUMER,
+    accept: str = "application/json",
 ) -> tuple[int, dict[str, str], Any]:
     async with (
         aiohttp.ClientSession() as session,
         session.get(
-            f"{_client_url(federation)}{path}", headers={"X-Road-Client": client}
+            f"{_client_url(federation)}{path}",
+            headers={"X-Road-Client": client, "Accept": accept},
         ) as response,
     ):
         return response.status, dict(response.headers), await response.json(content_type=None)
 
 
-async def test_list_clients_names_every_member_and_subsystem(federation: dict[str, Any]) -> None:
-    status, _, body = await _get(federation, "/listClients")
+async def test_list_clients_answers_json_on_request(federation: dict[str, Any]) -> None:
+    status, headers, body = await _get(federation, "/listClients")
     assert status == 200
-    ids = [entry["id"] for entry in body["member"]]
+    assert headers["Content-Type"].startswith("application/json")
     assert {
-        "member_class": "GOV",
-        "member_code": "HOSP-B",
-        "xroad_instance": "RENKEI",
-        "object_type": "MEMBER",
-    } in ids
+        "id": {
+            "member_class": "GOV",
+            "member_code": "HOSP-B",
+            "object_type": "MEMBER",
+            "xroad_instance": "RENKEI",
+        },
+        "name": "Hospital B",
+    } in body["member"]
     assert {
-        "member_class": "GOV",
-        "member_code": "HOSP-B",
-        "xroad_instance": "RENKEI",
-        "subsystem_code": "EHR",
-        "object_type": "SUBSYSTEM",
-    } in ids
-    names = {entry["name"] for entry in body["member"]}
-    assert "Hospital B" in names
+        "id": {
+            "member_class": "GOV",
+            "member_code": "HOSP-B",
+            "subsystem_code": "EHR",
+            "object_type": "SUBSYSTEM",
+            "xroad_instance": "RENKEI",
+        },
+        "name": "Hospital B",
+        "subsystem_name": "Electronic health records",
+    } in body["member"]
+    # xRoadInstance names the instance; this node knows only its own.
+    status, _, other = await _get(federation, "/listClients?xRoadInstance=OTHER")
+    assert (status, other) == (200, {"member": []})
+    status, _, same = await _get(federation, "/listClients?xRoadInstance=RENKEI")
+    assert same == body
+
+
+async def test_list_clients_answers_xml_by_default(federation: dict[str, Any]) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{_client_url(federation)}/listClients") as response,
+    ):
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+        root = ElementTree.fromstring(await response.read())
+    xroad, ids = "{http://x-road.eu/xsd/xroad.xsd}", "{http://x-road.eu/xsd/identifiers}"
+    assert root.tag == f"{xroad}clientList"
+    subsystems = {
+        member.findtext(f"{xroad}id/{ids}subsystemCode"): member.findtext(f"{xroad}subsystemName")
+        for member in root.findall(f"{xroad}member")
+        if member.find(f"{xroad}id").get(f"{ids}objectType") == "SUBSYSTEM"  # type: ignore[union-attr]
+    }
+    assert subsystems["TIMETABLE"] == "Timetables and live positions"
+    assert subsystems["CLAIMS"] is None
 
 
 async def test_list_methods_lists_the_providers_services(federation: dict[str, Any]) -> None:
@@ -73,20 +122,36 @@ async def test_list_methods_lists_the_providers_services(federation: dict[str, A
     assert status == 200, body
     # Relayed and signed like any exchange: the provider node answered it.
     assert headers["X-Road-Service"] == f"{PROVIDER}/listMethods"
-    codes = sorted(service["service_code"] for service in body["service"])
-    assert codes == ["echo", "patients"]
-    first = body["service"][0]
-    assert first["object_type"] == "SERVICE"
-    assert first["service_type"] == "REST"
-    assert first["subsystem_code"] == "EHR"
-    assert first["endpoint_list"] == [{"method": "*", "path": "/*"}]
+    services = {service["service_code"]: service for service in body["service"]}
+    assert sorted(services) == ["echo", "feeds", "patients"]
+    patients = services["patients"]
+    assert patients["object_type"] == "SERVICE"
+    assert patients["subsystem_code"] == "EHR"
+    # Described by OpenAPI: its operations, {id} written as X-Road's *.
+    assert patients["service_type"] == "OPENAPI"
+    assert patients["endpoint_list"] == [
+        {"method": "GET", "path": "/Patient/*"},
+        {"method": "GET", "path": "/Patient/*/$everything"},
+    ]
+    # No description, no endpoint but the whole service: nothing listed, as X-Road does.
+    assert services["feeds"]["service_type"] == "REST"
+    assert services["feeds"]["endpoint_list"] == []
 
 
 async def test_allowed_methods_follow_the_access_rights(federation: dict[str, Any]) -> None:
     status, _, allowed = await _get(federation, f"/r1/{PROVIDER}/allowedMethods")
     assert status == 200, allowed
-    assert sorted(s["service_code"] for s in allowed["service"]) == ["echo", "patients"]
-    assert allowed["service"][0]["endpoint_list"] == [{"method": "*", "path": "**"}]
+    services = {service["service_code"]: service for service in allowed["service"]}
+    assert sorted(services) == ["echo", "feeds", "patients"]
+    # A right on the whole service covers every endpoint; the base one is not listed.
+    assert services["patients"]["endpoint_list"] == [
+        {"method": "GET", "path": "/Patient/*"},
+        {"method": "GET", "path": "/Patient/*/$everything"},
+    ]
+    echo = services["echo"]["endpoint_list"]
+    assert {"method": "POST", "path": "/*"} in echo
+    assert {endpoint["path"] for endpoint in echo} == {"/*"}
+    assert services["feeds"]["endpoint_list"] == []
     # A subsystem without access rights is told of nothing.
     status, _, refused = await _get(federation, f"/r1/{PROVIDER}/allowedMethods", OUTSIDER)
     assert status == 200, refused
@@ -102,11 +167,24 @@ async def test_get_openapi_returns_the_services_description(federation: dict[str
     assert "/Patient/{id}" in document["paths"]
 
 
-async def test_get_openapi_of_an_unknown_service_is_refused(federation: dict[str, Any]) -> None:
-    for query in ("serviceCode=nothing", "", "serviceCode=a&serviceCode=b"):
+async def test_get_openapi_of_a_service_without_description(federation: dict[str, Any]) -> None:
+    status, headers, body = await _get(federation, f"/r1/{PROVIDER}/getOpenAPI?serviceCode=feeds")
+    assert status == 400, body
+    assert headers["X-Road-Error"] == "client.no_openapi_description"
+    assert body["type"] == "client.no_openapi_description"
+    assert "no OpenAPI description" in body["message"]
+
+
+async def test_get_openapi_refusals(federation: dict[str, Any]) -> None:
+    cases = [
+        ("serviceCode=nothing", 500, "server.serverproxy.unknown_service"),
+        ("", 400, "client.bad_request"),
+        ("serviceCode=a&serviceCode=b", 400, "client.bad_request"),
+    ]
+    for query, expected_status, code in cases:
         status, headers, body = await _get(federation, f"/r1/{PROVIDER}/getOpenAPI?{query}")
-        assert status == 500, body
-        assert headers["X-Road-Error"] == "server.serverproxy.unknown_service"
+        assert status == expected_status, body
+        assert headers["X-Road-Error"] == code
 
 
 async def test_metaservice_audit_rows_exist_on_both_nodes(federation: dict[str, Any]) -> None:

@@ -112,7 +112,7 @@ async def test_admin_workflow(
 
     await post("/api/members", {"id": "RENKEI/GOV/HOSP-A", "name": "Hospital A"})
     await post("/api/members", {"id": "RENKEI/GOV/CITY", "name": "City"})
-    await post("/api/subsystems", {"id": str(EHR)})
+    await post("/api/subsystems", {"id": str(EHR), "name": "Electronic health records"})
     await post("/api/subsystems", {"id": str(PLANNING)})
     await post("/api/nodes", {"id": str(NODE1), "address": "127.0.0.1", "peer_port": 5500})
     await post("/api/trusted-cas", {"certificate": certificate_pem(ca_certificate),
@@ -137,6 +137,9 @@ async def test_admin_workflow(
     conf = verify_global_conf(await (await client.get("/globalconf")).text(), anchor, now=NOW)
     assert conf.is_hosted_on(EHR, NODE1)
     assert conf.groups_of(PLANNING) == frozenset({TRANSIT})
+    # The subsystem's name travels in the signed configuration (listClients' subsystem_name).
+    names = {str(m.id): dict(m.subsystem_names) for m in conf.members}
+    assert names == {"RENKEI/GOV/CITY": {}, "RENKEI/GOV/HOSP-A": {EHR: "Electronic health records"}}
 
     published = await post("/api/versions", {})
     assert published["version"] == conf.version + 1

@@ -42,6 +42,37 @@ def test_json_form_matches_the_contract(sample_conf: GlobalConf) -> None:
                              "ocsp_freshness_s": 3600, "timestamping_interval_s": 60}
 
 
+def test_subsystem_names_round_trip_and_are_written_only_when_set(
+    sample_conf: GlobalConf,
+) -> None:
+    named = replace(sample_conf, members=(
+        Member(HOSP_A, "Hospital A", (EHR,), {EHR: "Electronic health records"}),
+        *sample_conf.members[1:],
+    ))
+    d = named.to_json_dict()
+    assert d["members"][0]["subsystem_names"] == {str(EHR): "Electronic health records"}
+    assert "subsystem_names" not in d["members"][1]
+    assert GlobalConf.from_json_dict(json.loads(json.dumps(d))) == named
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ({"RENKEI/GOV/CITY/PLANNING": "x"}, "names subsystems the member lacks"),
+        ({"RENKEI/GOV/HOSP-A/EHR": ""}, "non-empty string"),
+        (["EHR"], "must be an object"),
+        ({"not an id": "x"}, "subsystem_names key"),
+    ],
+)
+def test_bad_subsystem_names_are_refused(
+    sample_conf: GlobalConf, names: Any, message: str
+) -> None:
+    d = sample_conf.to_json_dict()
+    d["members"][0]["subsystem_names"] = names
+    with pytest.raises(GlobalConfMalformed, match=message):
+        GlobalConf.from_json_dict(d)
+
+
 def test_lookups(sample_conf: GlobalConf, auth_certificate: x509.Certificate,
                  ca_certificate: x509.Certificate) -> None:
     node = sample_conf.node(NODE1)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from certs.identifiers import GlobalGroupId, MemberId, ServiceId, SubsystemId
-from gateway.errors import UnknownService
+from gateway.errors import ClientError, NoOpenApiDescription, ProviderError, UnknownService
 from gateway.metaservices import (
     allowed_methods,
+    anonymise_servers,
     is_metaservice,
-    list_clients,
     list_methods,
     load_openapi,
     metaservice_body,
@@ -26,6 +26,7 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 PROVIDER = SubsystemId.parse("I/GOV/B/EHR")
 CLIENT = SubsystemId.parse("I/GOV/A/EHR")
 STRANGER = SubsystemId.parse("I/COM/X/S")
+LAB = SubsystemId.parse("I/COM/L/LAB")
 GROUP = GlobalGroupId.parse("I/partners")
 
 
@@ -48,9 +49,23 @@ def _conf() -> GlobalConf:
     )
 
 
+PATIENTS_OPENAPI = {
+    "openapi": "3.1.0",
+    "servers": [
+        {"url": "http://10.0.0.7:8080/fhir/r4"},
+        {"url": "https://{host}/fhir", "variables": {"host": {"default": "b"}}},
+        {"url": "https://b.example"},
+    ],
+    "paths": {
+        "/Patient/{id}": {"get": {}, "delete": {}, "parameters": []},
+        "/Patient/{id}/$everything": {"get": {}},
+    },
+}
+
+
 def _services(tmp_path: Path) -> tuple[ServiceBackend, ...]:
     described = tmp_path / "patients.json"
-    described.write_text(json.dumps({"openapi": "3.1.0", "paths": {}}), "utf-8")
+    described.write_text(json.dumps(PATIENTS_OPENAPI), "utf-8")
     return (
         ServiceBackend(PROVIDER.service("patients"), "http://b/p", openapi=described),
         ServiceBackend(PROVIDER.service("echo"), "http://b/e"),
@@ -64,6 +79,7 @@ def _policy() -> AccessPolicy:
         [
             AccessRight(PROVIDER.service("patients"), CLIENT, "GET", "/Patient/*"),
             AccessRight(PROVIDER.service("patients"), CLIENT, "GET", "/Patient/*"),
+            AccessRight(PROVIDER.service("patients"), LAB, "POST", "/Observation"),
             AccessRight(PROVIDER.service("echo"), GROUP),
             AccessRight(PROVIDER.service("gone"), CLIENT),
         ],
@@ -71,43 +87,53 @@ def _policy() -> AccessPolicy:
     )
 
 
-def test_list_clients_shape() -> None:
-    listed = list_clients(_conf())["member"]
-    assert listed[0] == {
-        "id": {
-            "member_class": "COM",
-            "member_code": "X",
-            "xroad_instance": "I",
-            "object_type": "MEMBER",
-        },
-        "name": "Stranger",
-    }
-    assert listed[1]["id"]["object_type"] == "SUBSYSTEM"
-    assert listed[1]["id"]["subsystem_code"] == "S"
-    assert len(listed) == 6
-
-
 def test_list_methods_lists_only_this_subsystems_real_services(tmp_path: Path) -> None:
-    listed = list_methods(PROVIDER, _services(tmp_path))["service"]
+    listed = list_methods(PROVIDER, _services(tmp_path), _policy())["service"]
     assert [s["service_code"] for s in listed] == ["echo", "patients"]
+    # No endpoint but the base one: X-Road lists none (PR-MREST §4, B.1 "kore").
     assert listed[0] == {
         "member_class": "GOV",
         "member_code": "B",
-        "subsystem_code": "EHR",
-        "service_code": "echo",
         "object_type": "SERVICE",
-        "xroad_instance": "I",
+        "service_code": "echo",
         "service_type": "REST",
-        "endpoint_list": [{"method": "*", "path": "/*"}],
+        "subsystem_code": "EHR",
+        "xroad_instance": "I",
+        "endpoint_list": [],
     }
 
 
-def test_allowed_methods_lists_the_clients_rights_once(tmp_path: Path) -> None:
+def test_list_methods_reports_openapi_services_and_their_operations(tmp_path: Path) -> None:
+    patients = list_methods(PROVIDER, _services(tmp_path), _policy())["service"][1]
+    assert patients["service_type"] == "OPENAPI"
+    # The description's operations ({id} -> *), then the endpoints rights name, once each.
+    assert patients["endpoint_list"] == [
+        {"method": "GET", "path": "/Patient/*"},
+        {"method": "DELETE", "path": "/Patient/*"},
+        {"method": "GET", "path": "/Patient/*/$everything"},
+        {"method": "POST", "path": "/Observation"},
+    ]
+
+
+def test_allowed_methods_lists_the_endpoints_a_right_covers(tmp_path: Path) -> None:
     groups = frozenset({GROUP})
     listed = allowed_methods(PROVIDER, _services(tmp_path), _policy(), CLIENT, groups)["service"]
     assert [(s["service_code"], s["endpoint_list"]) for s in listed] == [
-        ("echo", [{"method": "*", "path": "*"}]),
+        # A right on the whole service: the service is listed, the base endpoint is not.
+        ("echo", []),
+        # GET /Patient/* covers GET /Patient/* only: not DELETE, not a longer path.
         ("patients", [{"method": "GET", "path": "/Patient/*"}]),
+    ]
+    assert listed[1]["service_type"] == "OPENAPI"
+
+
+def test_allowed_methods_with_a_whole_service_right_lists_every_endpoint(
+    tmp_path: Path,
+) -> None:
+    policy = AccessPolicy([AccessRight(PROVIDER.service("patients"), STRANGER, "*", "**")], {})
+    listed = allowed_methods(PROVIDER, _services(tmp_path), policy, STRANGER, frozenset())
+    assert [e["path"] for e in listed["service"][0]["endpoint_list"]] == [
+        "/Patient/*", "/Patient/*", "/Patient/*/$everything"
     ]
 
 
@@ -136,38 +162,85 @@ def _call(tmp_path: Path, code: str, query: str = "") -> dict[str, object]:
     return dict(json.loads(body))
 
 
-def test_get_openapi_returns_the_file(tmp_path: Path) -> None:
-    assert _call(tmp_path, "getOpenAPI", "serviceCode=patients")["openapi"] == "3.1.0"
+def test_get_openapi_returns_the_file_with_servers_rewritten(tmp_path: Path) -> None:
+    document = _call(tmp_path, "getOpenAPI", "serviceCode=patients")
+    assert document["openapi"] == "3.1.0"
+    assert document["paths"] == PATIENTS_OPENAPI["paths"]
+    # As X-Road's getOpenAPI: a URL keeps its path only; one with variables is kept.
+    assert [server["url"] for server in document["servers"]] == [
+        "/fhir/r4",
+        "https://{host}/fhir",
+        "",
+    ]
+    assert document["servers"][1]["variables"] == {"host": {"default": "b"}}
     assert "service" in _call(tmp_path, "allowedMethods")
+
+
+def test_anonymise_servers_refuses_a_non_openapi_3_document() -> None:
+    with pytest.raises(ProviderError, match="incompatible OpenAPI version"):
+        anonymise_servers({"openapi": "2.0", "servers": []})
+    with pytest.raises(ProviderError):
+        anonymise_servers({"openapi": 3.0})
+    # No version, no servers: passed through as X-Road does.
+    assert anonymise_servers({"info": {}}) == {"info": {}}
+
+
+def test_get_openapi_of_a_service_without_description_is_a_documented_400(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(NoOpenApiDescription) as refused:
+        _call(tmp_path, "getOpenAPI", "serviceCode=echo")
+    assert refused.value.code == "client.no_openapi_description"
+    assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "serviceCode=", "serviceCode=a&serviceCode=patients", "serviceCode=bad%2Fcode"],
+)
+def test_get_openapi_bad_requests(tmp_path: Path, query: str) -> None:
+    with pytest.raises(ClientError) as refused:
+        _call(tmp_path, "getOpenAPI", query)
+    assert refused.value.code == "client.bad_request"
 
 
 @pytest.mark.parametrize(
     "query",
     [
-        "",
-        "serviceCode=echo",  # no OpenAPI file configured
         "serviceCode=missing",
         "serviceCode=listMethods",  # a metaservice is not a service
-        "serviceCode=a&serviceCode=patients",
-        "serviceCode=bad%2Fcode",
     ],
 )
-def test_get_openapi_refusals(tmp_path: Path, query: str) -> None:
+def test_get_openapi_of_an_unknown_service(tmp_path: Path, query: str) -> None:
     with pytest.raises(UnknownService):
         _call(tmp_path, "getOpenAPI", query)
 
 
 def test_load_openapi_refuses_unreadable_and_non_objects(tmp_path: Path) -> None:
-    with pytest.raises(UnknownService):
+    with pytest.raises(ProviderError):
         load_openapi(tmp_path / "absent.json")
     (tmp_path / "list.json").write_text("[1]", "utf-8")
-    with pytest.raises(UnknownService):
+    with pytest.raises(ProviderError):
         load_openapi(tmp_path / "list.json")
     (tmp_path / "broken.json").write_text("{", "utf-8")
-    with pytest.raises(UnknownService):
+    with pytest.raises(ProviderError):
         load_openapi(tmp_path / "broken.json")
 
 
 def test_unknown_metaservice_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnknownService):
         _call(tmp_path, "listClients")
+
+
+def test_list_methods_matches_annex_b1() -> None:
+    """PR-MREST Annex B.1's REST service ``kore``: endpoints defined by its access rights."""
+    vectors = Path(__file__).parents[3] / "vectors" / "xroad"
+    expected = json.loads((vectors / "pr-mrest_b1_listmethods.json").read_text("utf-8"))
+    provider = SubsystemId.parse("INSTANCE/CLASS2/MEMBER2/SUBSYSTEM2")
+    client = SubsystemId.parse("INSTANCE/CLASS1/MEMBER1/SUBSYSTEM1")
+    kore = provider.service("kore")
+    policy = AccessPolicy(
+        [AccessRight(kore, client, method, "/school") for method in ("GET", "PUT", "POST")], {}
+    )
+    services = (ServiceBackend(kore, "http://kore"),)
+    assert list_methods(provider, services, policy) == expected
