@@ -304,19 +304,21 @@ def _operational(args: argparse.Namespace) -> int:
 
 
 def _erase_subject(args: argparse.Namespace) -> int:
-    from gateway.audit.bodies import erase_subject_bodies
+    from gateway.audit.erasure import Erasure, erase_subject_bodies
 
     settings = load_node_settings(args.config)
 
-    async def run() -> int:
+    async def run() -> Erasure:
         engine = await _engine(settings)
         try:
             return await erase_subject_bodies(engine, str(settings.node_id), args.subject)
         finally:
             await engine.dispose()
 
-    _print({"subject": args.subject, "bodies_erased": asyncio.run(run())})
-    return 0
+    erasure = asyncio.run(run())
+    _print(erasure.to_json_dict())
+    # The key is gone either way; a storage that kept old versions is worth a non-zero exit.
+    return 0 if erasure.storage_released else 1
 
 
 def _body_key(args: argparse.Namespace) -> int:

@@ -74,7 +74,8 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions.
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, ``secure_delete`` and
+    immediate transactions.
 
     ``BEGIN IMMEDIATE`` takes SQLite's write lock when a transaction starts,
     so two processes appending to one audit chain serialise instead of one
@@ -96,6 +97,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted content is overwritten with zeros (erasure, gateway/audit/erasure.py).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     gate = _WriteGate()

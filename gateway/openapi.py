@@ -239,7 +239,11 @@ def node_openapi() -> dict[str, Any]:
         (
             delete,
             "/api/audit/subject/{subject}/bodies",
-            "erase the subject's logged bodies (role admin; the chain stays verifiable)",
+            "erase the subject's logged bodies (role admin; the chain stays verifiable): "
+            "destroys the subject's body key, deletes its bodies and makes the storage "
+            "drop old row versions; answers bodies_erased, keys_destroyed and "
+            "storage_released (false: SQLite's write-ahead file could not be truncated or "
+            "PostgreSQL could not vacuum; the key is destroyed either way)",
             {"responses": {**_ok(), **error_responses(404)}},
         ),
         (

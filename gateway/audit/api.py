@@ -23,9 +23,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from certs.keys import certificate_pem
-from gateway.audit.bodies import erase_subject_bodies
 from gateway.audit.chain import ChainBroken, chain_start, fetch_rows, verify_chain
 from gateway.audit.checkpoints import load_leaf_hashes
+from gateway.audit.erasure import erase_subject_bodies
 from gateway.audit.errors import AuditError
 from gateway.audit.export import collect_bundle, write_bundle
 from gateway.audit.models import CheckpointRow
@@ -166,8 +166,8 @@ def add_audit_routes(app: web.Application, ctx: NodeContext, require_role: RoleC
     async def erase_bodies(request: web.Request) -> web.Response:
         require_role(request, "admin")
         name = request.match_info["subject"]
-        erased = await erase_subject_bodies(ctx.engine, ctx.node_id, name)
-        return web.json_response({"subject": name, "bodies_erased": erased})
+        erasure = await erase_subject_bodies(ctx.engine, ctx.node_id, name)
+        return web.json_response(erasure.to_json_dict())
 
     # Registered before the subject report, whose pattern would swallow "/bodies".
     app.router.add_delete("/api/audit/subject/{subject:.+}/bodies", erase_bodies)

@@ -32,6 +32,7 @@ __all__ = [
     "LoggedBody",
     "OperationalRecord",
     "RowVisibility",
+    "SubjectKey",
 ]
 
 _Id = BigInteger().with_variant(Integer, "sqlite")
@@ -117,7 +118,9 @@ class EncryptedBody(Base):
     unlike a client-chosen message id, is unique per exchange; ``kind`` is
     ``{role}-req`` or ``{role}-resp``. An empty ``ciphertext`` records a body that
     was not kept because it was spooled to disk (larger than the node keeps in
-    memory); the chain row still holds its digest.
+    memory); the chain row still holds its digest. ``key_id`` names the
+    :class:`SubjectKey` the body is sealed under; NULL for a body sealed with the
+    node's body key itself (no data subject, or written before subject keys).
     """
 
     __tablename__ = "audit_body"
@@ -128,6 +131,25 @@ class EncryptedBody(Base):
     subject: Mapped[str | None] = mapped_column(String(1024), index=True)
     stored_at: Mapped[str] = mapped_column(String(40))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class SubjectKey(Base):
+    """A data subject's own body key, wrapped by the node's body key.
+
+    Erasing the subject deletes this row: every copy of the subject's bodies
+    (dead tuples, write-ahead files, backups of the body table) is then
+    ciphertext under a key that no longer exists (crypto-shredding).
+    """
+
+    __tablename__ = "audit_subject_key"
+    __table_args__ = (UniqueConstraint("key_id", name="uq_audit_subject_key_id"),)
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(40))
 
 
 class OperationalRecord(Base):
@@ -207,10 +229,14 @@ HASHED_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class LoggedBody:
-    """A body to store beside the row: ``part`` is "req" or "resp"; empty if not kept."""
+    """A body to store beside the row: ``part`` is "req" or "resp".
+
+    ``content`` is the plaintext until the writer seals it under the subject's
+    key in the row's transaction; None when the body was not kept (spooled).
+    """
 
     part: str
-    ciphertext: bytes
+    content: bytes | None = field(repr=False)
 
 
 @dataclass(slots=True)

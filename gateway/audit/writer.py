@@ -22,7 +22,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.audit.bodies import BodyVault, body_rows
+from gateway.audit.bodies import BodyVault, sealed_body_rows
+from gateway.audit.errors import BodyStoreError
 from gateway.audit.hashing import GENESIS_HASH, entry_hash
 from gateway.audit.models import (
     HASHED_FIELDS,
@@ -186,7 +187,8 @@ class AuditWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 rows = await self._commit([entry for entry, _ in batch])
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError, BodyStoreError) as exc:
+                # A subject key that no longer unwraps fails the batch closed too.
                 log.error("audit_commit_failed", error=str(exc), rows=len(batch))
                 for _, future in batch:
                     if not future.done():
@@ -216,14 +218,13 @@ class AuditWriter:
                 insert(OperationalRecord),
                 [_operational(e, r, committed) for e, r in zip(entries, rows, strict=True)],
             )
-            stored_at = committed.isoformat(timespec="microseconds")
-            sealed = [
-                body
-                for entry in entries
-                for body in body_rows(entry, node_id=self._node_id, stored_at=stored_at)
-            ]
-            if sealed:
-                await conn.execute(insert(EncryptedBody), sealed)
+            if self._bodies is not None:
+                sealed = await sealed_body_rows(
+                    conn, self._bodies, entries, node_id=self._node_id,
+                    stored_at=committed.isoformat(timespec="microseconds"),
+                )  # fmt: skip
+                if sealed:
+                    await conn.execute(insert(EncryptedBody), sealed)
             await conn.execute(
                 update(ChainHead)
                 .where(ChainHead.node_id == self._node_id)

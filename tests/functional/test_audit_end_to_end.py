@@ -219,7 +219,9 @@ async def test_bodies_are_logged_encrypted_and_erased_by_subject(
             assert refused.status == 403  # erasure is the owner's act, not the auditor's
         async with session.delete(url, headers=admin) as erased:
             assert erased.status == 200, await erased.text()
-            assert (await erased.json())["bodies_erased"] == 2
+            erasure = await erased.json()
+            assert (erasure["bodies_erased"], erasure["keys_destroyed"]) == (2, 1)
+            assert erasure["storage_released"] is True  # the write-ahead file was truncated
         async with session.get(f"{management}/api/audit/verify", headers=admin) as verified:
             assert (await verified.json())["ok"] is True
         # The chain and checkpoints still verify after the erasure.

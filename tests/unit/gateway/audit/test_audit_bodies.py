@@ -14,12 +14,12 @@ from sqlalchemy import select, update
 from gateway.audit.bodies import (
     BodyVault,
     body_vault_for,
-    erase_subject_bodies,
     generate_body_key,
     load_body_keys,
     read_bodies,
     write_body_key,
 )
+from gateway.audit.erasure import erase_subject_bodies
 from gateway.audit.errors import BodyStoreError
 from gateway.audit.export import collect_bundle, write_bundle
 from gateway.audit.models import AuditEntry, EncryptedBody
@@ -151,7 +151,8 @@ async def test_swapped_bodies_are_caught(
         ).values(ciphertext=other))
     vault = logging_writer._bodies
     assert vault is not None
-    with pytest.raises(BodyStoreError, match="digest"):
+    # The sealed body names its row (AES-GCM associated data), so it no longer opens.
+    with pytest.raises(BodyStoreError, match="does not open"):
         await read_bodies(federation.engine, vault, federation.node_id, first)
 
 
@@ -174,12 +175,13 @@ async def test_erasing_a_subject_leaves_chain_and_checkpoints_verifiable(
     assert await federation.checkpointer.checkpoint() is not None
     await _export_and_verify(federation, "before")
     erased = await erase_subject_bodies(federation.engine, federation.node_id, "EE38001010000")
-    assert erased == 2
+    assert (erased.bodies, erased.keys, erased.storage_released) == (2, 1, True)
     assert {s for _, s, _ in await _stored(federation)} == {"EE48001010000"}
     await _exchange(logging_writer, subject="EE38001010000")
     assert await federation.checkpointer.checkpoint() is not None
     await _export_and_verify(federation, "after")
-    assert await erase_subject_bodies(federation.engine, federation.node_id, "nobody") == 0
+    nobody = await erase_subject_bodies(federation.engine, federation.node_id, "nobody")
+    assert (nobody.bodies, nobody.keys) == (0, 0)
 
 
 def test_key_files(tmp_path: Path) -> None:
