@@ -10,6 +10,7 @@
     │   ├── PurposeUndeclared         client.purpose_undeclared              400
     │   ├── BodyTooLarge              client.body_too_large                  413
     │   ├── MalformedHttp             client.malformed_http                  400
+    │   ├── NotFound                  client.not_found                       404
     │   ├── MethodNotAllowed          client.method_not_allowed              405
     │   ├── RequestTimeout            client.request_timeout                 408
     │   ├── DuplicateMessageId        client.duplicate_message_id            409
@@ -66,6 +67,7 @@ __all__ = [
     "MethodNotAllowed",
     "NetworkError",
     "NoOpenApiDescription",
+    "NotFound",
     "PeerAuthenticationFailed",
     "ProviderError",
     "ProviderNotAuthenticated",
@@ -139,6 +141,13 @@ class MalformedHttp(ClientError):
     """Framing the node will not guess at: smuggling, obs-fold, bad chunks, odd encodings."""
 
     code = "client.malformed_http"
+
+
+class NotFound(ClientError):
+    """A path outside the protocol (not ``/r1/...``) on the client or peer port."""
+
+    code = "client.not_found"
+    status = 404
 
 
 class MethodNotAllowed(ClientError):

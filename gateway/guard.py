@@ -43,6 +43,7 @@ from gateway.errors import (
     HttpVersionNotSupported,
     MalformedHttp,
     MethodNotAllowed,
+    NotFound,
     RequestTimeout,
     TooManyRequests,
     UriTooLong,
@@ -210,41 +211,63 @@ def guard_middleware(
                     watcher = asyncio.create_task(_watch_body(request, limits))
                 try:
                     return await handler(request)
+                except web.HTTPNotFound as exc:
+                    # The router's own 404 on the exchange ports (a path outside
+                    # /r1/): coded and logged like any refusal the node makes.
+                    if port == "management" or request.match_info.http_exception is not exc:
+                        raise
+                    raise NotFound("the path is not part of the protocol: use /r1/...") from exc
                 finally:
                     if watcher is not None:
                         watcher.cancel()
         except (HttpVersionNotSupported, MethodNotAllowed, UriTooLong, MalformedHttp,
-                BodyTooLarge, TooManyRequests) as exc:
+                BodyTooLarge, TooManyRequests, NotFound) as exc:
             if isinstance(exc, BodyTooLarge) and request.content_length is None:
                 raise  # a chunked body outgrew the limit inside a handler that logged it
-            await sink(_refusal(port, exc, request))
-            headers = {"Connection": "close"} if exc.status != 429 else {}
-            if isinstance(exc, TooManyRequests):
-                headers["Retry-After"] = str(limits.retry_after_s)
-            return error_response(
-                exc.code, exc.message, exc.status,
-                accept=request.headers.get("Accept"), headers=headers,
-            )
+            return await _refused(port, exc, request, sink, limits)
 
     return guard
 
 
-def _expect_checked(handle: Handler, port: Port, sink: RefusalSink) -> Handler:
-    """Refuse an ``Expect`` other than ``100-continue`` with a code and an audit row.
+async def _refused(
+    port: Port, exc: GatewayError, request: web.Request, sink: RefusalSink, limits: HttpLimits
+) -> web.Response:
+    """Log a refusal and answer it; the connection is closed unless it is a 404 or 429."""
+    await sink(_refusal(port, exc, request))
+    headers = {"Connection": "close"} if exc.status not in (404, 429) else {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(limits.retry_after_s)
+    return error_response(
+        exc.code, exc.message, exc.status,
+        accept=request.headers.get("Accept"), headers=headers,
+    )
 
-    aiohttp answers such a request with a plain 417 before any middleware
-    runs, so the check wraps the application's handler itself.
+
+def _expect_checked(
+    handle: Handler, port: Port, sink: RefusalSink, limits: HttpLimits, max_body_bytes: int
+) -> Handler:
+    """Check a request that carries ``Expect`` before anything answers it.
+
+    aiohttp answers ``Expect: 100-continue`` (and a plain 417 for anything
+    else) before any middleware runs, so the check wraps the application's
+    handler itself: an unknown expectation gets a code and an audit row, and
+    a head the guard would refuse (a declared body over the limit above all)
+    is refused before ``100 Continue`` invites the body.
     """
 
     async def checked(request: web.Request) -> web.StreamResponse:
         values = request.headers.getall("Expect", [])
-        if values and (len(values) > 1 or values[0].strip().lower() != "100-continue"):
-            error = ExpectationFailed("only 'Expect: 100-continue' is supported")
-            await sink(_refusal(port, error, request))
-            return error_response(
-                error.code, error.message, error.status,
-                accept=request.headers.get("Accept"), headers={"Connection": "close"},
-            )
+        if not values:
+            return await handle(request)
+        try:
+            if len(values) > 1 or values[0].strip().lower() != "100-continue":
+                raise ExpectationFailed("only 'Expect: 100-continue' is supported")
+            _check_head(port, request, limits, max_body_bytes)
+        except (ExpectationFailed, HttpVersionNotSupported, MethodNotAllowed, UriTooLong,
+                MalformedHttp, BodyTooLarge) as exc:
+            response = await _refused(port, exc, request, sink, limits)
+            response.force_close()
+            return response
         return await handle(request)
 
     return checked
@@ -455,6 +478,7 @@ class GuardedRunner(web.AppRunner):
         self._guard_port: Port = port
         self._guard_limits = limits
         self._guard_sink = sink
+        self._guard_max_body = max_body_bytes
 
     async def _make_server(self) -> web.Server:
         # AppRunner._make_server and Application._make_handler, with our server class.
@@ -465,7 +489,10 @@ class GuardedRunner(web.AppRunner):
         await app.startup()
         app.freeze()
         return _GuardedServer(
-            _expect_checked(app._handle, self._guard_port, self._guard_sink),
+            _expect_checked(
+                app._handle, self._guard_port, self._guard_sink, self._guard_limits,
+                self._guard_max_body,
+            ),
             request_factory=app._make_request,
             loop=loop,
             port=self._guard_port,

@@ -20,8 +20,10 @@ from gateway.errors import ClientError, InvalidClientIdentifier
 
 __all__ = [
     "HOP_BY_HOP",
+    "METHOD_OVERRIDE_HEADERS",
     "NODE_SET_HEADERS",
     "ExchangeRequest",
+    "check_path_parameters",
     "end_to_end_headers",
     "parse_exchange_request",
 ]
@@ -71,6 +73,14 @@ NODE_SET_HEADERS = frozenset(
         "renkei-consent",
         "renkei-auth-status",
     }
+)
+
+# Headers some frameworks read as the real method of a POST. Access rights are
+# checked on the request's method, so one of these could turn a right granted for
+# GET into a DELETE at the backend; they are refused, never forwarded or dropped
+# (dropping would silently run another operation than the caller asked for).
+METHOD_OVERRIDE_HEADERS = frozenset(
+    {"x-http-method-override", "x-method-override", "x-http-method"}
 )
 
 _HEADER_VALUE = re.compile(r"[\x20-\x7e\x80-\xff\t]*")
@@ -174,12 +184,29 @@ def end_to_end_headers(
             if key in allowed_node_headers:
                 continue
             raise ClientError(f"header {name} is set by the nodes and may not be sent")
+        if key in METHOD_OVERRIDE_HEADERS:
+            raise ClientError(f"header {name} is refused: send the method itself")
         if key in HOP_BY_HOP or key in connection_named or key in IDENTITY_HEADERS:
             continue
         if not _HEADER_VALUE.fullmatch(value):
             raise ClientError(f"header {name} contains control characters")
         kept.append((key, value))
     return tuple(kept)
+
+
+def check_path_parameters(service_path: str, *, allowed: bool) -> None:
+    """Refuse ``;`` in the path after the service code unless the service uses it.
+
+    Backends that cut ``;parameters`` off a segment before routing read
+    ``/open/..;/admin`` as ``/admin``; access rights are matched on the path the
+    backend will read (``policies._pathpattern``), and a service that does not
+    declare ``path_parameters`` gets no ``;`` at all. An encoded ``;`` is
+    refused either way, since backends disagree on whether it delimits.
+    """
+    if re.search(r"%3[Bb]", service_path):
+        raise ClientError("an encoded ';' is not allowed in the path")
+    if ";" in service_path and not allowed:
+        raise ClientError("this service accepts no ';' parameters in its path")
 
 
 def _optional(value: str | None, pattern: re.Pattern[str], name: str) -> str | None:

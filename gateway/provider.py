@@ -41,7 +41,7 @@ from gateway.errors import (
 )
 from gateway.metaservices import answer_metaservice, is_metaservice
 from gateway.metrics import stage
-from gateway.protocol import ExchangeRequest, parse_exchange_request
+from gateway.protocol import ExchangeRequest, check_path_parameters, parse_exchange_request
 from gateway.relay import response_headers_from
 from gateway.responses import error_body, wants_xml
 from gateway.settings import ServiceBackend
@@ -236,11 +236,13 @@ async def _serve(
     meta = is_metaservice(request.service)  # answered here (gateway/metaservices.py)
     if backend is None and not meta:
         raise UnknownService(f"{request.service} is not a service of this node")
+    path_parameters = backend is not None and backend.path_parameters and not meta
+    check_path_parameters(request.service_path, allowed=path_parameters)
     now = ctx.clock()
     conf = ctx.conf.current(now)
     ctx.check_timestamping(now)
     if not meta:
-        await _check_access(ctx, conf, request)
+        await _check_access(ctx, conf, request, path_parameters=path_parameters)
     decision = None if meta else await decide(ctx, conf, request, now)
     if decision is not None:
         entry.subject = decision.subject
@@ -345,7 +347,9 @@ def _sign_response(
     return signer.sign(canonical_json(description), typ=RESPONSE_TYP, ocsp=staple)
 
 
-async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeRequest) -> None:
+async def _check_access(
+    ctx: NodeContext, conf: GlobalConf, request: ExchangeRequest, *, path_parameters: bool
+) -> None:
     policy = await ctx.policy.access_policy()
     try:
         policy.check_query(
@@ -354,6 +358,7 @@ async def _check_access(ctx: NodeContext, conf: GlobalConf, request: ExchangeReq
             request.service,
             request.method,
             request.service_path or "/",
+            path_parameters=path_parameters,
         )
     except PolicyAccessDenied as exc:
         raise AccessDenied(str(exc)) from exc

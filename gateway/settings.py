@@ -59,6 +59,10 @@ class ServiceBackend:
     timeout_s: float = 30.0
     # The service's OpenAPI document (getOpenAPI metaservice, catalogue).
     openapi: Path | None = None
+    # The backend uses ";parameters" in path segments (matrix parameters). Off by
+    # default: a ';' in the path is refused, since backends that cut parameters off
+    # before routing would reach another path than the access right was checked on.
+    path_parameters: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,13 @@ def _int(value: Any, where: str) -> int:
     return result
 
 
+def _bool(value: Any, where: str) -> bool:
+    text = str(value).lower()
+    if text not in ("true", "false"):
+        raise SettingsError(f"{where}: expected true or false, got {value!r}")
+    return text == "true"
+
+
 def _listen(data: Mapping[str, Any], key: str, default_host: str) -> ListenSettings:
     table = data.get(key, {})
     if not isinstance(table, dict):
@@ -200,6 +211,8 @@ def load_node_settings(
                 url=backend_url.rstrip("/"),
                 timeout_s=float(entry.get("timeout_s", 30.0)),
                 openapi=resolve(entry["openapi"]) if entry.get("openapi") else None,
+                path_parameters=_bool(entry.get("path_parameters", False),
+                                      f"{where}.path_parameters"),
             )
         )
     policy = data.get("policy_file")

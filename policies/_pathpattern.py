@@ -5,6 +5,13 @@ A segment is ``*`` (exactly one non-empty segment), ``**`` (any number of segmen
 including none) or a literal compared for exact equality with the request's
 percent-decoded segment. Nothing is turned into a regular expression, so a pattern cannot
 inject one; partial wildcards (``ab*``) are refused rather than guessed at.
+
+Rights are matched on the path as the backend will read it. Many servlet-style backends
+cut ``;parameters`` off each segment before they route (``/open/..;/admin`` reaches
+``/admin``), so a segment with ``;`` is refused unless the service declares that it
+uses path parameters; then the parameters are cut off here too, before matching, and
+what is left must still be a plain segment. An encoded ``;`` (``%3B``) is refused
+either way: backends disagree on whether it delimits.
 """
 
 from __future__ import annotations
@@ -71,12 +78,15 @@ def _match(pattern: tuple[str, ...], p: int, path: tuple[str, ...], s: int) -> b
     return s == len(path)
 
 
-def split_request_path(path: str) -> tuple[str, ...] | None:
+def split_request_path(
+    path: str, *, path_parameters: bool = False
+) -> tuple[str, ...] | None:
     """Split a raw request path (no query) into percent-decoded segments.
 
     Returns None for a path that cannot be matched unambiguously (not starting with
-    ``/``, an encoded ``/``, ``.``/``..`` segments, control characters, a query part);
-    callers deny such requests.
+    ``/``, an encoded ``/`` or ``;``, ``.``/``..`` segments, control characters, a query
+    part, a ``;`` unless ``path_parameters``); callers deny such requests. With
+    ``path_parameters`` each segment is cut at its first ``;``, as the backend reads it.
     """
     if path in ("", "/"):
         return ()
@@ -84,11 +94,17 @@ def split_request_path(path: str) -> tuple[str, ...] | None:
         return None
     segments: list[str] = []
     for raw in path[1:].split("/"):
+        if ";" in raw:
+            if not path_parameters:
+                return None
+            raw = raw.partition(";")[0]
+            if not raw:
+                return None
         try:
             decoded = unquote(raw, errors="strict") if "%" in raw else raw
         except UnicodeDecodeError:
             return None
-        if "/" in decoded or decoded in (".", ".."):
+        if "/" in decoded or ";" in decoded or decoded in (".", ".."):
             return None
         if any(ord(char) < 0x20 or ord(char) == 0x7F for char in decoded):
             return None

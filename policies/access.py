@@ -131,14 +131,18 @@ class AccessPolicy:
         service: ServiceId,
         method: str,
         path: str,
+        *,
+        path_parameters: bool = False,
     ) -> AccessRight:
         """Return the right allowing ``method path`` on ``service``; raise AccessDenied.
 
         ``path`` is the raw request path after the service code, without the query
         (``""`` or ``/`` for the service root); its segments are percent-decoded one by
-        one and a path that cannot be split unambiguously is denied.
+        one and a path that cannot be split unambiguously is denied. A ``;`` in a segment
+        is denied unless the service declares ``path_parameters``; then rights are
+        matched on the segments without their parameters, as the backend reads them.
         """
-        segments = split_request_path(path)
+        segments = split_request_path(path, path_parameters=path_parameters)
         if segments is None:
             raise AccessDenied(f"path {path!r} of {service} cannot be matched safely")
         for right in self._rights.get(service, ()):

@@ -151,6 +151,17 @@ FRAMING_CASES: dict[str, tuple[bytes, int, str]] = {
     "missing_client": (_request(client=None), 400, "client.bad_request"),
     "expect_other_than_continue": (_request(headers=(("Expect", "200-ok"),)), 417,
                                    "client.expectation_failed"),
+    "expect_continue_with_body_over_limit": (
+        # Refused before "100 Continue" invites the body.
+        _request(method="POST", headers=(("Content-Length", "2000000"),
+                                         ("Expect", "100-continue"))),
+        413, "client.body_too_large",
+    ),
+    "root_path": (_request(target="/"), 404, "client.not_found"),
+    "other_protocol_version": (_request(target="/r2/RENKEI/GOV/HOSP-B/EHR/echo"), 404,
+                               "client.not_found"),
+    "upper_case_prefix": (_request(target="/R1/RENKEI/GOV/HOSP-B/EHR/echo"), 404,
+                          "client.not_found"),
     "expect_twice": (
         _request(method="POST", headers=(_CL, ("Expect", "100-continue"), ("Expect", "x"))),
         417, "client.expectation_failed",
@@ -203,8 +214,10 @@ def _peer_tls(hostile: dict[str, Any]) -> Any:
          "client.malformed_http"),
         (_request(target=ECHO + "/" + "a" * 3000), 414, "client.uri_too_long"),
         (_request(headers=(("Expect", "200-ok"),)), 417, "client.expectation_failed"),
+        (_request(target="/"), 404, "client.not_found"),
+        (_request(target="/r2/RENKEI/GOV/HOSP-B/EHR/echo"), 404, "client.not_found"),
     ],
-    ids=["http_1_0", "smuggling", "upgrade", "uri_too_long", "expect"],
+    ids=["http_1_0", "smuggling", "upgrade", "uri_too_long", "expect", "root", "r2"],
 )
 async def test_peer_port_refuses_with_a_code_and_an_audit_row(
     hostile: dict[str, Any], raw: bytes, status: int, code: str
@@ -362,3 +375,81 @@ async def test_peer_port_speaks_tls_1_3(hostile: dict[str, Any]) -> None:
         assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
     finally:
         writer.close()
+
+
+INSURER = "RENKEI/COM/INSURER/CLAIMS"
+
+
+async def _grant_get_open_to_the_insurer(hostile: dict[str, Any]) -> None:
+    """A GET-only right for ``/open/**`` of the echo service (idempotent: one per module)."""
+    import aiohttp
+
+    provider = node(hostile, HOSP_B)
+    headers = {"Authorization": f"Bearer {provider['tokens']['admin']}"}
+    grant = {"service": ECHO[len("/r1/"):], "grantee": INSURER, "method": "GET",
+             "path": "/open/**"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(f"{provider['management_url']}/api/access") as response:
+            rights = (await response.json())["access"]
+        if any(r.get("grantee") == INSURER and r.get("path") == "/open/**" for r in rights):
+            return
+        async with session.post(f"{provider['management_url']}/api/access", json=grant) as r:
+            assert r.status in (200, 201), await r.text()
+
+
+async def test_a_get_right_on_open_reaches_open_only(hostile: dict[str, Any]) -> None:
+    await _grant_get_open_to_the_insurer(hostile)
+    client_url, _, _ = _urls(hostile)
+    allowed = await send_raw(client_url, _request(f"{ECHO}/open/items", client=INSURER))
+    assert allowed.status == 200, allowed.body[:300]
+    denied = await send_raw(client_url, _request(f"{ECHO}/admin", client=INSURER))
+    assert denied.headers.get("x-road-error") == "server.serverproxy.access_denied"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [f"{ECHO}/open/..;/admin", f"{ECHO}/open/%2e%2e;/admin", f"{ECHO}/open/x;jsessionid=1",
+     f"{ECHO}/open/..%3B/admin"],
+    ids=["dot_dot_semicolon", "encoded_dot_dot_semicolon", "matrix_parameter",
+         "encoded_semicolon"],
+)
+async def test_path_parameters_do_not_reach_a_backend(
+    hostile: dict[str, Any], target: str
+) -> None:
+    """``/open/..;/admin`` is ``/admin`` to a backend that cuts ``;`` parameters off."""
+    await _grant_get_open_to_the_insurer(hostile)
+    client_url, _, _ = _urls(hostile)
+    provider = node(hostile, HOSP_B)
+    management_url, token = provider["management_url"], provider["tokens"]["auditor"]
+    before = await last_seq(management_url, token)
+    message_id = str(uuid.uuid4())
+    response = await send_raw(
+        client_url, _request(target, client=INSURER, headers=(("X-Road-Id", message_id),))
+    )
+    assert (response.status, response.headers.get("x-road-error")) == (
+        400, "client.bad_request",
+    ), response.body[:300]
+    rows = await audit_rows_after(management_url, token, before)
+    assert any(r["message_id"] == message_id and r["error_code"] == "client.bad_request"
+               for r in rows)
+
+
+@pytest.mark.parametrize(
+    "header", ["X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method"]
+)
+async def test_method_override_headers_are_refused(
+    hostile: dict[str, Any], header: str
+) -> None:
+    """A GET-only right must not become a DELETE at a backend that honours overrides."""
+    await _grant_get_open_to_the_insurer(hostile)
+    client_url, management_url, token = _urls(hostile)
+    before = await last_seq(management_url, token)
+    response = await send_raw(
+        client_url,
+        _request(f"{ECHO}/open/items", client=INSURER, headers=((header, "DELETE"),)),
+    )
+    assert (response.status, response.headers.get("x-road-error")) == (
+        400, "client.bad_request",
+    ), response.body[:300]
+    rows = await audit_rows_after(management_url, token, before)
+    assert "client.bad_request" in {row["error_code"] for row in rows}

@@ -104,3 +104,109 @@ async def test_a_guarded_runner_refuses_and_reports(unused_tcp_port: int) -> Non
     assert [r.code for r in refusals] == [
         "client.malformed_http", "client.body_too_large", "client.request_timeout",
     ]
+
+
+async def _serve(app: web.Application, port: int, *, which: str = "client",
+                 refusals: list[Refusal], limits: HttpLimits | None = None,
+                 max_body_bytes: int = 10) -> GuardedRunner:
+    async def sink(refusal: Refusal) -> None:
+        refusals.append(refusal)
+
+    runner = GuardedRunner(
+        app, port=which, limits=limits or HttpLimits(), max_body_bytes=max_body_bytes,  # type: ignore[arg-type]
+        sink=sink,
+    )
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def _exchange(port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        return await asyncio.wait_for(reader.read(65536), 2)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("which", ["client", "peer"])
+async def test_a_path_outside_the_protocol_gets_a_coded_404(
+    unused_tcp_port: int, which: str
+) -> None:
+    async def hello(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def missing(_: web.Request) -> web.Response:
+        raise web.HTTPNotFound(text="no such record")
+
+    app = web.Application()
+    app.router.add_get("/r1/{tail:.*}", hello)
+    app.router.add_get("/r1x/missing", missing)
+    refusals: list[Refusal] = []
+    runner = await _serve(app, unused_tcp_port, which=which, refusals=refusals)
+    try:
+        for target in ("/", "/r2/I/C/M/S/x", "/R1/I/C/M/S/x"):
+            data = await _exchange(unused_tcp_port, f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n"
+                                   .encode())
+            assert data.startswith(b"HTTP/1.1 404"), data
+            assert b"X-Road-Error: client.not_found" in data
+        # A 404 a handler makes itself is its own answer, not the node's.
+        data = await _exchange(unused_tcp_port, b"GET /r1x/missing HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 404")
+        assert b"X-Road-Error" not in data
+        assert b"no such record" in data
+    finally:
+        await runner.cleanup()
+    assert [(r.code, r.status, r.path) for r in refusals] == [
+        ("client.not_found", 404, "/"),
+        ("client.not_found", 404, "/r2/I/C/M/S/x"),
+        ("client.not_found", 404, "/R1/I/C/M/S/x"),
+    ]
+
+
+async def test_the_management_port_keeps_its_own_404(unused_tcp_port: int) -> None:
+    refusals: list[Refusal] = []
+    runner = await _serve(web.Application(), unused_tcp_port, which="management",
+                          refusals=refusals)
+    try:
+        data = await _exchange(unused_tcp_port, b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n")
+    finally:
+        await runner.cleanup()
+    assert data.startswith(b"HTTP/1.1 404")
+    assert b"X-Road-Error" not in data
+    assert refusals == []
+
+
+async def test_expect_continue_over_the_limit_is_refused_before_100(
+    unused_tcp_port: int,
+) -> None:
+    read: list[int] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        read.append(len(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/r1/x", upload)
+    refusals: list[Refusal] = []
+    runner = await _serve(app, unused_tcp_port, refusals=refusals, max_body_bytes=10)
+    try:
+        over = await _exchange(
+            unused_tcp_port,
+            b"POST /r1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n"
+            b"Expect: 100-continue\r\n\r\n",
+        )
+        within = await _exchange(
+            unused_tcp_port,
+            b"POST /r1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+            b"Expect: 100-continue\r\n\r\n",
+        )
+    finally:
+        await runner.cleanup()
+    assert over.startswith(b"HTTP/1.1 413"), over
+    assert b"100 Continue" not in over
+    assert b"X-Road-Error: client.body_too_large" in over
+    assert within.startswith(b"HTTP/1.1 100 Continue"), within
+    assert [r.code for r in refusals] == ["client.body_too_large"]
+    assert read == []

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from certs.identifiers import NodeId, ServiceId, SubsystemId
 from gateway.errors import ClientError, InvalidClientIdentifier
-from gateway.protocol import end_to_end_headers, parse_exchange_request
+from gateway.protocol import check_path_parameters, end_to_end_headers, parse_exchange_request
 
 SERVICE = "/r1/RENKEI/GOV/HOSP-B/EHR/patients"
 CLIENT = ("X-Road-Client", "RENKEI/GOV/HOSP-A/EHR")
@@ -121,6 +121,38 @@ def test_invalid_client_identifier(value: str) -> None:
 def test_refuses_headers_only_nodes_set(name: str) -> None:
     with pytest.raises(ClientError, match="set by the nodes"):
         parse(SERVICE, (name, "x"))
+
+
+@pytest.mark.parametrize(
+    "name", ["X-HTTP-Method-Override", "x-method-override", "X-HTTP-Method"]
+)
+def test_refuses_method_override_headers(name: str) -> None:
+    # A right granted for GET must not reach a backend that reads this as DELETE.
+    with pytest.raises(ClientError, match="send the method itself"):
+        parse(SERVICE + "/open/x", (name, "DELETE"))
+    with pytest.raises(ClientError, match="send the method itself"):
+        end_to_end_headers([(name, "DELETE")], allowed_node_headers=frozenset({"x-road-error"}))
+
+
+@pytest.mark.parametrize(
+    "path", ["/open/..;/admin", "/open/%2e%2e;/admin", "/a;v=1/b", "/a/b;", "/;x"]
+)
+def test_path_parameters_are_refused_unless_the_service_uses_them(path: str) -> None:
+    with pytest.raises(ClientError, match="';'"):
+        check_path_parameters(path, allowed=False)
+    check_path_parameters(path, allowed=True)
+
+
+@pytest.mark.parametrize("path", ["/a%3Bb", "/a%3bb/c", "/x/..%3B/admin"])
+def test_an_encoded_semicolon_is_refused_even_where_parameters_are_used(path: str) -> None:
+    for allowed in (False, True):
+        with pytest.raises(ClientError, match="encoded ';'"):
+            check_path_parameters(path, allowed=allowed)
+
+
+def test_a_path_without_parameters_passes() -> None:
+    check_path_parameters("/open/a%20b/c", allowed=False)
+    check_path_parameters("", allowed=False)
 
 
 def test_drops_hop_by_hop_and_connection_named_headers() -> None:

@@ -117,6 +117,46 @@ def test_path_patterns(pattern: str, path: str, allowed: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/open/..;/admin",  # a servlet backend reads /admin
+        "/open/%2e%2e;/admin",
+        "/open/x;y",
+        "/open/%2e%2e%3B/admin",
+        "/open/x%3By",
+        "/open/;x/y",
+    ],
+)
+def test_semicolons_are_denied_without_path_parameters(path: str) -> None:
+    rules = policy(AccessRight(SERVICE, CLIENT, method="GET", path="/open/**"))
+    with pytest.raises(AccessDenied):
+        rules.check_query(CLIENT, NONE, SERVICE, "GET", path)
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/open/x;v=1", True),
+        ("/open/x;v=1/y;z", True),
+        ("/open/..;/admin", False),
+        ("/open/%2e%2e;/admin", False),
+        ("/open/.;x/admin", False),
+        ("/open/;x/admin", False),
+        ("/open/x%3Bv=1", False),
+        ("/admin;/open/x", False),
+    ],
+)
+def test_path_parameters_are_cut_off_before_matching(path: str, allowed: bool) -> None:
+    """Where the service uses ``;parameters``, rights see the path the backend routes on."""
+    rules = policy(AccessRight(SERVICE, CLIENT, method="GET", path="/open/**"))
+    if allowed:
+        rules.check_query(CLIENT, NONE, SERVICE, "GET", path, path_parameters=True)
+    else:
+        with pytest.raises(AccessDenied):
+            rules.check_query(CLIENT, NONE, SERVICE, "GET", path, path_parameters=True)
+
+
+@pytest.mark.parametrize(
     "pattern", ["Patient/*", "/Pat*", "/a//b", "/a/../b", "/a/./b", "", "/a/\n"]
 )
 def test_malformed_patterns_are_refused(pattern: str) -> None:
