@@ -31,6 +31,7 @@ import aiohttp
 import jwt
 import structlog
 
+from gateway.downloads import DownloadTooLarge, read_capped
 from gateway.errors import GlobalConfOutdated
 from member_registry.anchor import Anchor, load_anchor
 from member_registry.errors import GlobalConfError, GlobalConfExpired, GlobalConfMalformed
@@ -44,6 +45,9 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 
 MIN_RETRY_S = 1.0
+# A configuration names nodes by certificate fingerprints, so even a large
+# federation's stays far below this; [limits] max_globalconf_bytes overrides it.
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_RETRY_S = 10.0
 
 
@@ -72,8 +76,10 @@ class ConfigurationClient:
         *,
         session: aiohttp.ClientSession | None = None,
         clock: Clock = _utcnow,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._anchor: Anchor = load_anchor(anchor_path)
+        self._max_bytes = max_bytes
         self._cache_path = cache_path
         self._session = session
         self._clock = clock
@@ -163,10 +169,16 @@ class ConfigurationClient:
                         if resp.status != 200:
                             errors.append(f"{url}: HTTP {resp.status}")
                             continue
-                        token = (await resp.text()).strip()
+                        raw = await read_capped(
+                            resp, self._max_bytes, what="the global configuration"
+                        )
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     errors.append(f"{url}: {exc.__class__.__name__}")
                     continue
+                except DownloadTooLarge as exc:
+                    errors.append(f"{url}: {exc.code}: {exc}")
+                    continue
+                token = raw.decode("ascii", "replace").strip()
                 try:
                     conf = self._verify(token, allow_expired=False)
                 except GlobalConfError as exc:

@@ -222,7 +222,10 @@ async def open_node(
         # The declarative file is the source of truth for what it names.
         await apply_policy_file(policy, load_policy_file(settings.policy_file))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conf = ConfigurationClient(settings.anchor, settings.data_dir / "globalconf.jws", clock=clock)
+    conf = ConfigurationClient(
+        settings.anchor, settings.data_dir / "globalconf.jws", clock=clock,
+        max_bytes=settings.limits.max_globalconf_bytes,
+    )
     auth_cert = load_certificate(settings.auth_certificate)
     context = NodeContext(
         settings=settings,

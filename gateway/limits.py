@@ -46,6 +46,10 @@ class HttpLimits:
     max_in_flight_per_peer: int = 256
     max_in_flight_per_ip: int = 256
     retry_after_s: int = 1
+    # Downloads the node makes: the global configuration is read up to this
+    # many bytes and refused beyond (OCSP and time-stamp answers have fixed
+    # caps of their own in certs/).
+    max_globalconf_bytes: int = 8 * 1024 * 1024
 
 
 _FLOAT_KEYS = frozenset(

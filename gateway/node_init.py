@@ -39,6 +39,7 @@ from certs.keys import (
     save_private_key,
 )
 from certs.profiles import make_csr
+from gateway.downloads import DownloadTooLarge, read_capped
 from member_registry.anchor import anchor_digest, load_anchor
 from member_registry.errors import RegistryBaseError
 from member_registry.registration_request import new_registration_request, sign_registration
@@ -49,6 +50,8 @@ DEFAULT_CLIENT_PORT = 8000
 DEFAULT_PEER_PORT = 5500
 DEFAULT_MANAGEMENT_PORT = 5588
 _TIMEOUT = aiohttp.ClientTimeout(total=30)
+# The registry answers a registration with a short JSON document.
+_MAX_ANSWER_BYTES = 64 * 1024
 
 
 class JoinError(Exception):
@@ -242,12 +245,16 @@ async def send_registration(
         async with aiohttp.ClientSession(timeout=_TIMEOUT) as session, session.post(
             url, json=signed.to_json_dict()
         ) as response:
-            document = await response.json(content_type=None)
+            document = json.loads(
+                await read_capped(response, _MAX_ANSWER_BYTES, what="the registry's answer")
+            )
             if response.status != 202 or not isinstance(document, dict):
                 raise JoinError(f"the registry refused the request ({response.status}): "
                                 f"{document.get('message') if isinstance(document, dict) else ''} "
                                 f"[{document.get('type') if isinstance(document, dict) else ''}]")
             return document
+    except DownloadTooLarge as exc:
+        raise JoinError(str(exc)) from exc
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise JoinError(f"cannot reach the registry at {url}: {exc}") from exc
 

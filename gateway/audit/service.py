@@ -4,6 +4,7 @@ configuration) and its witness (the registry named by the anchor)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from certs.keys import certificate_pem, load_certificate, load_private_key
 from certs.tsa_client import request_timestamp
 from gateway.audit.checkpoints import Checkpointer, CheckpointSigner, WitnessRequest
 from gateway.audit.errors import WitnessRefused
+from gateway.downloads import DownloadTooLarge, read_capped
 from gateway.settings import NodeSettings
 from member_registry.anchor import load_anchor
 from member_registry.globalconf import GlobalConf
@@ -22,6 +24,9 @@ from member_registry.globalconf import GlobalConf
 __all__ = ["checkpointer_for", "checkpoints_running", "witness_url"]
 
 ConfLookup = Callable[[], GlobalConf]
+
+# A cosignature answer is a few hundred bytes; anything far larger is not one.
+MAX_WITNESS_ANSWER_BYTES = 64 * 1024
 
 
 def witness_url(download_url: str) -> str:
@@ -62,7 +67,12 @@ def checkpointer_for(
             async with session.post(
                 witness, json=request.to_json_dict(), timeout=aiohttp.ClientTimeout(total=10)
             ) as response:
-                body = await response.json(content_type=None)
+                raw = await read_capped(
+                    response, MAX_WITNESS_ANSWER_BYTES, what=f"the witness {witness}"
+                )
+            body = json.loads(raw)
+        except DownloadTooLarge as exc:
+            raise WitnessRefused(str(exc)) from exc
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise WitnessRefused(f"the witness {witness} is unreachable: {exc!r}") from exc
         if response.status != 200 or not isinstance(body, dict) or "cosignature" not in body:

@@ -274,3 +274,44 @@ async def test_the_refresh_loop_outlives_an_unexpected_error(
         assert confs.current().version == 2
     finally:
         await confs.stop()
+
+
+async def test_an_endless_configuration_download_is_cut_off(
+    tmp_path: Path, identity: Identity
+) -> None:
+    """A fake server on the registry's address streams without end: the node stops at the cap."""
+    sent = 0
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "application/jose"})
+        await response.prepare(request)
+        try:
+            while sent < 300 * 1024 * 1024:
+                await response.write(b"e" * (256 * 1024))
+                sent += 256 * 1024
+        except ConnectionError:
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_get("/globalconf", endless)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        _, cert = identity
+        write_anchor(
+            Anchor(instance="RENKEI", generated_at=NOW,
+                   download_urls=(str(server.make_url("/globalconf")),),
+                   verification_certificates=(cert,)),
+            tmp_path / "anchor.json",
+        )
+        confs = ConfigurationClient(
+            tmp_path / "anchor.json", tmp_path / "globalconf.jws", clock=lambda: NOW,
+            max_bytes=1024 * 1024,
+        )
+        with pytest.raises(GlobalConfOutdated, match=r"server\.download_too_large"):
+            await confs.refresh()
+    finally:
+        await server.close()
+    assert sent < 32 * 1024 * 1024
