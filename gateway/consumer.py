@@ -7,6 +7,7 @@ response (it must bind our request hash) → commit the audit row → reply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -29,6 +30,7 @@ from gateway.dedup import claim_message_id
 from gateway.descriptions import request_description, response_description
 from gateway.errors import (
     BodyTooLarge,
+    DatabaseUnavailable,
     GatewayError,
     NetworkError,
     ProviderNotAuthenticated,
@@ -249,7 +251,13 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
         log.info("exchange_refused", code=exc.code, error=exc.message, detail=detail)
         entry.status = exc.status
         entry.error_code = exc.code
-        await ctx.audit.append(entry)
+        if isinstance(exc, DatabaseUnavailable):
+            # The reply does not wait on the database a second time: the row is
+            # committed when the database is back (and settles any reservation).
+            with contextlib.suppress(DatabaseUnavailable):
+                ctx.audit.append_later(entry)
+        else:
+            await ctx.audit.append(entry)
         return error_response(exc.code, exc.message, exc.status, accept=accept, detail=detail)
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "message_id")
@@ -309,6 +317,11 @@ async def _exchange(
         entry.request_body_sha256 = body.sha256
         entry.request_signature = token
         ctx.audit.keep_body(entry, "req", body)
+        entry.request_size = body.size
+        # Nothing leaves this node unrecorded: the reservation is committed
+        # first, or the exchange ends here with server.database_unavailable.
+        with stage("reserve"):
+            await ctx.audit.reserve(entry)
         if "X-Road-Id" in http.headers:
             # At most once per client-chosen id (gateway/dedup.py).
             await claim_message_id(ctx.engine, request.client, request.message_id, now=ctx.clock())
@@ -319,7 +332,6 @@ async def _exchange(
                 ExpectedResponse(request.service.member, request_id, req_hash, issued_at),
             )
         entry.backend_ms = (time.perf_counter() - started) * 1000
-        entry.request_size = body.size
     finally:
         body.close()
     try:

@@ -232,7 +232,13 @@ async def open_node(
         clock=clock,
         engine=engine,
         conf=conf,
-        audit=AuditWriter(engine, str(settings.node_id), bodies=body_vault_for(settings)),
+        audit=AuditWriter(
+            engine,
+            str(settings.node_id),
+            bodies=body_vault_for(settings),
+            # No exchange outlives its peer timeout; a reservation older than this is orphaned.
+            stale_reservation_s=settings.peer_timeout_s + 300,
+        ),
         replay=ReplayGuard(
             engine,
             retention=timedelta(seconds=settings.request_max_age_s + settings.clock_skew_s),

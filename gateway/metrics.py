@@ -33,7 +33,7 @@ __all__ = [
     "timing_stages",
 ]
 
-STAGES = ("parse", "sign", "relay", "verify", "backend", "filter", "audit")
+STAGES = ("parse", "sign", "reserve", "relay", "verify", "backend", "filter", "audit")
 
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 

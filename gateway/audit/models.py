@@ -31,6 +31,7 @@ __all__ = [
     "EncryptedBody",
     "LoggedBody",
     "OperationalRecord",
+    "Reservation",
     "RowVisibility",
     "SubjectKey",
 ]
@@ -77,6 +78,22 @@ class ChainHead(Base):
     node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Reservation(Base):
+    """An exchange about to be relayed, committed before anything leaves the node.
+
+    ``entry`` is the row as known before relaying (JSON). Writing the exchange's
+    row deletes its reservation in the same transaction; one left behind (the
+    process died mid-exchange) becomes a row with ``audit.outcome_unknown``.
+    """
+
+    __tablename__ = "audit_reservation"
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reserved_at: Mapped[str] = mapped_column(String(40), index=True)
+    entry: Mapped[str] = mapped_column(Text)
 
 
 class CheckpointRow(Base):
