@@ -25,7 +25,8 @@ protocol fault codes and test against::
     │   ├── OcspUnknown             certs.ocsp_unknown
     │   └── OcspRevoked             certs.ocsp_revoked   (also a CertificateRevoked)
     ├── TsaError                    certs.tsa_error
-    └── TimestampInvalid            certs.timestamp_invalid
+    ├── TimestampInvalid            certs.timestamp_invalid
+    └── SignatureInvalid            certs.signature_invalid  (a JWS: form, header, key, payload)
 
 Exceptions of ``cryptography`` and of the operating system are translated into
 these at the boundary (``raise ... from exc``).
@@ -52,6 +53,7 @@ __all__ = [
     "OcspUnauthorized",
     "OcspUnavailable",
     "OcspUnknown",
+    "SignatureInvalid",
     "TimestampInvalid",
     "TsaError",
     "UnknownSerial",
@@ -196,3 +198,10 @@ class TimestampInvalid(CertsError):
     """A time-stamp token is malformed, badly signed, untrusted or not about the given digest."""
 
     code = "certs.timestamp_invalid"
+
+
+class SignatureInvalid(CertsError):
+    """A compact JWS is malformed, of the wrong type, signed with the wrong key or
+    algorithm, does not verify, or its payload is not one strict JSON object."""
+
+    code = "certs.signature_invalid"

@@ -22,24 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 import structlog
 from cryptography import x509
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from certs import jws
 from certs.errors import CertsError
-from certs.keys import PrivateKey, certificate_pem, fingerprint
+from certs.keys import PrivateKey, fingerprint
 from gateway.audit.errors import AuditError, CheckpointError
 from gateway.audit.models import ArchivedLeaf, AuditRow, CheckpointRow
-from gateway.signing import algorithm_for
 from member_registry.merkle import consistency_proof, leaf_hash, root_from_leaf_hashes
 
 __all__ = [
@@ -98,23 +96,13 @@ class CheckpointSigner:
             "root": root.hex(),
             "issued_at": issued_at.astimezone(UTC).isoformat(timespec="seconds"),
         }
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        return jwt.api_jws.encode(
-            body,
+        return jws.sign(
+            payload,
             self.key,
-            algorithm=algorithm_for(self.key),
-            headers={
-                "typ": CHECKPOINT_TYPE,
-                "kid": fingerprint(self.certificate),
-                "x5c": [_der_base64(self.certificate)],
-            },
+            typ=CHECKPOINT_TYPE,
+            header={"kid": fingerprint(self.certificate),
+                    "x5c": [jws.certificate_der_base64(self.certificate)]},
         )
-
-
-def _der_base64(certificate: x509.Certificate) -> str:
-    """The base64 DER of a certificate (``x5c``), read off its PEM armour."""
-    lines = certificate_pem(certificate).strip().splitlines()
-    return "".join(line for line in lines if not line.startswith("-----"))
 
 
 async def load_leaf_hashes(conn: AsyncConnection, node_id: str, upto: int) -> list[bytes]:

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 
+from certs import jws
 from certs.ca import CertificateAuthority
 from certs.identifiers import NodeId
 from certs.keys import (
@@ -27,7 +29,7 @@ from certs.profiles import make_csr
 from gateway.descriptions import request_description
 from gateway.protocol import parse_exchange_request
 from gateway.settings import NodeSettings, load_node_settings
-from gateway.signing import REQUEST_TYP, MessageSigner, canonical_json
+from gateway.signing import REQUEST_TYP, MessageSigner
 from gateway.tls import client_context
 from tests.functional.sandbox_helpers import node
 
@@ -68,8 +70,10 @@ async def signed_request(
     destination: str = HOSP_B,
     issued_at: int | None = None,
     extra_headers: tuple[tuple[str, str], ...] = (),
+    duplicate: tuple[str, object] | None = None,
 ) -> tuple[list[tuple[str, str]], str]:
-    """Headers (with the signature) for a request node A would send."""
+    """Headers (with the signature) for a request node A would send; ``duplicate``
+    puts a second value of one key in front of the signed description."""
     import hashlib
 
     settings = settings_of(federation, HOSP_A)
@@ -98,7 +102,16 @@ async def signed_request(
     )
     sign_staple = await staple(federation, sign.certificate)
     auth_staple = await staple(federation, settings.auth_certificate)
-    token = signer.sign(canonical_json(description), typ=REQUEST_TYP, ocsp=sign_staple)
+    token = signer.sign(description, typ=REQUEST_TYP, ocsp=sign_staple)
+    if duplicate is not None:
+        # Genuinely signed by node A's key, by an independent JWS implementation.
+        key, first = duplicate
+        payload = b"{" + jws.canonical_json({key: first})[1:-1] + b","
+        payload += jws.canonical_json(description)[1:]
+        header = {"typ": REQUEST_TYP, "x5c": [jws.certificate_der_base64(signer.chain[0])],
+                  "ocsp": base64.b64encode(sign_staple).decode()}
+        token = jwt.api_jws.encode(payload, signer.key, algorithm=jws.algorithm_for(signer.key),
+                                   headers=header)
     return [
         *headers,
         ("Renkei-Signature", token),
@@ -183,6 +196,17 @@ async def test_tampered_requests_are_refused(
         ]
     status, error = await send(federation, headers, target, body, method=method)
     assert (status, error) == (500, code)
+
+
+@pytest.mark.parametrize(("key", "first"), [("method", "DELETE"), ("destination", TRANSIT)])
+async def test_a_signed_request_with_a_duplicate_key_is_refused(
+    federation: dict[str, Any], key: str, first: str
+) -> None:
+    # A reader keeping the first key would see DELETE, or another destination node.
+    headers, target = await signed_request(federation, duplicate=(key, first))
+    assert await send(federation, headers, target) == (
+        500, "server.serverproxy.signature_invalid"
+    )
 
 
 async def test_request_signed_for_another_node_is_refused(federation: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
 
+from certs import jws
 from certs.ca import CertificateAuthority
 from certs.identifiers import MemberId
 from certs.keys import generate_key
@@ -30,7 +32,6 @@ from gateway.signing import (
     RESPONSE_TYP,
     CertificateCache,
     MessageSigner,
-    canonical_json,
 )
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -123,7 +124,7 @@ def _verify(
 def test_an_untouched_response_verifies(
     ca: CertificateAuthority, provider: MessageSigner
 ) -> None:
-    token = provider.sign(canonical_json(_description()), typ=RESPONSE_TYP)
+    token = provider.sign(_description(), typ=RESPONSE_TYP)
     assert _verify(ca, token) == SignedResponse(("telecom[*]",), ("c-1", "c-2"))
 
 
@@ -151,7 +152,7 @@ def test_an_untouched_response_verifies(
 def test_a_response_changed_after_signing_is_refused(
     ca: CertificateAuthority, provider: MessageSigner, arrived: ArrivedResponse
 ) -> None:
-    token = provider.sign(canonical_json(_description()), typ=RESPONSE_TYP)
+    token = provider.sign(_description(), typ=RESPONSE_TYP)
     with pytest.raises(ResponseInvalid) as caught:
         _verify(ca, token, arrived=arrived)
     assert caught.value.code == "server.clientproxy.response_invalid"
@@ -168,7 +169,7 @@ def test_a_response_changed_after_signing_is_refused(
 def test_a_response_to_another_request_is_refused(
     ca: CertificateAuthority, provider: MessageSigner, expected: ExpectedResponse
 ) -> None:
-    token = provider.sign(canonical_json(_description()), typ=RESPONSE_TYP)
+    token = provider.sign(_description(), typ=RESPONSE_TYP)
     with pytest.raises(ResponseInvalid, match="differs"):
         _verify(ca, token, expected=expected)
 
@@ -186,7 +187,7 @@ def test_a_response_to_another_request_is_refused(
 def test_signed_lists_that_do_not_match_what_arrived_are_refused(
     ca: CertificateAuthority, provider: MessageSigner, signed: dict[str, Any]
 ) -> None:
-    token = provider.sign(canonical_json(_description(**signed)), typ=RESPONSE_TYP)
+    token = provider.sign(_description(**signed), typ=RESPONSE_TYP)
     with pytest.raises(ResponseInvalid):
         _verify(ca, token)
 
@@ -194,11 +195,11 @@ def test_signed_lists_that_do_not_match_what_arrived_are_refused(
 def test_a_tampered_signature_or_payload_is_refused(
     ca: CertificateAuthority, provider: MessageSigner
 ) -> None:
-    token = provider.sign(canonical_json(_description()), typ=RESPONSE_TYP)
+    token = provider.sign(_description(), typ=RESPONSE_TYP)
     header, payload, signature = token.split(".")
     forged = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     forged["status"] = 201
-    forged_payload = base64.urlsafe_b64encode(canonical_json(forged)).rstrip(b"=").decode()
+    forged_payload = base64.urlsafe_b64encode(jws.canonical_json(forged)).rstrip(b"=").decode()
     flipped = signature[:-4] + ("AAAA" if not signature.endswith("AAAA") else "BBBB")
     for bad in (f"{header}.{forged_payload}.{signature}", f"{header}.{payload}.{flipped}"):
         with pytest.raises(ResponseInvalid, match="signature refused"):
@@ -208,7 +209,7 @@ def test_a_tampered_signature_or_payload_is_refused(
 def test_a_response_signed_by_another_member_is_refused(
     ca: CertificateAuthority, other_member: MessageSigner
 ) -> None:
-    token = other_member.sign(canonical_json(_description()), typ=RESPONSE_TYP)
+    token = other_member.sign(_description(), typ=RESPONSE_TYP)
     with pytest.raises(ResponseInvalid, match="signature refused"):
         _verify(ca, token)
 
@@ -216,7 +217,7 @@ def test_a_response_signed_by_another_member_is_refused(
 def test_a_request_token_is_not_a_response(
     ca: CertificateAuthority, provider: MessageSigner
 ) -> None:
-    token = provider.sign(canonical_json(_description()), typ=REQUEST_TYP)
+    token = provider.sign(_description(), typ=REQUEST_TYP)
     with pytest.raises(ResponseInvalid, match="signature refused"):
         _verify(ca, token)
 
@@ -235,7 +236,7 @@ def test_the_response_issue_time_is_bounded_by_the_clock_skew(
     ca: CertificateAuthority, provider: MessageSigner, offset_s: int, accepted: bool
 ) -> None:
     issued_at = int(NOW.timestamp()) + offset_s
-    token = provider.sign(canonical_json(_description(issued_at=issued_at)), typ=RESPONSE_TYP)
+    token = provider.sign(_description(issued_at=issued_at), typ=RESPONSE_TYP)
     if accepted:
         _verify(ca, token)
         return
@@ -261,3 +262,17 @@ def test_the_response_issue_time_is_bounded_by_the_clock_skew(
 def test_malformed_signed_descriptions_are_refused(signed: Any) -> None:
     with pytest.raises(ResponseInvalid):
         check_response_description(signed, ARRIVED, EXPECTED, now=NOW, clock_skew_s=SKEW_S)
+
+
+def test_a_response_description_with_a_second_status_is_refused(
+    ca: CertificateAuthority, provider: MessageSigner
+) -> None:
+    # Genuinely signed by the provider's key: a reader keeping the first key would see a
+    # 500, Python's json keeps the last (200, which matches what arrived).
+    payload = b'{"status":500,' + jws.canonical_json(_description())[1:]
+    token = jwt.api_jws.encode(
+        payload, provider.key, algorithm="ES256",
+        headers={"typ": RESPONSE_TYP, "x5c": [jws.certificate_der_base64(provider.chain[0])]},
+    )
+    with pytest.raises(ResponseInvalid, match="duplicate key 'status'"):
+        _verify(ca, token)

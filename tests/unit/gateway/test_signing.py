@@ -12,6 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certs import jws
 from certs.ca import CertificateAuthority
 from certs.identifiers import MemberId, NodeId
 from certs.keys import KeyAlgorithm, generate_key
@@ -22,7 +23,6 @@ from gateway.signing import (
     CertificateCache,
     MessageSigner,
     SignatureError,
-    canonical_json,
     request_hash,
     verify_message,
 )
@@ -30,7 +30,7 @@ from gateway.signing import (
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 MEMBER = MemberId.parse("RENKEI/GOV/HOSP-A")
 OTHER = MemberId.parse("RENKEI/GOV/HOSP-B")
-PAYLOAD = canonical_json({"kind": "request", "v": 1, "body_sha256": "x"})
+PAYLOAD = {"kind": "request", "v": 1, "body_sha256": "x"}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def signer_for(
     return MessageSigner(member=member, key=key, chain=(cert,))
 
 
-def verify(token: str, ca: CertificateAuthority, **overrides: object) -> bytes:
+def verify(token: str, ca: CertificateAuthority, **overrides: object) -> dict[str, object]:
     arguments: dict[str, object] = {
         "typ": REQUEST_TYP,
         "expected_member": MEMBER,
@@ -157,7 +157,8 @@ def test_hmac_with_public_key_is_refused(ca: CertificateAuthority) -> None:
     cert = signer.chain[0]
     x5c = [base64.b64encode(cert.public_bytes(Encoding.DER)).decode()]
     secret = cert.public_bytes(Encoding.PEM)
-    forged = _forge({"alg": "HS256", "typ": REQUEST_TYP, "x5c": x5c}, PAYLOAD, secret)
+    forged = _forge({"alg": "HS256", "typ": REQUEST_TYP, "x5c": x5c}, jws.canonical_json(PAYLOAD),
+                    secret)
     with pytest.raises(SignatureError, match="algorithm must be ES256"):
         verify(forged, ca)
 
@@ -167,7 +168,7 @@ def test_extra_header_fields_are_refused(ca: CertificateAuthority) -> None:
     cert = signer.chain[0]
     x5c = [base64.b64encode(cert.public_bytes(Encoding.DER)).decode()]
     forged = jwt.api_jws.encode(
-        PAYLOAD,
+        jws.canonical_json(PAYLOAD),
         signer.key,
         algorithm="ES256",
         headers={"typ": REQUEST_TYP, "x5c": x5c, "jku": "http://evil.example/keys"},
@@ -182,7 +183,7 @@ def test_ecdsa_declared_as_another_algorithm_is_refused(ca: CertificateAuthority
     x5c = [base64.b64encode(cert.public_bytes(Encoding.DER)).decode()]
     genuine_signature = signer.sign(PAYLOAD, typ=REQUEST_TYP).split(".")[2]
     header = _b64(json.dumps({"alg": "ES384", "typ": REQUEST_TYP, "x5c": x5c}).encode())
-    forged = f"{header}.{_b64(PAYLOAD)}.{genuine_signature}"
+    forged = f"{header}.{_b64(jws.canonical_json(PAYLOAD))}.{genuine_signature}"
     with pytest.raises(SignatureError, match="algorithm"):
         verify(forged, ca)
 
@@ -191,7 +192,9 @@ def test_tampered_payload_is_refused(ca: CertificateAuthority) -> None:
     token = signer_for(ca).sign(PAYLOAD, typ=REQUEST_TYP)
     header, _, signature = token.split(".")
     other = (
-        base64.urlsafe_b64encode(canonical_json({"kind": "request", "v": 2})).rstrip(b"=").decode()
+        base64.urlsafe_b64encode(jws.canonical_json({"kind": "request", "v": 2}))
+        .rstrip(b"=")
+        .decode()
     )
     with pytest.raises(SignatureError, match="does not verify"):
         verify(f"{header}.{other}.{signature}", ca)
@@ -212,7 +215,9 @@ def test_malformed_x5c_is_refused(ca: CertificateAuthority, chain: object) -> No
     headers: dict[str, object] = {"typ": REQUEST_TYP}
     if chain is not None:
         headers["x5c"] = chain
-    forged = jwt.api_jws.encode(PAYLOAD, signer.key, algorithm="ES256", headers=headers)
+    forged = jwt.api_jws.encode(
+        jws.canonical_json(PAYLOAD), signer.key, algorithm="ES256", headers=headers
+    )
     with pytest.raises(SignatureError):
         verify(forged, ca)
 
@@ -248,3 +253,27 @@ def test_a_certificate_naming_no_member_is_refused(ca: CertificateAuthority) -> 
     auth = signer_for(ca, profile="auth").chain[0]
     with pytest.raises(SignatureError, match="names no member"):
         CertificateCache().member_of(auth)
+
+
+@pytest.mark.parametrize(
+    ("typ", "key", "first"),
+    [
+        (REQUEST_TYP, "method", "DELETE"),
+        (REQUEST_TYP, "destination", "RENKEI/GOV/HOSP-C/ss1"),
+        (RESPONSE_TYP, "status", 500),
+    ],
+)
+def test_a_signed_description_with_a_duplicate_key_is_refused(
+    ca: CertificateAuthority, typ: str, key: str, first: object
+) -> None:
+    signer = signer_for(ca)
+    description = {**PAYLOAD, key: "GET" if key == "method" else 200}
+    # The same key twice, genuinely signed: which one counts would depend on the reader.
+    payload = b"{" + jws.canonical_json({key: first})[1:-1] + b"," + jws.canonical_json(
+        description
+    )[1:]
+    x5c = [jws.certificate_der_base64(signer.chain[0])]
+    token = jwt.api_jws.encode(payload, signer.key, algorithm="ES256",
+                               headers={"typ": typ, "x5c": x5c})
+    with pytest.raises(SignatureError, match=f"duplicate key '{key}'"):
+        verify(token, ca, typ=typ)
