@@ -24,7 +24,7 @@ import structlog
 from certs.keys import load_certificate, load_private_key
 from gateway.errors import ProviderError
 from gateway.metaservices import is_metaservice, load_openapi
-from gateway.settings import NodeSettings
+from gateway.settings import NodeSettings, ServiceBackend
 from member_registry.anchor import load_anchor
 from member_registry.catalogue import sign_publication
 from policies.declarations import ServiceDeclaration
@@ -58,6 +58,29 @@ def _declaration_json(declaration: ServiceDeclaration) -> dict[str, Any]:
     }
 
 
+def _title(backend: ServiceBackend, info: dict[str, Any]) -> str:
+    title = info.get("title")
+    if isinstance(title, str) and title.strip():
+        return title
+    return backend.title or backend.service.service_code
+
+
+def _description(
+    backend: ServiceBackend, declaration: ServiceDeclaration | None, info: dict[str, Any]
+) -> str:
+    """The first description that says something; a service always has one."""
+    candidates = (
+        declaration.description if declaration is not None else "",
+        backend.description,
+        info.get("description"),
+    )
+    for text in candidates:
+        if isinstance(text, str) and text.strip():
+            return text
+    service = backend.service
+    return f"The {service.service_code} service of {service.subsystem}."
+
+
 async def describe_services(settings: NodeSettings, policy: PolicyStore) -> list[dict[str, Any]]:
     """The catalogue document's services: what integrators need to find and call them."""
     described = []
@@ -74,15 +97,11 @@ async def describe_services(settings: NodeSettings, policy: PolicyStore) -> list
                             error=exc.message)
         info = openapi.get("info") if openapi is not None else None
         info = info if isinstance(info, dict) else {}
-        title = info.get("title")
-        description = declaration.description if declaration is not None else ""
-        if not description and isinstance(info.get("description"), str):
-            description = info["description"]
         described.append(
             {
                 "id": str(backend.service),
-                "title": title if isinstance(title, str) else backend.service.service_code,
-                "description": description,
+                "title": _title(backend, info),
+                "description": _description(backend, declaration, info),
                 "declaration": _declaration_json(declaration) if declaration else None,
                 "openapi": openapi,
             }

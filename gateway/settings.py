@@ -63,6 +63,9 @@ class ServiceBackend:
     # default: a ';' in the path is refused, since backends that cut parameters off
     # before routing would reach another path than the access right was checked on.
     path_parameters: bool = False
+    # What the API catalogue shows when no OpenAPI document or declaration says it.
+    title: str = ""
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,8 @@ def load_node_settings(
                 openapi=resolve(entry["openapi"]) if entry.get("openapi") else None,
                 path_parameters=_bool(entry.get("path_parameters", False),
                                       f"{where}.path_parameters"),
+                title=str(entry.get("title", "")),
+                description=str(entry.get("description", "")),
             )
         )
     policy = data.get("policy_file")

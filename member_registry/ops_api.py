@@ -26,11 +26,12 @@ from certs.errors import CertsError
 from certs.identifiers import IdentifierError, ServiceId
 from member_registry.catalogue import (
     Catalogue,
+    CatalogueEntry,
     CatalogueRefused,
     catalogue_table,
-    dcat_catalogue,
     verify_publication,
 )
+from member_registry.dcat import catalogue_graph, jsonld_context
 from member_registry.errors import (
     AlreadyExists,
     ConfigurationError,
@@ -253,20 +254,37 @@ def add_ops_routes(
     async def dcat(request: web.Request) -> web.Response:
         entries = await request.app[CATALOGUE].entries()
         names = {str(m.id): m.name for m in await service.list_members()}
-        document = dcat_catalogue(
+        graph = catalogue_graph(
             entries, instance=service.instance, member_names=names, base_url=_base(request)
         )
-        return web.json_response(document, content_type="application/ld+json")
+        if "text/turtle" in request.headers.get("Accept", ""):
+            return web.Response(text=graph.serialize(format="turtle"), content_type="text/turtle")
+        document = graph.serialize(format="json-ld", context=jsonld_context(), auto_compact=True)
+        return web.Response(text=document, content_type="application/ld+json")
 
-    async def service_openapi(request: web.Request) -> web.Response:
+    async def _entry(request: web.Request) -> CatalogueEntry:
         try:
             wanted = ServiceId.parse(request.match_info["service"])
         except IdentifierError as exc:
             raise ValidationError(f"service: {exc}") from exc
         for entry in await request.app[CATALOGUE].entries():
-            if entry.service == wanted and entry.openapi is not None:
-                return web.json_response(entry.openapi)
-        return _problem(404, "registry.not_found", f"no OpenAPI description for {wanted}")
+            if entry.service == wanted:
+                return entry
+        raise NotFound(f"{wanted} is not in the catalogue")
+
+    async def service_entry(request: web.Request) -> web.Response:
+        # The page a DataService's IRI and endpointURL resolve to.
+        entry = await _entry(request)
+        return web.json_response(
+            {**entry.to_json_dict(), "r1_path": f"/r1/{entry.service}",
+             "access": "call r1_path on your own Renkei node's client port"}
+        )
+
+    async def service_openapi(request: web.Request) -> web.Response:
+        entry = await _entry(request)
+        if entry.openapi is None:
+            raise NotFound(f"{entry.service} has no OpenAPI description")
+        return web.json_response(entry.openapi)
 
     async def publish(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > _MAX_PUBLICATION:
@@ -308,6 +326,7 @@ def add_ops_routes(
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/catalogue", catalogue)
     app.router.add_get("/catalogue/dcat", dcat)
+    app.router.add_get("/catalogue/services/{service}", service_entry)
     app.router.add_get("/catalogue/services/{service}/openapi.json", service_openapi)
     app.router.add_post("/catalogue/publish", publish)
     app.router.add_get("/api/operator-log", operator_log)

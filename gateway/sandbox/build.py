@@ -200,7 +200,10 @@ def _node_settings(
             url = f"{backend_url}/{service.backend}"
         openapi = Path(__file__).parent / "openapi" / f"{service.id.service_code}.json"
         described = f"openapi = {_toml(str(openapi))}\n" if openapi.is_file() else ""
-        services.append(f'[[service]]\nid = "{service.id}"\nbackend = "{url}"\n{described}')
+        about = f"description = {_toml(service.description)}\n" if service.description else ""
+        services.append(
+            f'[[service]]\nid = "{service.id}"\nbackend = "{url}"\n{described}{about}'
+        )
     return "\n".join(
         [
             f'node_id = "{node.id}"',

@@ -14,10 +14,14 @@ from xml.etree import ElementTree
 
 import aiohttp
 import pytest
+from rdflib import Graph
+from rdflib.namespace import DCAT, DCTERMS
+from yarl import URL
 
 import gateway.sandbox
 from gateway.sandbox.backends import fhir_patients
 from tests.functional.sandbox_helpers import node, sandbox_process
+from tests.unit.member_registry.dcat_shapes import violations
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
 OUTSIDER = "RENKEI/COM/INSURER/CLAIMS"
@@ -239,13 +243,33 @@ async def test_catalogue_search_finds_the_pushed_fhir_service(federation: dict[s
 
 async def test_catalogue_dcat_lists_the_pushed_services(federation: dict[str, Any]) -> None:
     document = await _catalogue(federation, "/catalogue/dcat")
-    identifiers = {service["dct:identifier"] for service in document["dcat:service"]}
+    base = federation["registry"]["url"]
+    graph = Graph().parse(data=json.dumps(document), format="json-ld", publicID=base)
+    identifiers = {str(o) for o in graph.objects(None, DCTERMS.identifier)}
     assert {
         f"{PROVIDER}/patients",
         f"{PROVIDER}/echo",
+        f"{PROVIDER}/feeds",
         "RENKEI/COM/TRANSIT/TIMETABLE/gtfs",
     } <= identifiers
-    assert document["@type"] == "dcat:Catalog"
+    assert violations(graph) == ""  # the official DCAT-AP 3.0.0 shapes
+    async with aiohttp.ClientSession() as session:
+        for link in sorted({str(o) for o in graph.objects(None, DCAT.endpointDescription)}):
+            async with session.get(URL(link, encoded=True)) as response:
+                assert response.status == 200, link
+
+
+async def test_catalogue_finds_a_service_without_openapi(federation: dict[str, Any]) -> None:
+    await _catalogue(federation, "/catalogue/dcat")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{federation['registry']['url']}/catalogue", params={"q": "news"}) as got,
+    ):
+        found = (await got.json())["services"]
+    assert [entry["service"] for entry in found] == [f"{PROVIDER}/feeds"]
+    assert found[0]["title"] == "feeds"
+    assert found[0]["description"] == "Hospital B's news feeds (no OpenAPI description)"
+    assert found[0]["openapi"] is None
 
 
 # --- no consented field value in any process's log ---

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from rdflib import Graph, URIRef
+from rdflib.namespace import DCTERMS, FOAF
+from yarl import URL
 
 from certs.ca import CertificateAuthority
 from certs.identifiers import NodeId
@@ -19,6 +22,7 @@ from member_registry.api import create_app
 from member_registry.catalogue import sign_publication
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings
+from tests.unit.member_registry.dcat_shapes import violations
 from tests.unit.member_registry.registry_samples import EHR, HOSP_A, NODE1, NOW
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -91,11 +95,26 @@ async def test_publish_search_and_dcat(
 
     dcat = await client.get("/catalogue/dcat")
     assert dcat.content_type == "application/ld+json"
-    catalog = await dcat.json()
-    assert catalog["@type"] == "dcat:Catalog"
-    assert {s["dct:identifier"] for s in catalog["dcat:service"]} == {s["id"] for s in SERVICES}
-    publisher = catalog["dcat:service"][0]["dct:publisher"]
-    assert publisher["foaf:name"] == "Hospital A"
+    base = str(client.make_url(""))
+    graph = Graph().parse(data=await dcat.text(), format="json-ld", publicID=base)
+    assert violations(graph) == ""  # the official DCAT-AP 3.0.0 shapes, via pyshacl
+    identifiers = {str(o) for o in graph.objects(None, DCTERMS.identifier)}
+    assert identifiers == {s["id"] for s in SERVICES}
+    names = {str(o) for o in graph.objects(None, FOAF.name)}
+    assert "Hospital A" in names
+    turtle = await client.get("/catalogue/dcat", headers={"Accept": "text/turtle"})
+    assert turtle.content_type == "text/turtle"
+    assert Graph().parse(data=await turtle.text(), format="turtle").isomorphic(graph)
+
+    # Every IRI the catalogue names at the registry resolves (the service id's "/" encoded).
+    iris = {str(term).split("#")[0] for triple in graph for term in triple
+            if isinstance(term, URIRef) and str(term).startswith(base.rstrip("/"))}
+    assert len(iris) == 4  # the catalogue, two services, one OpenAPI description
+    for iri in sorted(iris):
+        resolved = await client.get(URL(iri, encoded=True).raw_path)
+        assert resolved.status == 200, iri
+    patients = await client.get(f"/catalogue/services/{encoded}%2Fpatients")
+    assert (await patients.json())["r1_path"] == f"/r1/{EHR}/patients"
 
 
 async def test_a_new_publication_replaces_the_old_one(

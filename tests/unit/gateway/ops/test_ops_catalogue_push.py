@@ -59,6 +59,8 @@ def settings(tmp_path: Path) -> Any:
             ServiceBackend(EHR.service("echo"), "http://b/e", openapi=described),
             ServiceBackend(EHR.service("broken"), "http://b/x", openapi=tmp_path / "none.json"),
             ServiceBackend(EHR.service("listMethods"), "http://b/shadow"),
+            ServiceBackend(EHR.service("feeds"), "http://b/f", description="News feeds"),
+            ServiceBackend(EHR.service("bare"), "http://b/b"),
         ),
     )
 
@@ -69,7 +71,9 @@ def test_publish_url_is_beside_the_download_url() -> None:
 
 async def test_describe_services_uses_declarations_and_openapi(settings: Any) -> None:
     described = {s["id"]: s for s in await describe_services(settings, Declarations())}  # type: ignore[arg-type]
-    assert sorted(described) == [f"{EHR}/broken", f"{EHR}/echo", f"{EHR}/patients"]
+    assert sorted(described) == [
+        f"{EHR}/bare", f"{EHR}/broken", f"{EHR}/echo", f"{EHR}/feeds", f"{EHR}/patients"
+    ]
     patients = described[f"{EHR}/patients"]
     assert (patients["title"], patients["description"]) == ("patients", "Patient records")
     assert patients["declaration"]["consent_governed"] is True
@@ -77,6 +81,17 @@ async def test_describe_services_uses_declarations_and_openapi(settings: Any) ->
     assert (echo["title"], echo["description"], echo["declaration"]) == ("Echo", "Echoes", None)
     # An unreadable OpenAPI file leaves the service listed without one.
     assert described[f"{EHR}/broken"]["openapi"] is None
+
+
+async def test_a_service_without_openapi_still_has_a_title_and_description(
+    settings: Any,
+) -> None:
+    described = {s["id"]: s for s in await describe_services(settings, Declarations())}  # type: ignore[arg-type]
+    feeds = described[f"{EHR}/feeds"]
+    assert (feeds["title"], feeds["description"], feeds["openapi"]) == ("feeds", "News feeds", None)
+    # Nothing configured at all: the service still says what it is.
+    bare = described[f"{EHR}/bare"]
+    assert (bare["title"], bare["description"]) == ("bare", f"The bare service of {EHR}.")
 
 
 @pytest.fixture
@@ -110,7 +125,7 @@ async def test_the_registry_verifies_the_signed_publication(
             session, settings, Declarations(), url=str(server.make_url("/catalogue/publish")),  # type: ignore[arg-type]
             now=NOW,
         )
-    assert count == 3
+    assert count == 5
     node, entries = received[0]
     assert node == NODE
     assert all(isinstance(entry, CatalogueEntry) for entry in entries)
