@@ -41,11 +41,13 @@ from gateway.errors import (
     UnknownClient,
     UnknownProvider,
 )
+from gateway.limits import HttpLimits
 from gateway.metrics import stage
 from gateway.peer_connector import PinMismatch
 from gateway.protocol import ExchangeRequest, parse_exchange_request
 from gateway.relay import response_headers_from
 from gateway.responses import error_response
+from gateway.sending import send_body
 from gateway.signing import (
     REQUEST_TYP,
     RESPONSE_TYP,
@@ -343,7 +345,7 @@ async def _exchange(
             }
         with stage("audit"):
             await ctx.audit.append(entry)
-        return await _reply(http, request, request_id, req_hash, relayed)
+        return await _reply(http, request, request_id, req_hash, relayed, ctx.settings.limits)
     finally:
         relayed.body.close()
 
@@ -472,6 +474,7 @@ async def _reply(
     request_id: str,
     req_hash: str,
     relayed: _Relayed,
+    limits: HttpLimits,
 ) -> web.StreamResponse:
     reply = web.StreamResponse(status=relayed.status)
     for name, value in relayed.headers:
@@ -487,7 +490,5 @@ async def _reply(
         reply.headers["Renkei-Consent"] = ",".join(relayed.consent_ids)
     reply.content_length = relayed.body.size
     await reply.prepare(http)
-    async for chunk in relayed.body.chunks():
-        await reply.write(chunk)
-    await reply.write_eof()
+    await send_body(http, reply, relayed.body.chunks(), limits)
     return reply

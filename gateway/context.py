@@ -189,7 +189,10 @@ def _peer_session(
 ) -> aiohttp.ClientSession:
     context = client_context(settings.auth_certificate, settings.auth_key, cadata)
     connector = PinnedConnector(
-        _pins_of(conf), ssl=context, limit=0, limit_per_host=256, keepalive_timeout=60
+        _pins_of(conf), ssl=context, limit=0, limit_per_host=256,
+        # Below the peers' idle deadline (limits.idle_timeout_s, 10 s by default),
+        # so this side closes an idle connection before the peer does.
+        keepalive_timeout=8,
     )
     return aiohttp.ClientSession(
         connector=connector,

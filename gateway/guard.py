@@ -54,6 +54,7 @@ from gateway.tls import peer_certificate_der
 
 __all__ = [
     "GuardedRunner",
+    "GuardedSite",
     "InFlightLimiter",
     "Port",
     "Refusal",
@@ -322,12 +323,13 @@ def _write_and_close(transport: asyncio.Transport, data: bytes) -> None:
 
 
 class _GuardedHandler(web_protocol.RequestHandler):
-    """aiohttp's connection handler plus a head deadline, caps and coded parse errors."""
+    """aiohttp's connection handler plus deadlines, caps and coded parse errors."""
 
     def __init__(self, manager: _GuardedServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._guard = manager
         self._head_timer: asyncio.TimerHandle | None = None
+        self._first_byte_timer: asyncio.TimerHandle | None = None
         self._remote: str = "-"
         self._counted = False
 
@@ -335,9 +337,9 @@ class _GuardedHandler(web_protocol.RequestHandler):
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else "-"
         guard = self._guard
-        if (
+        if guard.open_per_ip[self._remote] >= guard.limits.max_connections_per_ip or (
             guard.open_total >= guard.limits.max_connections
-            or guard.open_per_ip[self._remote] >= guard.limits.max_connections_per_ip
+            and not guard.make_room_for(self._remote)
         ):
             error = TooManyRequests("too many connections from this address")
             guard.record(Refusal(guard.port, error.code, 429, error.message, remote=self._remote))
@@ -348,21 +350,43 @@ class _GuardedHandler(web_protocol.RequestHandler):
             )
             return
         self._counted = True
-        guard.open_total += 1
-        guard.open_per_ip[self._remote] += 1
+        guard.count(self)
         super().connection_made(transport)
+        self._first_byte_timer = self._loop.call_later(
+            guard.limits.first_byte_timeout_s, self._no_first_byte
+        )
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_head_timer()
-        if self._counted:
-            self._counted = False
-            self._guard.open_total -= 1
-            self._guard.open_per_ip[self._remote] -= 1
-            if self._guard.open_per_ip[self._remote] <= 0:
-                del self._guard.open_per_ip[self._remote]
+        self._cancel_first_byte_timer()
+        self.uncount()
         super().connection_lost(exc)
 
+    def uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._guard.uncount(self)
+
+    @property
+    def remote(self) -> str:
+        return self._remote
+
+    def is_idle(self) -> bool:
+        """No request on this connection is being received, handled or answered."""
+        return (
+            self._current_request is None
+            and self._head_timer is None
+            and not self._messages
+            and not getattr(self, "_request_in_progress", False)
+        )
+
+    def evict(self) -> None:
+        """Close an idle connection to make room for another address's."""
+        self.uncount()
+        self.force_close()
+
     def data_received(self, data: bytes) -> None:
+        self._cancel_first_byte_timer()
         before = self._request_count
         if self._head_timer is None and self._current_request is None and not self._messages:
             self._head_timer = self._loop.call_later(
@@ -371,6 +395,18 @@ class _GuardedHandler(web_protocol.RequestHandler):
         super().data_received(data)
         if self._request_count != before:
             self._cancel_head_timer()
+
+    def _cancel_first_byte_timer(self) -> None:
+        if self._first_byte_timer is not None:
+            self._first_byte_timer.cancel()
+            self._first_byte_timer = None
+
+    def _no_first_byte(self) -> None:
+        # Nothing was asked, so there is nothing to answer or audit: close.
+        self._first_byte_timer = None
+        log.info("connection_without_request_closed", port=self._guard.port,
+                 remote=self._remote, after_s=self._guard.limits.first_byte_timeout_s)
+        self.force_close()
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -388,8 +424,7 @@ class _GuardedHandler(web_protocol.RequestHandler):
             Refusal(self._guard.port, error.code, error.status, error.message, remote=self._remote)
         )
         self.transport.write(_raw_refusal(error, self._guard.limits))
-        self.force_close()
-        self.transport.close()
+        self.force_close()  # closes the transport too
 
     def _make_error_handler(
         self, err_info: Any
@@ -432,7 +467,46 @@ class _GuardedServer(web.Server):
         self.sink = sink
         self.open_total = 0
         self.open_per_ip: Counter[str] = Counter()
+        self._handlers: dict[str, set[_GuardedHandler]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def count(self, handler: _GuardedHandler) -> None:
+        self.open_total += 1
+        self.open_per_ip[handler.remote] += 1
+        self._handlers.setdefault(handler.remote, set()).add(handler)
+
+    def uncount(self, handler: _GuardedHandler) -> None:
+        self.open_total -= 1
+        self.open_per_ip[handler.remote] -= 1
+        if self.open_per_ip[handler.remote] <= 0:
+            del self.open_per_ip[handler.remote]
+        handlers = self._handlers.get(handler.remote)
+        if handlers is not None:
+            handlers.discard(handler)
+            if not handlers:
+                del self._handlers[handler.remote]
+
+    def make_room_for(self, remote: str) -> bool:
+        """At the global cap: close an idle connection of an address holding more.
+
+        The global cap must not let a few addresses lock every other one out,
+        so a newcomer may take the place of an idle connection (one that sent
+        nothing yet, or waits between requests) of the address holding the
+        most connections, as long as that address holds more than the
+        newcomer would after it. An address that holds as many as any other
+        gets no room this way, and nothing in progress is ever cut.
+        """
+        own = self.open_per_ip[remote]
+        for address, held in self.open_per_ip.most_common():
+            if held <= own + 1:
+                return False
+            for handler in list(self._handlers.get(address, ())):
+                if handler.is_idle():
+                    log.info("idle_connection_evicted", port=self.port, remote=address,
+                             held=held, for_remote=remote)
+                    handler.evict()
+                    return True
+        return False
 
     def record(self, refusal: Refusal) -> None:
         """Log a refusal made outside any request task (e.g. at connect)."""
@@ -501,3 +575,37 @@ class GuardedRunner(web.AppRunner):
             debug=app._debug,
             **self._kwargs,
         )
+
+
+class GuardedSite(web.TCPSite):
+    """A ``TCPSite`` whose TLS handshakes must finish within a deadline.
+
+    asyncio gives a handshake 60 s by default, and a connection is handed to
+    the guard only once its handshake is done, so a peer-port connection that
+    never says hello would be held that long. aiohttp's ``TCPSite`` does not
+    pass the deadline on, so ``start`` is its own, with it.
+    """
+
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, *, handshake_timeout_s: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(runner, host, port, **kwargs)
+        self._handshake_timeout_s = handshake_timeout_s
+
+    async def start(self) -> None:
+        self._runner._reg_site(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self._handshake_timeout_s if self._ssl_context else None,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port

@@ -30,16 +30,30 @@ class HttpLimits:
     # Peer requests carry signatures with certificate chains and OCSP staples.
     max_peer_field_bytes: int = 65536
     max_headers: int = 100
-    # Deadlines: the head must arrive within header_timeout_s of its first
-    # byte; a body must keep flowing (idle) and arrive at a minimum rate.
+    # Deadlines: a connection must send its first byte within
+    # first_byte_timeout_s (after the TLS handshake, itself bounded by
+    # tls_handshake_timeout_s on the peer port), the head must arrive within
+    # header_timeout_s of its first byte, a body must keep flowing (idle) and
+    # arrive at a minimum rate, and a kept-alive connection may wait
+    # idle_timeout_s for its next request.
+    first_byte_timeout_s: float = 5.0
+    tls_handshake_timeout_s: float = 5.0
     header_timeout_s: float = 5.0
     body_idle_timeout_s: float = 10.0
     body_timeout_s: float = 600.0
     min_body_rate_bps: int = 1024
     body_grace_s: float = 5.0
-    idle_timeout_s: float = 75.0
-    # Caps: connections per remote address and exchanges in flight per
-    # client subsystem (client port) or per peer certificate (peer port).
+    idle_timeout_s: float = 10.0
+    # Responses: each write must complete within send_idle_timeout_s, and a
+    # body must leave at min_send_rate_bps or faster after send_grace_s; a
+    # caller that stops reading is cut off, freeing its exchange slot.
+    send_idle_timeout_s: float = 10.0
+    min_send_rate_bps: int = 1024
+    send_grace_s: float = 10.0
+    # Caps: connections per remote address and in all (at the global cap an
+    # idle connection of the address holding the most makes room for another
+    # address), and exchanges in flight per client subsystem (client port) or
+    # per peer certificate (peer port).
     max_connections: int = 4096
     max_connections_per_ip: int = 512
     max_in_flight_per_client: int = 64

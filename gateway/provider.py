@@ -43,6 +43,7 @@ from gateway.metrics import stage
 from gateway.protocol import ExchangeRequest, check_path_parameters, parse_exchange_request
 from gateway.relay import response_headers_from
 from gateway.responses import error_body, wants_xml
+from gateway.sending import send_body
 from gateway.settings import ServiceBackend
 from gateway.signing import (
     REQUEST_TYP,
@@ -292,9 +293,7 @@ async def _serve(
             reply.headers["Renkei-Consent"] = ",".join(consent_ids)
         reply.content_length = body.size
         await reply.prepare(http)
-        async for chunk in body.chunks():
-            await reply.write(chunk)
-        await reply.write_eof()
+        await send_body(http, reply, body.chunks(), ctx.settings.limits)
         return reply
     finally:
         body.close()

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.app import client_app, management_app, peer_app
 from gateway.catalogue_push import catalogue_pushing
 from gateway.context import Clock, NodeContext, open_node, utcnow
-from gateway.guard import GuardedRunner, Port
+from gateway.guard import GuardedRunner, GuardedSite, Port
 from gateway.ops_api import NodeOps, install_ops
 from gateway.refusals import audit_sink
 from gateway.schema import migrate_node_database
@@ -72,9 +72,10 @@ async def running_node(
                 )
                 await runner.setup()
                 runners.append(runner)
-                site = web.TCPSite(
+                site = GuardedSite(
                     runner, listen.host, listen.port, ssl_context=ssl_context,
                     reuse_port=listen.reuse_port or None,
+                    handshake_timeout_s=settings.limits.tls_handshake_timeout_s,
                 )
                 await site.start()
                 ports.append(_bound_port(site))

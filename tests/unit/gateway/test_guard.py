@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
 
 import pytest
 from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from gateway.errors import TooManyRequests
-from gateway.guard import GuardedRunner, InFlightLimiter, Refusal, _parse_error
+from gateway.guard import GuardedRunner, GuardedSite, InFlightLimiter, Refusal, _parse_error
 from gateway.limits import HttpLimits, LimitsError, limits_from_table
 
 
@@ -210,3 +212,151 @@ async def test_expect_continue_over_the_limit_is_refused_before_100(
     assert within.startswith(b"HTTP/1.1 100 Continue"), within
     assert [r.code for r in refusals] == ["client.body_too_large"]
     assert read == []
+
+
+async def _wait_closed(reader: asyncio.StreamReader, within: float) -> bytes:
+    """What the server sent before it closed, or TimeoutError if it keeps the line."""
+    data = b""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        chunk = await asyncio.wait_for(reader.read(4096), max(deadline - loop.time(), 0.01))
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _hello_app() -> web.Application:
+    async def hello(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/r1/x", hello)
+    return app
+
+
+async def test_a_connection_that_sends_nothing_is_closed(unused_tcp_port: int) -> None:
+    refusals: list[Refusal] = []
+    limits = HttpLimits(first_byte_timeout_s=0.3, idle_timeout_s=30)
+    runner = await _serve(_hello_app(), unused_tcp_port, refusals=refusals, limits=limits)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        try:
+            assert await _wait_closed(reader, 3) == b""
+        finally:
+            writer.close()
+        # A connection that asks in time is served, and may then wait idle_timeout_s.
+        reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        try:
+            writer.write(b"GET /r1/x HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200")
+            with pytest.raises(TimeoutError):
+                await _wait_closed(reader, 0.8)
+        finally:
+            writer.close()
+    finally:
+        await runner.cleanup()
+    assert refusals == []  # nothing was asked, so nothing is audited
+
+
+async def _open_from(address: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+
+
+async def test_the_global_cap_does_not_lock_out_another_address(unused_tcp_port: int) -> None:
+    """Two addresses hold every connection, idle; a third address is still served."""
+    refusals: list[Refusal] = []
+    limits = HttpLimits(max_connections=6, max_connections_per_ip=4, first_byte_timeout_s=30)
+    runner = await _serve(_hello_app(), unused_tcp_port, refusals=refusals, limits=limits)
+    held = []
+    try:
+        for address in ("127.0.0.2", "127.0.0.3"):
+            for _ in range(3):
+                held.append(await _open_from(address, unused_tcp_port))
+        await asyncio.sleep(0.1)
+        reader, writer = await _open_from("127.0.0.4", unused_tcp_port)
+        writer.write(b"GET /r1/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"ok"), 2)).startswith(b"HTTP/1.1 200")
+        held.append((reader, writer))  # kept open: the cap stays reached
+        # One idle connection of the holders made room, and was closed.
+        closed = 0
+        for held_reader, _ in held[:-1]:
+            try:
+                if await asyncio.wait_for(held_reader.read(1), 0.2) == b"":
+                    closed += 1
+            except TimeoutError:
+                pass
+        assert closed == 1
+        # A holder gets no room at another holder's expense.
+        reader, writer = await _open_from("127.0.0.2", unused_tcp_port)
+        data = await asyncio.wait_for(reader.read(4096), 2)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 429"), data
+    finally:
+        for _, held_writer in held:
+            held_writer.close()
+        await runner.cleanup()
+
+
+async def test_connections_in_use_are_never_evicted(unused_tcp_port: int) -> None:
+    refusals: list[Refusal] = []
+    limits = HttpLimits(max_connections=4, max_connections_per_ip=4, header_timeout_s=30,
+                        first_byte_timeout_s=30)
+    runner = await _serve(_hello_app(), unused_tcp_port, refusals=refusals, limits=limits)
+    held = []
+    try:
+        for _ in range(4):
+            reader, writer = await _open_from("127.0.0.2", unused_tcp_port)
+            writer.write(b"GET /r1/x HTTP/1.1\r\nHo")  # a head still arriving
+            held.append((reader, writer))
+        await asyncio.sleep(0.1)
+        reader, writer = await _open_from("127.0.0.3", unused_tcp_port)
+        data = await asyncio.wait_for(reader.read(4096), 2)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 429"), data
+        for _, held_writer in held:
+            held_writer.write(b"st: a\r\n\r\n")
+        for held_reader, _ in held:
+            assert (await asyncio.wait_for(held_reader.readuntil(b"ok"), 2)).startswith(
+                b"HTTP/1.1 200"
+            )
+    finally:
+        for _, held_writer in held:
+            held_writer.close()
+        await runner.cleanup()
+    assert [r.code for r in refusals] == ["client.too_many_requests"]
+
+
+async def test_a_tls_handshake_that_never_starts_is_cut_off(
+    unused_tcp_port: int, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from certs.keys import save_certificate, save_private_key
+    from member_registry.signing import generate_signing_identity
+
+    key, cert = generate_signing_identity("RENKEI", datetime.now(UTC) - timedelta(days=1))
+    save_private_key(key, tmp_path / "key.pem")
+    save_certificate(cert, tmp_path / "cert.pem")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    runner = GuardedRunner(
+        _hello_app(), port="peer", limits=HttpLimits(), max_body_bytes=10,
+        sink=_no_sink,
+    )
+    await runner.setup()
+    site = GuardedSite(runner, "127.0.0.1", unused_tcp_port, ssl_context=context,
+                       handshake_timeout_s=0.3)
+    await site.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        try:
+            assert await _wait_closed(reader, 3) == b""
+        finally:
+            writer.close()
+    finally:
+        await runner.cleanup()
+
+
+async def _no_sink(_: Refusal) -> None:
+    return None
