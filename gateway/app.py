@@ -15,6 +15,7 @@ from gateway.context import NodeContext
 from gateway.errors import GatewayError, GlobalConfOutdated
 from gateway.policy_api import add_policy_routes
 from gateway.provider import handle_peer_request
+from gateway.rejections import MANAGEMENT_BEARER
 from gateway.responses import error_response
 from gateway.tokens import TokenError, TokenIssuer
 
@@ -85,6 +86,9 @@ def require_role(request: web.Request, *roles: str) -> None:
     try:
         claims = tokens.verify(token.strip(), now=ctx.clock())
     except TokenError as exc:
+        ctx.rejections.record(
+            MANAGEMENT_BEARER, exc.reason, remote=request.remote, path=request.path[:256]
+        )
         raise web.HTTPUnauthorized(
             text=f'{{"type": "{exc.code}", "message": "invalid bearer token"}}',
             content_type="application/json",

@@ -32,11 +32,12 @@ from gateway.confclient import ConfigurationClient
 from gateway.db import Base, create_engine
 from gateway.errors import PeerAuthenticationFailed, TimestampingFailed
 from gateway.peer_connector import PinnedConnector, Pins
+from gateway.rejections import PEER_TLS, RejectionLog, tls_reason
 from gateway.replay import ReplayGuard
 from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
 from gateway.status import StatusService
-from gateway.tls import client_context, server_context, trust_bundle
+from gateway.tls import client_context, on_handshake_failure, server_context, trust_bundle
 from member_registry.globalconf import GlobalConf, Node
 from policies.files import apply_policy_file, load_policy_file
 from policies.filter import FilterLimits
@@ -73,6 +74,7 @@ class NodeContext:
     auth_certificate: x509.Certificate
     server_ssl: ssl.SSLContext
     cert_cache: CertificateCache = field(default_factory=CertificateCache)
+    rejections: RejectionLog = field(default_factory=RejectionLog)
     filter_limits: FilterLimits = field(default_factory=FilterLimits)
     status: StatusService | None = None
     checkpointer: Checkpointer | None = None
@@ -250,6 +252,10 @@ async def open_node(
         signers=_load_signers(settings),
         auth_certificate=auth_cert,
         server_ssl=server_context(settings.auth_certificate, settings.auth_key, ""),
+    )
+    on_handshake_failure(
+        context.server_ssl,
+        lambda exc: context.rejections.record(PEER_TLS, tls_reason(exc)),
     )
     context._peer_session = _peer_session(settings, "")
     context.backend_session = aiohttp.ClientSession(

@@ -10,7 +10,7 @@ the label space grow with garbage.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,6 +19,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from certs.identifiers import IdentifierError, ServiceId, SubsystemId
 
@@ -109,6 +111,10 @@ class NodeMetrics:
             "renkei_maintenance", "1 while the node is in maintenance mode", registry=self.registry
         )
 
+    def watch_rejections(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        """Export refused credentials (gateway/rejections.py), read at scrape time."""
+        self.registry.register(_RejectionCollector(counts))
+
     def observe_exchange(
         self,
         *,
@@ -151,6 +157,28 @@ class NodeMetrics:
     def render(self) -> bytes:
         data: Any = generate_latest(self.registry)
         return bytes(data)
+
+
+class _RejectionCollector(Collector):
+    def __init__(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for (kind, reason), count in sorted(self._counts().items()):
+            family.add_metric([kind, reason], count)
+        return [family]
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "renkei_rejected_credentials",
+            "Credentials refused: management tokens and peer TLS handshakes, by reason",
+            labels=("kind", "reason"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,7 @@ def install_ops(
     client.middlewares.insert(0, _exchange_metrics(ops, "client"))
     peer.middlewares.insert(0, _exchange_metrics(ops, "peer"))
     management[_OPS] = ops
+    ops.metrics.watch_rejections(ctx.rejections.counts)
     trail = OperatorLog(ctx.engine, NODE_OPERATOR_LOG)
 
     @web.middleware

@@ -9,14 +9,20 @@ the check that matters (hostnames are not used between nodes).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cryptography import x509
 
 from certs.keys import certificate_pem
 
-__all__ = ["client_context", "peer_certificate_der", "server_context", "trust_bundle"]
+__all__ = [
+    "client_context",
+    "on_handshake_failure",
+    "peer_certificate_der",
+    "server_context",
+    "trust_bundle",
+]
 
 
 def trust_bundle(roots: Iterable[x509.Certificate]) -> str:
@@ -46,6 +52,26 @@ def server_context(cert: Path, key: Path, cadata: str) -> ssl.SSLContext:
 def client_context(cert: Path, key: Path, cadata: str) -> ssl.SSLContext:
     """The context for connecting to other nodes' peer ports."""
     return _base(ssl.Purpose.SERVER_AUTH, cert, key, cadata)
+
+
+def on_handshake_failure(context: ssl.SSLContext, report: Callable[[ssl.SSLError], None]) -> None:
+    """Call ``report`` with the error of every handshake ``context`` fails.
+
+    asyncio logs a failed server-side handshake only in debug mode; the
+    context's ``sslobject_class`` (the documented hook for it) sees each one.
+    """
+
+    class _Reporting(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise  # not a failure: the handshake waits for more bytes
+            except ssl.SSLError as exc:
+                report(exc)
+                raise
+
+    context.sslobject_class = _Reporting
 
 
 def peer_certificate_der(ssl_object: object) -> bytes | None:

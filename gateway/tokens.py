@@ -33,6 +33,10 @@ class TokenError(Exception):
 
     code = "management.unauthorized"
 
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason  # one word, for the rejection log and metric
+
 
 class TokenIssuer:
     """Issues and verifies tokens for one node."""
@@ -54,7 +58,7 @@ class TokenIssuer:
         try:
             return self._tokens.verify(token, now=now)
         except TokenInvalid as exc:
-            raise TokenError(exc.message) from exc
+            raise TokenError(exc.message, reason=exc.reason) from exc
 
 
 class ClientTokens:
@@ -80,4 +84,4 @@ class ClientTokens:
         try:
             return self._tokens.verify(token, now=now)
         except TokenInvalid as exc:
-            raise TokenError(exc.message) from exc
+            raise TokenError(exc.message, reason=exc.reason) from exc

@@ -136,9 +136,18 @@ class ConfigurationError(RegistryError):
 
 
 class TokenInvalid(RegistryError):
-    """A bearer token is missing, malformed, expired, for another audience or role."""
+    """A bearer token is missing, malformed, expired, for another audience or role.
+
+    ``reason`` is one word from a fixed set (``malformed``, ``algorithm``,
+    ``header``, ``signature``, ``audience``, ``claims``, ``expired``, ``role``),
+    fit for a metric label and a log line, never the token itself.
+    """
 
     code = "registry.unauthorized"
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RoleRefused(RegistryError):

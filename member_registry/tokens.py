@@ -88,11 +88,15 @@ class BearerTokens:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise TokenInvalid("the bearer token is not a JWT") from exc
+            raise TokenInvalid("the bearer token is not a JWT", reason="malformed") from exc
         if header.get("typ") != TYP or header.get("alg") != ALGORITHM:
-            raise TokenInvalid("the bearer token has the wrong type or algorithm")
+            raise TokenInvalid(
+                "the bearer token has the wrong type or algorithm", reason="algorithm"
+            )
         if set(header) - {"typ", "alg"}:
-            raise TokenInvalid("the bearer token header carries fields that are not allowed")
+            raise TokenInvalid(
+                "the bearer token header carries fields that are not allowed", reason="header"
+            )
         try:
             claims = jwt.decode(
                 token,
@@ -109,16 +113,18 @@ class BearerTokens:
                 },
             )
         except jwt.PyJWTError as exc:
-            raise TokenInvalid(f"the bearer token is not valid: {exc}") from exc
+            raise TokenInvalid(
+                f"the bearer token is not valid: {exc}", reason=_reason(exc)
+            ) from exc
         iat, exp = _time(claims.get("iat")), _time(claims.get("exp"))
         nbf = _time(claims.get("nbf", iat))
         if not (max(iat, nbf) - _LEEWAY_S <= now.timestamp() < exp):
-            raise TokenInvalid("the bearer token is expired or not yet valid")
+            raise TokenInvalid("the bearer token is expired or not yet valid", reason="expired")
         role, subject, token_id = claims.get("role"), claims.get("sub"), claims.get("jti")
         if not isinstance(role, str) or role not in self.roles:
-            raise TokenInvalid("the bearer token carries no known role")
+            raise TokenInvalid("the bearer token carries no known role", reason="role")
         if not isinstance(subject, str) or not isinstance(token_id, str):
-            raise TokenInvalid("the bearer token's sub and jti must be strings")
+            raise TokenInvalid("the bearer token's sub and jti must be strings", reason="claims")
         return TokenClaims(
             subject=subject,
             role=role,
@@ -127,9 +133,19 @@ class BearerTokens:
         )
 
 
+def _reason(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "signature"
+    if isinstance(exc, jwt.InvalidAudienceError | jwt.InvalidIssuerError):
+        return "audience"
+    if isinstance(exc, jwt.DecodeError):
+        return "malformed"
+    return "claims"
+
+
 def _time(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TokenInvalid("the bearer token's times must be integers")
+        raise TokenInvalid("the bearer token's times must be integers", reason="claims")
     return value
 
 

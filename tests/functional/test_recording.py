@@ -4,15 +4,21 @@ when their own database, their peer or their management API misbehaves."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import collections
 import contextlib
+import json
 import sqlite3
+import ssl
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from yarl import URL
 
 from gateway.db import create_engine
 from tests.functional.sandbox_helpers import node
@@ -87,3 +93,70 @@ async def test_a_consumer_with_a_locked_database_relays_nothing(
                 break
             await asyncio.sleep(0.2)
         assert [row["error_code"] for row in refused] == ["server.database_unavailable"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def _metric_lines(session: aiohttp.ClientSession, entry: dict[str, Any]) -> list[str]:
+    async with session.get(str(entry["metrics_url"])) as response:
+        text_ = await response.text()
+    return [line for line in text_.splitlines() if line.startswith("renkei_rejected_credentials")]
+
+
+def _count(lines: list[str], kind: str, reason: str) -> float:
+    prefix = f'renkei_rejected_credentials_total{{kind="{kind}",reason="{reason}"}} '
+    return sum(float(line[len(prefix):]) for line in lines if line.startswith(prefix))
+
+
+async def test_rejected_tokens_and_handshakes_leave_a_trace(federation: dict[str, Any]) -> None:
+    provider, other = node(federation, HOSP_B), node(federation, HOSP_A)
+    header, payload, _ = provider["tokens"]["auditor"].split(".")
+    alg_none = _b64(json.dumps({"alg": "none", "typ": "at+jwt"}).encode())
+    forged = [  # (token, the reason the node records)
+        (other["tokens"]["auditor"], "signature"),  # a real token of another node, its key
+        (f"{alg_none}.{payload}.", "algorithm"),
+        (f"{header}.{payload}.{_b64(b'x' * 64)}", "signature"),
+    ]
+    async with aiohttp.ClientSession() as session:
+        before = await _metric_lines(session, provider)
+        for token, _ in forged:
+            async with session.get(
+                f"{provider['management_url']}/api/audit/rows",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                assert response.status == 401
+        peer = URL(str(provider["peer_url"]))
+        # Plain HTTP, then TLS without a client certificate, on the peer port.
+        reader, writer = await asyncio.open_connection(peer.host, peer.port)
+        writer.write(b"GET /r1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+        bare = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        bare.check_hostname, bare.verify_mode = False, ssl.CERT_NONE
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            reader, writer = await asyncio.open_connection(peer.host, peer.port, ssl=bare)
+            await reader.read()
+        for _ in range(50):
+            after = await _metric_lines(session, provider)
+            if _count(after, "peer_tls", "peer_did_not_return_a_certificate") > _count(
+                before, "peer_tls", "peer_did_not_return_a_certificate"
+            ):
+                break
+            await asyncio.sleep(0.1)
+    for reason, times in collections.Counter(reason for _, reason in forged).items():
+        assert _count(after, "management_token", reason) == (
+            _count(before, "management_token", reason) + times
+        ), (reason, after)
+    for reason in ("http_request", "peer_did_not_return_a_certificate"):
+        assert _count(after, "peer_tls", reason) == _count(before, "peer_tls", reason) + 1, after
+    await asyncio.sleep(0.5)  # log lines are flushed by the node process
+    logged = "".join(
+        path.read_text("utf-8", "replace")
+        for path in (Path(federation["dir"]) / "logs").glob("*.log")
+    )
+    assert "credential_rejected" in logged
+    for reason in ("signature", "algorithm", "http_request", "peer_did_not_return_a_certificate"):
+        assert f"reason={reason}" in logged or f'"reason": "{reason}"' in logged, reason

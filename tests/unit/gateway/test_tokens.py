@@ -164,3 +164,28 @@ def test_cli_issues_registry_tokens(
         TokenIssuer(ec.generate_private_key(ec.SECP256R1()), AUDIENCE).verify(
             token, now=datetime.now(UTC)
         )
+
+
+def test_each_refusal_names_its_reason(
+    key: ec.EllipticCurvePrivateKey, issuer: TokenIssuer
+) -> None:
+    """The reason is what the rejection log and metric record (gateway/rejections.py)."""
+    other = ec.generate_private_key(ec.SECP256R1())
+    none_header = b64(json.dumps({"alg": "none", "typ": "at+jwt"}).encode())
+    tokens = {
+        "audience": jwt.encode(
+            claims(aud="RENKEI/GOV/HOSP-A/ss1"), key, algorithm="ES256", headers={"typ": "at+jwt"}
+        ),
+        "algorithm": f"{none_header}.{b64(json.dumps(claims()).encode())}.",
+        "signature": jwt.encode(claims(), other, algorithm="ES256", headers={"typ": "at+jwt"}),
+        "malformed": "a.b.c",
+        "expired": jwt.encode(
+            claims(exp=int((NOW - timedelta(seconds=1)).timestamp())), key, algorithm="ES256",
+            headers={"typ": "at+jwt"},
+        ),
+        "role": jwt.encode(claims(role="root"), key, algorithm="ES256", headers={"typ": "at+jwt"}),
+    }
+    for reason, token in tokens.items():
+        with pytest.raises(TokenError) as caught:
+            issuer.verify(token, now=NOW)
+        assert caught.value.reason == reason, token

@@ -20,6 +20,7 @@ from gateway.db import create_engine
 from gateway.metrics import client_label, service_label
 from gateway.openapi import node_openapi
 from gateway.ops_api import NodeOps, install_ops
+from gateway.rejections import RejectionLog
 from gateway.schema import upgrade_node_schema
 from gateway.tokens import TokenIssuer
 from member_registry.ratelimit import RateLimiter
@@ -59,6 +60,7 @@ async def context(tmp_path: Path) -> AsyncIterator[Any]:
         signers={"RENKEI/GOV/HOSP-B": SimpleNamespace(chain=(certificate,))},
         audit=SimpleNamespace(queue_depth=3),
         settings=SimpleNamespace(max_body_bytes=1024),
+        rejections=RejectionLog(),
     )
     await engine.dispose()
 
