@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
@@ -26,8 +27,11 @@ from policies.errors import (
     ConsentNotFound,
     DeclarationError,
     PolicyError,
+    ReceiptError,
 )
-from policies.receipts import make_receipt, sign_receipt
+from policies.receipts import make_consent_record, make_receipt, sign_receipt, sign_record
+
+log = structlog.get_logger(__name__)
 
 __all__ = ["add_policy_routes", "consent_json", "right_json"]
 
@@ -269,19 +273,36 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
 def _receipt(
     ctx: NodeContext, consent: Consent, declaration: Any, now: datetime
 ) -> dict[str, Any]:
-    """The signed consent receipt, by the data holder's sign key."""
+    """The signed consent receipt (Kantara CR 1.1) and record (ISO/IEC TS 27560), by the
+    data holder's sign key; none when the node does not say who the controller is."""
     holder = consent.service.member
     signer = ctx.signers.get(holder)
     conf = ctx.conf.latest()
     member = conf.member(holder) if conf is not None else None
+    configured = ctx.settings.receipt_controller
     controller = {
-        "piiController": member.name if member is not None else str(holder),
-        "controllerId": str(holder),
-        "jurisdiction": "EU",
-        "policyUrl": f"urn:renkei:policy:{consent.service}",
-        "contact": f"consent desk of {holder}",
+        "piiController": configured.get("name") or (
+            member.name if member is not None else str(holder)
+        ),
+        "contact": configured.get("contact", ""),
+        "address": configured.get("address", ""),
+        "email": configured.get("email", ""),
+        "phone": configured.get("phone", ""),
+        "jurisdiction": configured.get("jurisdiction", ""),
+        "policyUrl": configured.get("policy_url", ""),
     }
-    receipt = make_receipt(consent, declaration, controller, now)
+    try:
+        receipt = make_receipt(consent, declaration, controller, now)
+        record = make_consent_record(consent, declaration, controller, now)
+    except ReceiptError as exc:
+        log.warning("consent_receipt_not_issued", reason=str(exc))
+        return {"receipt": None, "receipt_jws": None, "record": None, "record_jws": None}
     if signer is None:
-        return {"receipt": receipt, "receipt_jws": None}
-    return {"receipt": receipt, "receipt_jws": sign_receipt(receipt, signer.key)}
+        return {"receipt": receipt, "receipt_jws": None, "record": record, "record_jws": None}
+    certificate = signer.chain[0]
+    return {
+        "receipt": receipt,
+        "receipt_jws": sign_receipt(receipt, signer.key, certificate),
+        "record": record,
+        "record_jws": sign_record(record, signer.key, certificate),
+    }

@@ -90,6 +90,9 @@ class NodeSettings:
     peer_timeout_s: float = 60.0
     log_level: str = "info"
     limits: HttpLimits = field(default_factory=HttpLimits)
+    # [receipt_controller]: how consent receipts name the data holder (Kantara CR 1.1
+    # contact, address, email, phone; jurisdiction, policy_url). Without it no receipt.
+    receipt_controller: Mapping[str, str] = field(default_factory=dict)
     # [audit]: checkpoint period, witness endpoint (default: beside the anchor's
     # download URL), and the services whose bodies are logged encrypted with the key file.
     audit_checkpoint_interval_s: float = 60.0
@@ -249,9 +252,24 @@ def load_node_settings(
         peer_timeout_s=float(data.get("peer_timeout_s", 60.0)),
         log_level=str(data.get("log_level", "info")),
         limits=limits,
+        receipt_controller=_receipt_controller(data.get("receipt_controller", {})),
         **_audit(data.get("audit", {}), resolve),
         **_management_rate_limit(data.get("management", {})),
     )
+
+
+_RECEIPT_KEYS = ("name", "contact", "address", "email", "phone", "jurisdiction", "policy_url")
+
+
+def _receipt_controller(table: Any) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise SettingsError("[receipt_controller] must be a table")
+    unknown = sorted(set(table) - set(_RECEIPT_KEYS))
+    if unknown:
+        raise SettingsError(f"[receipt_controller] has unknown keys {', '.join(unknown)}")
+    if not all(isinstance(value, str) for value in table.values()):
+        raise SettingsError("[receipt_controller] values must be strings")
+    return dict(table)
 
 
 def _management_rate_limit(table: Any) -> dict[str, Any]:

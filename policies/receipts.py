@@ -1,23 +1,31 @@
-"""Signed consent receipts (Kantara Consent Receipt v1.1, ISO/IEC TS 27560 fields).
+"""Signed consent receipts: Kantara Consent Receipt v1.1 and an ISO/IEC TS 27560 record.
 
-A receipt is a JSON document given to the data subject as proof of what they agreed to,
-signed as a compact JWS (RFC 7515) with ``typ`` ``renkei-consent-receipt+jws``. The
-algorithm follows the key and is pinned on verification: ES256 for P-256 keys, EdDSA for
-Ed25519, PS256 for RSA. This is a small signing module, so it may name key types from
-``cryptography.hazmat``; signing itself is PyJWT's.
+For each consent the data holder's node issues two documents, each a compact JWS
+(RFC 7515) made by the one recipe in ``certs.jws`` with the holder's sign key:
+
+- a Kantara CR 1.1 receipt (``typ`` ``renkei-consent-receipt+jws``), with the controller
+  contact fields CR 1.1 requires (``contact``, ``address``, ``email``, ``phone``);
+- a consent record in the ISO/IEC TS 27560 form, with the field names of the W3C DPV
+  guide for 27560 (``typ`` ``renkei-consent-record+jws``; JSON-LD, ``dct:conformsTo``
+  the DPV 27560 record schema).
+
+The protected header names the signing key twice: ``kid`` is the SHA-256 fingerprint of
+the signer's certificate and ``x5c`` carries that certificate, so anyone holding the
+token can check it with a standard JOSE library. The algorithm follows the key and is
+pinned on verification.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from certs import jws
+from certs.errors import SignatureInvalid
+from certs.keys import PrivateKey, fingerprint
 from policies.consent import Consent
 from policies.declarations import ServiceDeclaration
 from policies.errors import ReceiptError
@@ -25,17 +33,32 @@ from policies.errors import ReceiptError
 __all__ = [
     "RECEIPT_TYPE",
     "RECEIPT_VERSION",
+    "RECORD_SCHEMA",
+    "RECORD_TYPE",
+    "make_consent_record",
     "make_receipt",
     "sign_receipt",
+    "sign_record",
     "verify_receipt",
+    "verify_record",
 ]
 
 RECEIPT_TYPE = "renkei-consent-receipt+jws"
+RECORD_TYPE = "renkei-consent-record+jws"
 RECEIPT_VERSION = "KI-CR-v1.1.0"
-_CONTROLLER_KEYS = ("piiController", "onBehalf", "contact", "address", "email", "phone")
+RECORD_SCHEMA = "https://w3id.org/dpv/schema/dpv-27560#record"
+# Kantara CR 1.1 §4: each PII controller names itself and how to reach it.
+_REQUIRED_CONTROLLER = ("piiController", "contact", "address", "email", "phone")
+_CONTROLLER_KEYS = (*_REQUIRED_CONTROLLER, "onBehalf", "piiControllerUrl")
 
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+
+def _check_controller(controller: Mapping[str, Any]) -> None:
+    missing = [
+        key for key in (*_REQUIRED_CONTROLLER, "jurisdiction", "policyUrl")
+        if not isinstance(controller.get(key), str) or not controller[key].strip()
+    ]
+    if missing:
+        raise ReceiptError(f"controller lacks {', '.join(missing)}")
 
 
 def make_receipt(
@@ -49,22 +72,16 @@ def make_receipt(
     collection_method: str = "management API of the data holder's Renkei node",
     withdrawal_method: str = "ask the data holder to revoke the consent",
 ) -> dict[str, Any]:
-    """The receipt document for ``consent``.
+    """The Kantara CR 1.1 receipt for ``consent``.
 
-    ``controller`` describes the data holder: ``piiController`` (name), ``jurisdiction``
-    and ``policyUrl`` are required; ``contact``, ``address``, ``email``, ``phone``,
+    ``controller`` describes the data holder: ``piiController`` (name), ``contact``,
+    ``address``, ``email``, ``phone``, ``jurisdiction`` and ``policyUrl`` are required;
     ``piiControllerUrl`` and ``onBehalf`` are copied when present.
     """
-    missing = [
-        key for key in ("piiController", "jurisdiction", "policyUrl") if key not in controller
-    ]
-    if missing:
-        raise ReceiptError(f"controller lacks {', '.join(missing)}")
+    _check_controller(controller)
     if now.utcoffset() is None:
         raise ReceiptError("now must be timezone-aware")
     pii_controller = {key: controller[key] for key in _CONTROLLER_KEYS if key in controller}
-    if "piiControllerUrl" in controller:
-        pii_controller["piiControllerUrl"] = controller["piiControllerUrl"]
     termination = consent.valid_until.isoformat() if consent.valid_until else "until withdrawn"
     return {
         "version": RECEIPT_VERSION,
@@ -104,54 +121,101 @@ def make_receipt(
     }
 
 
-def _algorithm(key: PrivateKey | PublicKey) -> str:
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        if not isinstance(key.curve, ec.SECP256R1):
-            raise ReceiptError("only P-256 EC keys are accepted (ES256)")
-        return "ES256"
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
-        return "EdDSA"
-    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
-        if key.key_size < 2048:
-            raise ReceiptError("RSA keys must have at least 2048 bits")
-        return "PS256"
-    raise ReceiptError(f"unsupported key type {type(key).__name__}")
-
-
-def sign_receipt(receipt: Mapping[str, Any], key: PrivateKey) -> str:
-    """The receipt as a compact JWS signed by ``key``."""
-    payload = json.dumps(receipt, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return jwt.api_jws.encode(
-        payload, key, algorithm=_algorithm(key), headers={"typ": RECEIPT_TYPE}
-    )
-
-
-def verify_receipt(
-    token: str, certificate_or_public_key: x509.Certificate | PublicKey
+def make_consent_record(
+    consent: Consent,
+    declaration: ServiceDeclaration,
+    controller: Mapping[str, Any],
+    now: datetime,
 ) -> dict[str, Any]:
-    """Verify a receipt's signature (algorithm pinned by the key) and return its content.
+    """The consent as an ISO/IEC TS 27560 record, in the DPV guide's JSON-LD terms."""
+    _check_controller(controller)
+    if now.utcoffset() is None:
+        raise ReceiptError("now must be timezone-aware")
+    status = "dpv:ConsentWithdrawn" if consent.revoked_at is not None else "dpv:ConsentGiven"
+    process: dict[str, Any] = {
+        "@type": "dpv:Process",
+        "dpv:hasService": str(consent.service),
+        "dct:description": declaration.description,
+        "dpv:hasPurpose": {"@type": "dpv:Purpose", "dct:identifier": consent.purpose},
+        "dpv:hasPersonalData": list(consent.fields),
+        "dpv:hasRecipient": str(consent.consumer),
+    }
+    valid = {"dpv:hasStart": consent.valid_from.isoformat()}
+    if consent.valid_until is not None:
+        valid["dpv:hasEnd"] = consent.valid_until.isoformat()
+    return {
+        "@context": {
+            "dpv": "https://w3id.org/dpv#",
+            "dct": "http://purl.org/dc/terms/",
+        },
+        "@id": f"urn:uuid:{consent.id}",
+        "@type": "dpv:ConsentRecord",
+        "dct:identifier": str(consent.id),
+        "dct:conformsTo": RECORD_SCHEMA,
+        "dct:created": now.isoformat(),
+        "dpv:hasDataSubject": {"@type": "dpv:DataSubject", "dct:identifier": consent.subject},
+        "dpv:hasDataController": {
+            "@type": "dpv:DataController",
+            "dct:title": controller["piiController"],
+            "dpv:hasContact": {
+                "contact": controller["contact"],
+                "address": controller["address"],
+                "email": controller["email"],
+                "phone": controller["phone"],
+            },
+        },
+        "dpv:hasJurisdiction": controller["jurisdiction"],
+        "dpv:hasLegalBasis": "dpv:Consent",
+        "dpv:hasConsentStatus": status,
+        "dct:valid": valid,
+        "dpv:hasProcess": process,
+    }
 
-    Only the signature is checked here; whether the certificate is trusted is the
-    caller's decision (trust roots are the caller's).
-    """
-    key = (
-        certificate_or_public_key.public_key()
-        if isinstance(certificate_or_public_key, x509.Certificate)
-        else certificate_or_public_key
-    )
-    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
-        raise ReceiptError(f"unsupported key type {type(key).__name__}")
-    algorithm = _algorithm(key)
+
+def _header(certificate: x509.Certificate) -> dict[str, Any]:
+    return {"kid": fingerprint(certificate), "x5c": [jws.certificate_der_base64(certificate)]}
+
+
+def sign_receipt(
+    receipt: Mapping[str, Any], key: PrivateKey, certificate: x509.Certificate
+) -> str:
+    """The Kantara receipt as a compact JWS by ``key``, naming ``certificate`` (kid, x5c)."""
+    return jws.sign(receipt, key, typ=RECEIPT_TYPE, header=_header(certificate))
+
+
+def sign_record(record: Mapping[str, Any], key: PrivateKey, certificate: x509.Certificate) -> str:
+    """The ISO/IEC TS 27560 record as a compact JWS, like :func:`sign_receipt`."""
+    return jws.sign(record, key, typ=RECORD_TYPE, header=_header(certificate))
+
+
+def _verify(token: str, typ: str, certificate: x509.Certificate, now: datetime) -> dict[str, Any]:
     try:
-        header = jwt.api_jws.get_unverified_header(token)
-        if header.get("typ") != RECEIPT_TYPE or header.get("alg") != algorithm:
-            raise ReceiptError("the receipt's typ or alg header is not the expected one")
-        payload = jwt.api_jws.decode(token, key, algorithms=[algorithm])
-        receipt = json.loads(payload)
-    except jwt.PyJWTError as exc:
-        raise ReceiptError(f"the receipt's signature does not verify: {exc}") from exc
-    except ValueError as exc:
-        raise ReceiptError("the receipt's payload is not JSON") from exc
-    if not isinstance(receipt, dict) or receipt.get("version") != RECEIPT_VERSION:
+        verified = jws.verify(
+            token, typ=typ, trust=jws.PinnedKey(certificate), now=now, header=("kid", "x5c")
+        )
+        named = jws.x5c_certificates(verified.header)
+    except (SignatureInvalid, ValueError) as exc:
+        raise ReceiptError(f"the signed consent document does not verify: {exc}") from exc
+    if verified.header.get("kid") != fingerprint(certificate) or named[0] != certificate:
+        raise ReceiptError("the document names another signing key than the holder's")
+    return verified.payload
+
+
+def verify_receipt(token: str, certificate: x509.Certificate, now: datetime) -> dict[str, Any]:
+    """Verify a Kantara receipt signed by ``certificate``'s key; return its content.
+
+    Whether the certificate is trusted is the caller's decision (trust roots are the
+    caller's); the token must name exactly this certificate in ``kid`` and ``x5c``.
+    """
+    receipt = _verify(token, RECEIPT_TYPE, certificate, now)
+    if receipt.get("version") != RECEIPT_VERSION:
         raise ReceiptError("the receipt is not a Renkei consent receipt of a known version")
     return receipt
+
+
+def verify_record(token: str, certificate: x509.Certificate, now: datetime) -> dict[str, Any]:
+    """Verify an ISO/IEC TS 27560 consent record, like :func:`verify_receipt`."""
+    record = _verify(token, RECORD_TYPE, certificate, now)
+    if record.get("dct:conformsTo") != RECORD_SCHEMA:
+        raise ReceiptError("the record does not conform to the DPV 27560 record schema")
+    return record

@@ -219,6 +219,12 @@ def _node_settings(
             "rate_limit_per_s = 1000\nrate_limit_burst = 5000\n",
             '[keys]\nauth_key = "keys/auth.key"\nauth_certificate = "keys/auth.pem"',
             'token_key = "keys/token.key"\n',
+            # Who consent receipts name as controller (Kantara CR 1.1 contact fields).
+            f'[receipt_controller]\ncontact = "Consent desk, {node.id.member_code}"\n'
+            f'address = "1-1 Sandbox-cho, Chiyoda-ku, Tokyo"\n'
+            f'email = "consent@{node.id.member_code.lower()}.example"\n'
+            'phone = "+81-3-0000-0000"\njurisdiction = "JP"\n'
+            f'policy_url = "https://{node.id.member_code.lower()}.example/privacy"\n',
             *sign,
             *services,
         ]

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from certs.keys import load_certificates
-from policies.receipts import verify_receipt
+from policies.receipts import verify_receipt, verify_record
 from tests.functional.sandbox_helpers import node
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
@@ -115,13 +115,14 @@ async def test_grant_with_receipt_then_revoke_applies_to_the_next_request(
     federation: dict[str, Any],
 ) -> None:
     document = await grant(federation)
-    receipt = verify_receipt(
-        document["receipt_jws"],
-        load_certificates(
-            Path(node(federation, HOSP_B)["config"]).parent / "keys" / "sign-hosp-b.pem"
-        )[0],
-    )
+    holder = load_certificates(
+        Path(node(federation, HOSP_B)["config"]).parent / "keys" / "sign-hosp-b.pem"
+    )[0]
+    receipt = verify_receipt(document["receipt_jws"], holder, datetime.now(UTC))
     assert receipt["piiPrincipalId"] == "mom"
+    assert receipt["piiControllers"][0]["email"] == "consent@hosp-b.example"
+    record = verify_record(document["record_jws"], holder, datetime.now(UTC))
+    assert record["dpv:hasDataSubject"]["dct:identifier"] == "mom"
     status, _, patient = await fetch(federation, "/Patient/mom")
     assert status == 200
     assert {"name", "telecom"} <= set(patient)
