@@ -139,6 +139,13 @@ def registry_openapi() -> dict[str, Any]:
             },
         ),
         (get, "/healthz", "alive", {"responses": _json("200", _ANY_OBJECT)}),
+        (
+            get,
+            "/metrics",
+            "Prometheus metrics (text exposition format)",
+            {"responses": {"200": {"description": "ok",
+                                   "content": {"text/plain": {"schema": _STR}}}}},
+        ),
         (get, "/openapi.json", "this document", {"responses": _json("200", _ANY_OBJECT)}),
         (
             get,
@@ -161,6 +168,12 @@ def registry_openapi() -> dict[str, Any]:
                     }
                 }
             },
+        ),
+        (
+            get,
+            "/catalogue/services/{service}",
+            "a service's catalogue entry and the r1 path to call it by",
+            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404)}},
         ),
         (
             get,

@@ -40,6 +40,7 @@ from member_registry.errors import (
     TokenInvalid,
     ValidationError,
 )
+from member_registry.metrics import CONTENT_TYPE, RegistryMetrics
 from member_registry.models import metadata
 from member_registry.openapi import registry_openapi
 from member_registry.operator_log import OperatorAction, OperatorLog, operator_log_table
@@ -242,9 +243,31 @@ def add_ops_routes(
     app.middlewares.insert(0, rate_limit)
     app.middlewares.insert(2, operator_trail)
     app.middlewares.insert(0, json_errors)
+    metrics = RegistryMetrics()
+    # Outermost, so it counts the status the client finally gets.
+    app.middlewares.insert(0, metrics.middleware())
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(registry_openapi())
+
+    async def metrics_route(request: web.Request) -> web.Response:
+        now = clock()
+        versions = await service.list_published()
+        newest = versions[-1] if versions else None
+        metrics.refresh(
+            now=now,
+            published=(
+                (newest.version, newest.generated_at, newest.expires_at) if newest else None
+            ),
+            certificates={"registry_signing": service.signing_certificate.not_valid_after_utc},
+            objects={
+                "members": len(await service.list_members()),
+                "subsystems": len(await service.list_subsystems()),
+                "nodes": len(await service.list_nodes()),
+                "catalogue_services": len(await request.app[CATALOGUE].entries()),
+            },
+        )
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def catalogue(request: web.Request) -> web.Response:
         query = request.query.get("q", "")
@@ -324,6 +347,7 @@ def add_ops_routes(
         return web.json_response({"entries": rows})
 
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics_route)
     app.router.add_get("/catalogue", catalogue)
     app.router.add_get("/catalogue/dcat", dcat)
     app.router.add_get("/catalogue/services/{service}", service_entry)

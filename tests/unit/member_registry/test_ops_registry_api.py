@@ -105,3 +105,26 @@ def test_rate_limiter_refills() -> None:
     assert limiter.acquire("a", 0.1) > 0
     assert limiter.acquire("a", 1.2) == 0
     assert limiter.acquire("b", 0.1) == 0
+
+
+async def test_metrics_count_requests_by_route_and_report_the_configuration(
+    service: RegistryService, tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    client = await aiohttp_client(create_app(service, _settings(tmp_path), clock=lambda: NOW))
+    assert (await client.post("/api/versions", headers=AUTH)).status == 201
+    await client.get("/api/nodes/RENKEI%2FGOV%2FX%2Fn1/nothing", headers=AUTH)
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    text = await response.text()
+    assert (
+        'renkei_registry_requests_total{method="POST",route="/api/versions",status="201"} 1.0'
+        in text
+    )
+    # Labels are route templates, never raw paths: an unrouted path is one label.
+    assert 'route="unrouted"' in text
+    assert "RENKEI%2FGOV" not in text
+    assert "renkei_globalconf_version 1.0" in text
+    assert "renkei_globalconf_age_seconds 0.0" in text
+    assert 'renkei_certificate_expiry_days{certificate="registry_signing"}' in text
+    assert 'renkei_registry_objects{kind="members"} 0.0' in text
