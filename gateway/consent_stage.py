@@ -1,10 +1,14 @@
 """Per-field consent on the provider node (DESIGN §5).
 
-Before the backend is called, :func:`decide` finds the data subject and the
-consents in force for (subject, consumer, service, purpose) and so the fields
-that may leave the node. After it answers, :func:`enforce` removes everything
-else from the body. Anything that cannot be filtered safely is refused; an
-unfiltered body of a consent-governed service never leaves the node.
+Before the backend is called, :func:`decide` finds the data subject the request
+names and that subject's consents in force for (consumer, service, purpose), and
+so the fields that may leave the node. The named subject is the consumer's
+statement, not a fact: after the backend answers, :func:`enforce` establishes
+from the body whose data each resource is, releases only resources about the
+named subject (and those declared impersonal), filtered to the released fields,
+and removes every backend header the declaration does not allow. Anything that
+cannot be filtered safely is refused; an unfiltered body (or header) of a
+consent-governed service never leaves the node.
 """
 
 from __future__ import annotations
@@ -20,12 +24,18 @@ from gateway.protocol import ExchangeRequest
 from member_registry.globalconf import GlobalConf
 from policies.consent import released_fields
 from policies.declarations import ServiceDeclaration
-from policies.errors import FilterError, PolicyError, SubjectRequired
+from policies.errors import FilterError, PolicyError, ReleaseRefused, SubjectRequired
 from policies.filter import FilterLimits, decode_content, filter_body
 
 __all__ = ["ConsentDecision", "ConsentRefused", "decide", "enforce"]
 
 SUBJECT_HEADER = "renkei-subject"
+# Without these the consumer could not read the body; the node sets the length itself.
+_BODY_HEADERS = frozenset({"content-type"})
+# These describe the backend's body, not the filtered one: never passed on.
+_DESCRIBE_THE_UNFILTERED_BODY = frozenset(
+    {"content-encoding", "content-length", "content-md5", "digest", "etag"}
+)
 
 
 class ConsentRefused(ProviderError):
@@ -49,6 +59,22 @@ class Enforced:
     headers: tuple[tuple[str, str], ...]
     released: tuple[str, ...]
     withheld: tuple[str, ...]
+    # Whose data was released, and whose was withheld as not the named subject's.
+    subjects: tuple[str, ...] = ()
+    withheld_subjects: tuple[str, ...] = ()
+
+
+def allowed_headers(
+    decision: ConsentDecision, headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The backend's headers the declaration lets through (``Link``, ``Location`` or a
+    custom header can carry data as well as a body can). ``headers`` are lower-cased."""
+    allowed = _BODY_HEADERS | {name.lower() for name in decision.declaration.response_headers}
+    return tuple(
+        (name, value)
+        for name, value in headers
+        if name in allowed and name not in _DESCRIBE_THE_UNFILTERED_BODY
+    )
 
 
 def _lookup(pairs: tuple[tuple[str, str], ...]) -> Callable[[str], list[str]]:
@@ -108,7 +134,8 @@ def enforce(
 ) -> Enforced:
     """Filter a backend response; raise :class:`ConsentRefused` rather than pass it on."""
     if not body:
-        return Enforced(body, headers, decision.released, ())
+        # Nothing to filter, but the headers of a 204 are a channel too.
+        return Enforced(body, allowed_headers(decision, headers), (), ())
     content_type = next((v for k, v in headers if k == "content-type"), "")
     encoding = next((v for k, v in headers if k == "content-encoding"), None)
     try:
@@ -117,9 +144,12 @@ def enforce(
             decoded,
             content_type=content_type,
             declaration=decision.declaration,
+            subject=decision.subject,
             released_fields=decision.released,
             limits=limits,
         )
+    except ReleaseRefused as exc:
+        raise ConsentRefused(str(exc), code=exc.code) from exc
     except FilterError as exc:
         raise ConsentRefused(
             f"the response cannot be filtered safely ({exc.code}): {exc}",
@@ -127,9 +157,11 @@ def enforce(
         ) from exc
     except PolicyError as exc:
         raise ConsentRefused(f"the response cannot be filtered: {exc}") from exc
-    kept = tuple(
-        (name, value)
-        for name, value in headers
-        if name not in ("content-encoding", "content-md5", "digest", "etag")
+    return Enforced(
+        filtered.body,
+        allowed_headers(decision, headers),
+        filtered.released,
+        filtered.withheld,
+        filtered.subjects,
+        filtered.withheld_subjects,
     )
-    return Enforced(filtered.body, kept, filtered.released, filtered.withheld)

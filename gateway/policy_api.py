@@ -223,6 +223,9 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
                         "public_fields": list(d.public_fields),
                         "consent_governed": d.consent_governed,
                         "subject": str(d.subject),
+                        "subject_fields": list(d.subject_fields),
+                        "impersonal": list(d.impersonal),
+                        "response_headers": list(d.response_headers),
                         "description": d.description,
                     }
                     for d in declarations

@@ -63,6 +63,9 @@ __all__ = ["handle_peer_request"]
 log = structlog.get_logger(__name__)
 
 _PEER_HEADERS = frozenset({"renkei-signature", "renkei-auth-status"})
+# A backend's cookies are its session state with its own callers: they never cross
+# the federation, whatever the service.
+_NEVER_FORWARDED = frozenset({"set-cookie", "set-cookie2"})
 
 
 @dataclass
@@ -250,7 +253,12 @@ async def _serve(
     else:
         with stage("backend"):
             status, headers, body = await _call_backend(
-                ctx, backend, request, verified.body, limit
+                ctx,
+                backend,
+                request,
+                verified.body,
+                limit,
+                subject=decision.subject if decision is not None else request.subject,
             )
     entry.backend_ms = (time.perf_counter() - started) * 1000
     entry.request_size = verified.body.size
@@ -321,6 +329,10 @@ def _filtered(
         "withheld": list(enforced.withheld),
         "consent_ids": list(decision.consent_ids),
         "purpose": decision.purpose,
+        # Whose data left the node, and whose was withheld as not the named subject's:
+        # the data-subject report finds an exchange for every person it touched.
+        "subjects": list(enforced.subjects),
+        "withheld_subjects": list(enforced.withheld_subjects),
     }
     filtered = SpooledBody(memory_limit=len(enforced.body))
     filtered.feed(enforced.body)
@@ -364,6 +376,8 @@ async def _call_backend(
     request: ExchangeRequest,
     body: SpooledBody,
     filter_limit: int | None,
+    *,
+    subject: str | None,
 ) -> tuple[int, tuple[tuple[str, str], ...], SpooledBody]:
     url = URL(
         backend.url + request.service_path + (f"?{request.query}" if request.query else ""),
@@ -376,8 +390,10 @@ async def _call_backend(
         headers.append(("X-Road-UserId", request.user_id))
     if request.purpose:
         headers.append(("Renkei-Purpose", request.purpose))
-    if request.subject:
-        headers.append(("Renkei-Subject", request.subject))
+    if subject:
+        # The subject consent was decided for (from the signed header, path or query),
+        # so the backend can enforce it too.
+        headers.append(("Renkei-Subject", subject))
     session = ctx.backend_session
     assert session is not None
     timeout = aiohttp.ClientTimeout(total=backend.timeout_s, sock_connect=5)
@@ -402,7 +418,12 @@ async def _call_backend(
                     "the response is larger than the consent filter accepts",
                     code="server.serverproxy.response_unfilterable",
                 ) from exc
-            return response.status, response_headers_from(response.headers.items()), received
+            headers_back = tuple(
+                (name, value)
+                for name, value in response_headers_from(response.headers.items())
+                if name not in _NEVER_FORWARDED
+            )
+            return response.status, headers_back, received
     except TimeoutError as exc:
         raise ServiceTimeout(f"the backend of {request.service} did not answer in time") from exc
     except aiohttp.ClientError as exc:

@@ -20,13 +20,19 @@ DROP: Final = object()
 class Walk:
     """One filtering pass; collects what was released and withheld."""
 
-    __slots__ = ("released", "transparent_arrays", "withheld")
+    __slots__ = ("released", "removals", "transparent_arrays", "withheld")
 
     def __init__(self, *, transparent_arrays: bool = False) -> None:
         # FHIR paths (FHIRPath style) step through arrays implicitly: Patient.name.family.
         self.transparent_arrays = transparent_arrays
         self.released: set[str] = set()
         self.withheld: set[str] = set()
+        # Removals so far (a set cannot tell whether anything was removed since a point).
+        self.removals = 0
+
+    def withhold(self, path: str) -> None:
+        self.withheld.add(path)
+        self.removals += 1
 
     def walk(self, value: object, node: Trie) -> object:
         if node.full:
@@ -54,11 +60,11 @@ class Walk:
         for key, member in value.items():
             child = keys.get(key)
             if child is None:
-                self.withheld.add(node.path_of(key))
+                self.withhold(node.path_of(key))
                 continue
             result = self.walk(member, child)
             if result is DROP:
-                self.withheld.add(child.path)
+                self.withhold(child.path)
             else:
                 kept[key] = result
         return kept
@@ -68,7 +74,7 @@ class Walk:
         for element in value:
             result = self.walk(element, node)
             if result is DROP:
-                self.withheld.add(node.path)
+                self.withhold(node.path)
             else:
                 kept.append(result)
         return kept

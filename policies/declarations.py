@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from certs.identifiers import ServiceId, SubsystemId
-from policies._fieldpath import FhirPath, FieldPath
+from policies._fieldpath import RESOURCE_TYPE_RE, FhirPath, FieldPath
 from policies._mediatype import FHIR_JSON
 from policies._pathpattern import split_request_path
 from policies.errors import DeclarationError, SubjectRequired
@@ -29,6 +29,8 @@ _PURPOSE_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _SUBJECT_SLOT = "{subject}"
 _REST = "**"
 _MAX_SUBJECT = 255
+# Cookies are the backend's session state with its own callers; no consumer gets them.
+_NEVER_RELEASED_HEADERS = frozenset({"set-cookie", "set-cookie2"})
 
 Values = Callable[[str], Sequence[str]]
 
@@ -127,6 +129,16 @@ class ServiceDeclaration:
 
     ``fields`` are field paths (FHIR paths ``Type.path`` when the service declares
     ``application/fhir+json``); ``public_fields`` are released without consent.
+
+    ``subject`` says where a *request* names its data subject; that name only narrows
+    what is released. Whose data a response holds is read from the data itself:
+    ``subject_fields`` are the elements naming it (FHIR: references such as
+    ``Observation.subject``, added to or replacing per type the built-in R4 table,
+    ``Patient.id`` always; plain JSON: field paths whose values are the subject).
+    ``impersonal`` lists the FHIR resource types that carry no personal data (released
+    under the request's consent without a subject of their own), or ``*``: the whole
+    service carries none. ``response_headers`` are the backend response headers a
+    consent-governed service may pass to the consumer (besides the content type).
     """
 
     service: ServiceId
@@ -136,9 +148,19 @@ class ServiceDeclaration:
     consent_governed: bool = True
     subject: SubjectLocator = SubjectLocator.header()  # noqa: RUF009 - frozen value
     description: str = ""
+    subject_fields: tuple[str, ...] = ()
+    impersonal: tuple[str, ...] = ()
+    response_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("media_types", "fields", "public_fields"):
+        for name in (
+            "media_types",
+            "fields",
+            "public_fields",
+            "subject_fields",
+            "impersonal",
+            "response_headers",
+        ):
             value = getattr(self, name)
             if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
                 raise DeclarationError(f"{name} of {self.service} must be a tuple of strings")
@@ -165,6 +187,48 @@ class ServiceDeclaration:
             raise DeclarationError(f"consent-governed service {self.service} declares no fields")
         if not isinstance(self.description, str) or len(self.description) > 2000:
             raise DeclarationError("description must be a string of at most 2000 characters")
+        self._check_subject_rules()
+        for name in self.response_headers:
+            if not _HEADER_NAME.fullmatch(name):
+                raise DeclarationError(f"response header name {name!r} is malformed")
+            if name.lower() in _NEVER_RELEASED_HEADERS:
+                raise DeclarationError(f"{name} never crosses the federation")
+
+    def _check_subject_rules(self) -> None:
+        for label in ("subject_fields", "impersonal"):
+            values = getattr(self, label)
+            if len(set(values)) != len(values):
+                raise DeclarationError(f"{label} of {self.service} lists an entry twice")
+        if not self.is_fhir:
+            for text in self.subject_fields:
+                if not FieldPath.parse(text).steps:
+                    raise DeclarationError("a subject field must name a field, not '*'")
+            if self.impersonal not in ((), ("*",)):
+                raise DeclarationError(
+                    "impersonal of a plain JSON service is '*' (no personal data) or absent"
+                )
+            return
+        for text in self.subject_fields:
+            path = FhirPath.parse(text)
+            if path.path is None or path.resource_type in ("Patient", "Bundle"):
+                raise DeclarationError(
+                    f"subject field {text!r} must name an element of a resource type other "
+                    "than Patient (whose subject is its id) or Bundle, e.g. Observation.subject"
+                )
+        for resource_type in self.impersonal:
+            if resource_type != "*" and (
+                not RESOURCE_TYPE_RE.fullmatch(resource_type)
+                or resource_type in ("Patient", "Bundle")
+            ):
+                raise DeclarationError(
+                    f"impersonal entry {resource_type!r} must be '*' or a resource type "
+                    "other than Patient and Bundle"
+                )
+
+    @property
+    def carries_personal_data(self) -> bool:
+        """False if the declaration says the service returns no personal data at all."""
+        return "*" not in self.impersonal
 
     @property
     def is_fhir(self) -> bool:

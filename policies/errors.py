@@ -15,6 +15,9 @@
     │   ├── BodyInvalid              policies.body_invalid
     │   ├── BodyTooLarge             policies.body_too_large
     │   └── BodyTooDeep              policies.body_too_deep
+    ├── ReleaseRefused               server.serverproxy.release_refused
+    │   ├── ResourceWithheld         server.serverproxy.resource_withheld
+    │   └── DocumentWithheld         server.serverproxy.document_withheld
     ├── AccessRightNotFound          policies.access_right_not_found
     ├── ReceiptError                 policies.receipt_invalid
     ├── PolicyStoreError             policies.store_failed
@@ -38,6 +41,7 @@ __all__ = [
     "ConsentError",
     "ConsentNotFound",
     "DeclarationError",
+    "DocumentWithheld",
     "FilterError",
     "PolicyError",
     "PolicyFileError",
@@ -45,6 +49,8 @@ __all__ = [
     "PurposeNotDeclared",
     "PurposeRequired",
     "ReceiptError",
+    "ReleaseRefused",
+    "ResourceWithheld",
     "SubjectRequired",
     "UnsupportedCharset",
     "UnsupportedEncoding",
@@ -140,6 +146,26 @@ class BodyTooDeep(FilterError):
     """The body nests deeper than the limit."""
 
     code: ClassVar[str] = "policies.body_too_deep"
+
+
+class ReleaseRefused(PolicyError):
+    """The body could be filtered, but what consent leaves of it cannot be released."""
+
+    code: ClassVar[str] = "server.serverproxy.release_refused"
+
+
+class ResourceWithheld(ReleaseRefused):
+    """The response's only resource is withheld whole: it is about another data subject
+    than the request names, its subject cannot be established, or consent leaves out an
+    element FHIR requires. A stub would misstate it, so nothing is released."""
+
+    code: ClassVar[str] = "server.serverproxy.resource_withheld"
+
+
+class DocumentWithheld(ReleaseRefused):
+    """A FHIR document Bundle is attested as a whole: it is released whole or not at all."""
+
+    code: ClassVar[str] = "server.serverproxy.document_withheld"
 
 
 class AccessRightNotFound(PolicyError):

@@ -3,7 +3,7 @@
     [[local_group]]  provider, code, description?, members = [subsystem, ...]
     [[service]]      id, media_types, fields, public_fields?, consent_governed?,
                      subject? = {header = NAME} | {path = TEMPLATE} | {query = NAME},
-                     description?
+                     subject_fields?, impersonal?, response_headers?, description?
     [[access]]       service, grantee (I/C/M/S, I/GROUP or local:I/C/M/S/CODE),
                      method? ("*"), path? ("*")
     [[purpose]]      consumer, code, text
@@ -35,7 +35,15 @@ _TABLES = {
     "local_group": ({"provider", "code", "members"}, {"description"}),
     "service": (
         {"id", "media_types", "fields"},
-        {"public_fields", "consent_governed", "subject", "description"},
+        {
+            "public_fields",
+            "consent_governed",
+            "subject",
+            "description",
+            "subject_fields",
+            "impersonal",
+            "response_headers",
+        },
     ),
     "access": ({"service", "grantee"}, {"method", "path"}),
     "purpose": ({"consumer", "code", "text"}, set()),
@@ -164,6 +172,9 @@ def _service(reader: _Reader) -> ServiceDeclaration | None:
     consent_governed = reader.get("consent_governed", bool, True)
     description = reader.get("description", str, "") or ""
     subject = _subject(reader)
+    subject_fields = reader.strings("subject_fields", required=False)
+    impersonal = reader.strings("impersonal", required=False)
+    response_headers = reader.strings("response_headers", required=False)
     if (
         service is None
         or media_types is None
@@ -171,11 +182,23 @@ def _service(reader: _Reader) -> ServiceDeclaration | None:
         or public_fields is None
         or consent_governed is None
         or subject is None
+        or subject_fields is None
+        or impersonal is None
+        or response_headers is None
     ):
         return None
     return reader.build(
         lambda: ServiceDeclaration(
-            service, media_types, fields, public_fields, consent_governed, subject, description
+            service,
+            media_types,
+            fields,
+            public_fields,
+            consent_governed,
+            subject,
+            description,
+            subject_fields=subject_fields,
+            impersonal=impersonal,
+            response_headers=response_headers,
         )
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -112,6 +113,10 @@ service_declarations = Table(
     Column("subject_kind", String(10), nullable=False),
     Column("subject_name", String(1024), nullable=False),
     Column("description", Text, nullable=False),
+    # Where the data names its subject, types without personal data, headers passed on.
+    Column("subject_fields", JSON, nullable=False, server_default=text("'[]'")),
+    Column("impersonal", JSON, nullable=False, server_default=text("'[]'")),
+    Column("response_headers", JSON, nullable=False, server_default=text("'[]'")),
 )
 
 purpose_declarations = Table(

@@ -81,6 +81,9 @@ def _declaration(row: Row[Any]) -> ServiceDeclaration:
         consent_governed=row.consent_governed,
         subject=SubjectLocator(row.subject_kind, row.subject_name),
         description=row.description,
+        subject_fields=tuple(row.subject_fields),
+        impersonal=tuple(row.impersonal),
+        response_headers=tuple(row.response_headers),
     )
 
 
@@ -94,6 +97,9 @@ def _declaration_values(declaration: ServiceDeclaration) -> dict[str, Any]:
         "subject_kind": declaration.subject.kind,
         "subject_name": declaration.subject.name,
         "description": declaration.description,
+        "subject_fields": list(declaration.subject_fields),
+        "impersonal": list(declaration.impersonal),
+        "response_headers": list(declaration.response_headers),
     }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit.models import HASHED_FIELDS, AuditRow, OperationalRecord, RowVisibility
@@ -46,9 +47,26 @@ async def query_rows(
 async def subject_rows(
     engine: AsyncEngine, node_id: str, subject: str
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The subject's rows and the visibility restrictions on this node."""
-    rows = await query_rows(engine, node_id, subject=subject, limit=1_000_000)
+    """Rows that may concern the subject, and the visibility restrictions on this node.
+
+    A row concerns a subject if the request named them (``subject``) or if the consent
+    decision lists them among the subjects whose data was released or withheld (a
+    Bundle about several people). The second is a text prefilter on the chained
+    ``consent`` JSON; :func:`gateway.auditor.subject.subject_report` decides exactly.
+    """
+    named = json.dumps(subject)  # as it appears inside the consent JSON
+    pattern = "%" + named.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    query = (
+        select(*_COLUMNS)
+        .where(
+            AuditRow.node_id == node_id,
+            AuditRow.role == "provider",
+            or_(AuditRow.subject == subject, AuditRow.consent.like(pattern, escape="\\")),
+        )
+        .order_by(AuditRow.seq)
+    )
     async with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in await conn.execute(query)]
         hidden = await conn.execute(
             select(RowVisibility.message_id, RowVisibility.hidden_from_subject_until).where(
                 RowVisibility.node_id == node_id

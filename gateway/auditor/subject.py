@@ -2,9 +2,14 @@
 
 For one subject: every exchange that touched their data, when, which
 consumer, which service, which fields were released (and withheld), for what
-purpose. Only provider-side rows count (the provider released the data);
-refusals are listed as such. Rows hidden from the subject until a later date
-are left out until then. Works on rows from a bundle or from a node database.
+purpose. An exchange touched a person if the request named them, if data
+about them was released (a Bundle may hold resources about several people;
+the provider lists their subjects in the row's consent decision), or if data
+about them was withheld because the request named someone else
+(``relation``: ``named``, ``released``, ``withheld``). Only provider-side rows
+count (the provider released the data); refusals are listed as such. Rows
+hidden from the subject until a later date are left out until then. Works on
+rows from a bundle or from a node database.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class SubjectEntry:
     consent_ids: tuple[str, ...]
     outcome: str
     message_id: str
+    relation: str = "named"
 
     def to_json_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -47,6 +53,21 @@ def _consent(row: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _relation(row: Mapping[str, Any], consent: Mapping[str, Any], subject: str) -> str | None:
+    """How the exchange of ``row`` touched ``subject``, if it did."""
+    if subject in _names(consent.get("subjects")):
+        return "released"
+    if row.get("subject") == subject:
+        return "named"
+    if subject in _names(consent.get("withheld_subjects")):
+        return "withheld"
+    return None
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
 def subject_report(
     rows: Iterable[Mapping[str, Any]],
     subject: str,
@@ -58,13 +79,17 @@ def subject_report(
     hidden = hidden_until or {}
     entries = []
     for row in rows:
-        if row.get("subject") != subject or row.get("role") != "provider":
+        if row.get("role") != "provider":
+            continue
+        consent = _consent(row)
+        relation = _relation(row, consent, subject)
+        if relation is None:
             continue
         until = hidden.get(str(row.get("message_id")))
         if until is not None and datetime.fromisoformat(until) > now:
             continue
-        consent = _consent(row)
         error = row.get("error_code")
+        withheld_only = relation == "withheld"
         entries.append(
             SubjectEntry(
                 when=str(row.get("logged_at")),
@@ -72,11 +97,20 @@ def subject_report(
                 consumer=row.get("client"),
                 service=row.get("service"),
                 purpose=row.get("purpose"),
-                released=tuple(consent.get("released", ())),
-                withheld=tuple(consent.get("withheld", ())),
-                consent_ids=tuple(consent.get("consent_ids", ())),
-                outcome=f"refused ({error})" if error else f"answered ({row.get('status')})",
+                # Someone else's consent released someone else's fields: none of this
+                # person's data left the node.
+                released=() if withheld_only else tuple(consent.get("released", ())),
+                withheld=() if withheld_only else tuple(consent.get("withheld", ())),
+                consent_ids=() if withheld_only else tuple(consent.get("consent_ids", ())),
+                outcome=(
+                    f"refused ({error})"
+                    if error
+                    else "withheld (the request named another subject)"
+                    if withheld_only
+                    else f"answered ({row.get('status')})"
+                ),
                 message_id=str(row.get("message_id")),
+                relation=relation,
             )
         )
     return sorted(entries, key=lambda e: e.when)

@@ -1,6 +1,10 @@
 """Sample information systems behind the sandbox's provider nodes.
 
-- a FHIR patient service (the FHIR R4 examples shipped in ``data/fhir``),
+- a FHIR patient service (the FHIR R4 examples shipped in ``data/fhir``), with
+  routes that behave like a careless or hostile backend (``$mixed``: Bundles
+  about several patients; ``$other``: a patient other than the one asked for;
+  ``$leaky``: data in meta, extensions, URLs and headers), to show what a
+  provider node releases of them,
 - a GTFS timetable feed (``data/gtfs``, served as a zip or file by file),
 - an echo service that describes the request it received (for integrators).
 """
@@ -51,10 +55,73 @@ def _everything(patient: dict[str, Any]) -> dict[str, Any]:
         "type": "searchset",
         "total": len(entries),
         "entry": [
-            {"fullUrl": f"urn:renkei:{r['resourceType']}/{r.get('id', i)}", "resource": r}
-            for i, r in enumerate(entries)
+            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in entries
         ],
     }
+
+
+def _other_patient(patient_id: str) -> str:
+    return "pat1" if patient_id != "pat1" else "pat2"
+
+
+def _mixed(patient: dict[str, Any], other: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A Bundle of ``kind`` about the patient, another patient and a third person (the
+    consent of Patient/f001), as a backend that mixes up its query results sends it."""
+    records = [*_everything(patient)["entry"], *_everything(other)["entry"]]
+    resources = [copy.deepcopy(entry["resource"]) for entry in records]
+    for resource in resources:
+        if resource["resourceType"] != "Patient":
+            owner = resource.get("patient") or resource.get("subject")
+            resource["id"] = f"{resource['id']}-{owner['reference'].rsplit('/', 1)[-1]}"
+    resources.append(json.loads(_data_text("fhir", "Consent-consent-example-basic.json")))
+    resources.append({"resourceType": "Organization", "id": "hosp-b", "name": "Hospital B"})
+    entries: list[dict[str, Any]] = []
+    for resource in resources:
+        entry: dict[str, Any] = {
+            "fullUrl": f"{resource['resourceType']}/{resource['id']}",
+            "resource": resource,
+        }
+        if kind == "transaction":
+            entry["request"] = {"method": "PUT", "url": entry["fullUrl"]}
+        if kind == "searchset":
+            entry["search"] = {"mode": "match"}
+        entries.append(entry)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": kind, "entry": entries}
+    if kind == "searchset":
+        bundle["total"] = len(entries)
+    if kind == "document":
+        bundle["identifier"] = {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1"}
+        bundle["timestamp"] = "2024-01-01T00:00:00Z"
+    return bundle
+
+
+def _leaky(patient: dict[str, Any]) -> dict[str, Any]:
+    """The patient with data where a filter might not look: meta, extensions, URLs."""
+    leaky = copy.deepcopy(patient)
+    leaky["meta"] = {
+        "tag": [{"system": "http://example.org/diagnosis", "code": "HIV"}],
+        "extension": [{"url": "http://example.org/ssn", "valueString": "123-45-6789"}],
+    }
+    leaky["extension"] = [{"url": "http://example.org/ssn", "valueString": "123-45-6789"}]
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 1,
+        "link": [{"relation": "self", "url": "http://b.internal/Patient?ssn=123-45-6789"}],
+        "entry": [
+            {"fullUrl": "http://b.internal/Patient?ssn=123-45-6789", "resource": leaky}
+        ],
+    }
+
+
+_LEAKY_HEADERS = {
+    "Set-Cookie": "session=backend-session-of-123-45-6789",
+    "Link": '<http://b.internal/Patient?ssn=123-45-6789>; rel="self"',
+    "Location": "http://b.internal/Patient/123-45-6789",
+    "Content-Disposition": 'attachment; filename="123-45-6789.json"',
+    "X-Patient-SSN": "123-45-6789",
+    "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+}
 
 
 def gtfs_feed_zip() -> bytes:
@@ -67,10 +134,28 @@ def gtfs_feed_zip() -> bytes:
     return buffer.getvalue()
 
 
+@web.middleware
+async def _subject_checked(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A patient's records only for a request the node decided consent for: the node
+    forwards the subject (``Renkei-Subject``, covered by the consumer's signature)."""
+    if request.path.startswith("/fhir/Patient/"):
+        named = request.path.split("/")[3]
+        if request.headers.getall("Renkei-Subject", []) != [named]:
+            body = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "forbidden",
+                           "diagnostics": "Renkei-Subject must name the patient of the path"}],
+            }
+            return web.Response(status=403, body=json.dumps(body).encode(),
+                                content_type=FHIR_JSON)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 def backend_app() -> web.Application:
     patients = fhir_patients()
     feed = gtfs_feed_zip()
-    app = web.Application(client_max_size=1024**3)
+    app = web.Application(client_max_size=1024**3, middlewares=[_subject_checked])
 
     def fhir(document: dict[str, Any], status: int = 200) -> web.Response:
         return web.Response(
@@ -94,6 +179,29 @@ def backend_app() -> web.Application:
         if found is None:
             raise web.HTTPNotFound()
         return fhir(_everything(found))
+
+    async def mixed(request: web.Request) -> web.Response:
+        found = patients.get(request.match_info["id"])
+        kind = request.query.get("type", "searchset")
+        if found is None or kind not in ("searchset", "transaction", "document", "collection"):
+            raise web.HTTPNotFound()
+        other = patients[_other_patient(str(found["id"]))]
+        return fhir(_mixed(found, other, kind))
+
+    async def other(request: web.Request) -> web.Response:
+        if request.match_info["id"] not in patients:
+            raise web.HTTPNotFound()
+        return fhir(patients[_other_patient(request.match_info["id"])])
+
+    async def leaky(request: web.Request) -> web.Response:
+        found = patients.get(request.match_info["id"])
+        if found is None:
+            raise web.HTTPNotFound()
+        if request.query.get("status") == "204":
+            return web.Response(status=204, headers=_LEAKY_HEADERS)
+        response = fhir(_leaky(found))
+        response.headers.extend(_LEAKY_HEADERS)
+        return response
 
     async def malformed(request: web.Request) -> web.Response:
         """Bodies no node may pass on unfiltered, to show consent failing closed."""
@@ -147,11 +255,17 @@ def backend_app() -> web.Application:
             "body_length": len(body),
             "body": body.decode("utf-8", "replace") if len(body) <= 65536 else None,
         }
-        return web.json_response(document, headers={"X-Echo": "yes"})
+        headers = {"X-Echo": "yes"}
+        if "set-cookie" in request.query:
+            headers["Set-Cookie"] = "session=echo-backend"
+        return web.json_response(document, headers=headers)
 
     app.router.add_get("/fhir/Patient/{id}", patient)
     app.router.add_get("/fhir/Patient/{id}/$everything", everything)
     app.router.add_get("/fhir/Patient/{id}/$malformed", malformed)
+    app.router.add_get("/fhir/Patient/{id}/$mixed", mixed)
+    app.router.add_get("/fhir/Patient/{id}/$other", other)
+    app.router.add_get("/fhir/Patient/{id}/$leaky", leaky)
     app.router.add_get("/gtfs/feed.zip", gtfs_zip)
     app.router.add_get("/gtfs/{name}.txt", gtfs_file)
     app.router.add_route("*", "/echo{tail:.*}", echo)

@@ -17,11 +17,18 @@ import pytest
 from certs.keys import load_certificates
 from policies.receipts import verify_receipt, verify_record
 from tests.functional.sandbox_helpers import node
+from tests.unit.policies.fhir_validation import assert_valid_r4
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
 PATIENTS = "RENKEI/GOV/HOSP-B/EHR/patients"
 HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
 HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
+REDACTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
+SSN = "123-45-6789"
 
 
 async def fetch(
@@ -107,8 +114,10 @@ async def test_consented_fields_only(federation: dict[str, Any]) -> None:
 async def test_no_consent_means_public_fields_only(federation: dict[str, Any]) -> None:
     status, headers, patient = await fetch(federation, "/Patient/pat3")
     assert status == 200
-    assert set(patient) == {"resourceType", "id", "active"}
+    assert set(patient) == {"resourceType", "id", "active", "meta"}
+    assert patient["meta"] == {"security": [REDACTED]}
     assert "Renkei-Consent" not in headers
+    assert_valid_r4(patient)
 
 
 async def test_grant_with_receipt_then_revoke_applies_to_the_next_request(
@@ -290,3 +299,121 @@ def test_consent_cli(federation: dict[str, Any], tmp_path: Path) -> None:
     )
     assert missing.returncode == 1
     assert "policies.consent_not_found" in missing.stderr
+
+
+# -- whose data it is comes from the data (mixed-patient Bundles) ----------------------
+
+
+async def audited(federation: dict[str, Any], path: str) -> Any:
+    entry = node(federation, HOSP_B)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{entry['management_url']}{path}",
+            headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+        ) as response:
+            assert response.status == 200
+            return await response.json()
+
+
+@pytest.mark.parametrize("kind", ["searchset", "transaction", "collection"])
+async def test_a_mixed_patient_bundle_releases_only_the_named_patients_resources(
+    federation: dict[str, Any], kind: str
+) -> None:
+    message_id = str(uuid.uuid4())
+    status, headers, bundle = await fetch(
+        federation, f"/Patient/example/$mixed?type={kind}", message_id=message_id
+    )
+    assert status == 200, bundle
+    released = [
+        (e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]
+    ]
+    # The consent of "example" covers name, birth date and allergies; Organization
+    # is declared impersonal; the other patient's records and f001's consent go.
+    assert released == [
+        ("Patient", "example"),
+        ("AllergyIntolerance", "example-example"),
+        ("Organization", "hosp-b"),
+    ]
+    text = json.dumps(bundle)
+    assert "pat1" not in text
+    assert "f001" not in text
+    withheld = headers["Renkei-Withheld"].split(",")
+    assert "Bundle.entry[*](Patient):other-subject" in withheld
+    assert "Bundle.entry[*](Consent):other-subject" in withheld
+    assert_valid_r4(bundle)
+    rows = (await audited(federation, f"/api/audit/rows?message_id={message_id}"))["rows"]
+    decision = json.loads(rows[0]["consent"])
+    assert decision["subjects"] == ["example"]
+    assert decision["withheld_subjects"] == ["f001", "pat1"]
+    # Each person the exchange touched finds it in their data-subject report.
+    for subject, relation in (("example", "released"), ("pat1", "withheld"),
+                              ("f001", "withheld")):
+        report = await audited(federation, f"/api/audit/subject/{subject}")
+        found = [e for e in report["exchanges"] if e["message_id"] == message_id]
+        assert [e["relation"] for e in found] == [relation], subject
+        if relation == "withheld":
+            assert found[0]["released"] == []
+
+
+async def test_a_document_about_two_patients_is_refused_not_cut(
+    federation: dict[str, Any],
+) -> None:
+    status, headers, body = await fetch(federation, "/Patient/example/$mixed?type=document")
+    assert status == 500
+    assert headers["X-Road-Error"] == "server.serverproxy.document_withheld"
+    assert "Chalmers" not in json.dumps(body)
+
+
+async def test_a_patient_other_than_the_path_names_is_withheld(
+    federation: dict[str, Any],
+) -> None:
+    status, headers, body = await fetch(federation, "/Patient/example/$other")
+    assert status == 500
+    assert headers["X-Road-Error"] == "server.serverproxy.resource_withheld"
+    assert "pat1" not in json.dumps(body)
+
+
+async def test_the_backend_gets_the_subject_named_in_the_path(
+    federation: dict[str, Any],
+) -> None:
+    # The sandbox backend answers only requests whose Renkei-Subject names the path's
+    # patient; the consumer named the subject in the path alone.
+    status, _, patient = await fetch(federation, "/Patient/example")
+    assert status == 200
+    assert patient["id"] == "example"
+
+
+# -- other channels: meta, extensions, URLs, headers ------------------------------------
+
+
+@pytest.mark.parametrize("backend_status", [200, 204])
+async def test_nothing_leaves_in_meta_urls_or_headers(
+    federation: dict[str, Any], backend_status: int
+) -> None:
+    query = "?status=204" if backend_status == 204 else ""
+    status, headers, bundle = await fetch(federation, f"/Patient/example/$leaky{query}")
+    assert status == backend_status
+    for name in ("Set-Cookie", "Link", "Location", "Content-Disposition", "X-Patient-SSN"):
+        assert name not in headers, name
+    assert SSN not in json.dumps(headers)
+    assert headers["Last-Modified"] == "Mon, 01 Jan 2024 00:00:00 GMT"  # declared
+    if backend_status == 204:
+        return
+    text = json.dumps(bundle)
+    assert SSN not in text
+    assert "HIV" not in text
+    assert "link" not in bundle
+    assert bundle["entry"][0]["fullUrl"].startswith("urn:uuid:")
+    assert bundle["entry"][0]["resource"]["meta"] == {"security": [REDACTED]}
+    assert_valid_r4(bundle)
+
+
+async def test_set_cookie_never_crosses_the_federation(federation: dict[str, Any]) -> None:
+    url = f"{node(federation, HOSP_A)['client_url']}/r1/RENKEI/GOV/HOSP-B/EHR/echo/x?set-cookie=1"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            url, headers={"X-Road-Client": CONSUMER, "X-Road-Id": str(uuid.uuid4())}
+        ) as response:
+            assert response.status == 200
+            assert response.headers["X-Echo"] == "yes"
+            assert "Set-Cookie" not in response.headers

@@ -138,3 +138,51 @@ def test_purpose_declaration() -> None:
         PurposeDeclaration(client, "bad code", "x")
     with pytest.raises(DeclarationError):
         PurposeDeclaration(client, "treatment", "  ")
+
+
+def fhir_declaration(**changes: object) -> ServiceDeclaration:
+    values: dict[str, object] = {
+        "media_types": ("application/fhir+json",),
+        "fields": ("Patient.name",),
+    }
+    values.update(changes)
+    return ServiceDeclaration(SERVICE, **values)  # type: ignore[arg-type]
+
+
+def test_subject_rules_are_declared() -> None:
+    declaration = fhir_declaration(
+        subject_fields=("Observation.focus",), impersonal=("Organization",),
+        response_headers=("Last-Modified",),
+    )
+    assert declaration.carries_personal_data
+    assert not fhir_declaration(impersonal=("*",)).carries_personal_data
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"subject_fields": ("Patient.id",)},  # a Patient's subject is its id, always
+        {"subject_fields": ("Observation",)},  # an element must be named
+        {"subject_fields": ("Bundle.entry",)},
+        {"subject_fields": ("Observation.subject", "Observation.subject")},
+        {"impersonal": ("Patient",)},
+        {"impersonal": ("Bundle",)},
+        {"impersonal": ("organization",)},
+        {"response_headers": ("Set-Cookie",)},
+        {"response_headers": ("set-cookie2",)},
+        {"response_headers": ("Bad Header",)},
+    ],
+)
+def test_subject_rules_that_would_widen_or_confuse_are_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(DeclarationError):
+        fhir_declaration(**changes)
+
+
+@pytest.mark.parametrize(
+    "changes", [{"impersonal": ("Organization",)}, {"subject_fields": ("*",)}]
+)
+def test_plain_json_subject_rules(changes: dict[str, object]) -> None:
+    with pytest.raises(DeclarationError):
+        ServiceDeclaration(
+            SERVICE, media_types=("application/json",), fields=("name",), **changes  # type: ignore[arg-type]
+        )

@@ -23,6 +23,7 @@ DECLARATION = ServiceDeclaration(
     media_types=("application/json", "application/vnd.people+json", "text/csv"),
     fields=("name", "telecom[*]", "address", "entry[*].resource.code"),
     public_fields=("name",),
+    impersonal=("*",),  # these tests are about the walk; subjects: test_plain_subjects.py
 )
 
 
@@ -113,6 +114,7 @@ def test_filter_body_filters_and_reserialises() -> None:
         _body({"name": "Ann", "address": "Tartu", "telecom": ["1"]}),
         content_type="application/json; charset=UTF-8",
         declaration=DECLARATION,
+        subject="s",
         released_fields=("name", "telecom[*]"),
     )
     assert json.loads(result.body) == {"name": "Ann", "telecom": ["1"]}
@@ -126,6 +128,7 @@ def test_filter_body_accepts_declared_structured_json_type() -> None:
         b'{"name": "\xc3\xa4", "x": 1}',
         content_type="Application/VND.people+JSON",
         declaration=DECLARATION,
+        subject="s",
         released_fields=("name",),
     )
     assert result.body == '{"name":"ä"}'.encode()
@@ -137,6 +140,7 @@ def unfilterable(body: bytes, content_type: str = "application/json", **limits: 
             body,
             content_type=content_type,
             declaration=DECLARATION,
+            subject="s",
             released_fields=("name",),
             limits=FilterLimits(**limits),
         )
@@ -212,7 +216,11 @@ def test_too_deep_bodies_are_refused(body: bytes) -> None:
 def test_depth_limit_is_inclusive_and_ignores_brackets_in_strings() -> None:
     deep = b'{"name": ' + b"[" * 63 + b'"]]]\\"[[[{{"' + b"]" * 63 + b"}"
     result = filter_body(
-        deep, content_type="application/json", declaration=DECLARATION, released_fields=("name",)
+        deep,
+        content_type="application/json",
+        declaration=DECLARATION,
+        subject="s",
+        released_fields=("name",),
     )
     assert json.loads(result.body) == json.loads(deep)
     assert isinstance(unfilterable(b"[" * 3 + b"]" * 3, max_depth=2), BodyTooDeep)

@@ -32,12 +32,17 @@ def backend_bundle() -> bytes:
             "Observation-example.json",
         )
     ]
+    # The backend's records of the patient, who has the id PATIENT there.
+    entries[0]["id"] = PATIENT
+    entries[1]["patient"] = {"reference": f"Patient/{PATIENT}"}
+    entries[2]["subject"] = {"reference": f"Patient/{PATIENT}"}
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
         "entry": [
-            {"fullUrl": f"urn:{i}", "resource": r, "search": {"mode": "match"}}
-            for i, r in enumerate(entries)
+            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r,
+             "search": {"mode": "match"}}
+            for r in entries
         ],
     }
     return json.dumps(bundle).encode()
@@ -73,6 +78,7 @@ async def test_patient_consents_to_name_birth_date_and_allergies(store: PolicySt
         backend_bundle(),
         content_type="application/fhir+json",
         declaration=declaration,
+        subject=subject,
         released_fields=fields,
     )
     kept = json.loads(result.body)
@@ -101,16 +107,18 @@ async def test_patient_consents_to_name_birth_date_and_allergies(store: PolicySt
         backend_bundle(),
         content_type="application/fhir+json",
         declaration=declaration,
+        subject=subject,
         released_fields=fields,
     )
     kept = json.loads(result.body)
     assert [e["resource"]["resourceType"] for e in kept["entry"]] == ["Patient"]
-    assert set(kept["entry"][0]["resource"]) == {"resourceType", "id", "name"}
+    assert set(kept["entry"][0]["resource"]) == {"resourceType", "id", "meta", "name"}
 
     with pytest.raises(UnsupportedMediaType):
         filter_body(
             b"<Bundle/>",
             content_type="application/fhir+xml",
             declaration=declaration,
+            subject="s",
             released_fields=fields,
         )

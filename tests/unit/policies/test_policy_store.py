@@ -100,12 +100,30 @@ async def test_service_declarations(store: PolicyStore) -> None:
     await store.declare_service(DECLARATION)
     assert await store.service_declaration(SERVICE) == DECLARATION
     changed = ServiceDeclaration(
-        SERVICE, media_types=("application/json",), fields=("name",), consent_governed=False
+        SERVICE,
+        media_types=("application/json",),
+        fields=("name",),
+        consent_governed=False,
+        subject_fields=("patient.id",),
+        response_headers=("Last-Modified",),
     )
     await store.declare_service(changed)
+    assert await store.service_declaration(SERVICE) == changed
     assert await store.list_services() == [changed]
     await store.remove_service_declaration(SERVICE)
     assert await store.list_services() == []
+
+
+async def test_subject_rules_of_a_fhir_declaration_round_trip(store: PolicyStore) -> None:
+    fhir = ServiceDeclaration(
+        SERVICE,
+        media_types=("application/fhir+json",),
+        fields=("Patient.name", "Organization"),
+        subject_fields=("Observation.focus", "Observation.subject"),
+        impersonal=("Organization",),
+    )
+    await store.declare_service(fhir)
+    assert await store.service_declaration(SERVICE) == fhir
 
 
 async def test_purposes(store: PolicyStore) -> None:
