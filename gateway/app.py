@@ -8,11 +8,12 @@ from datetime import datetime
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.audit.api import add_audit_routes
 from gateway.consumer import handle_client_request
 from gateway.context import NodeContext
-from gateway.errors import GatewayError, GlobalConfOutdated
+from gateway.errors import AuditChainMismatch, GatewayError, GlobalConfOutdated
 from gateway.policy_api import add_policy_routes
 from gateway.provider import handle_peer_request
 from gateway.rejections import MANAGEMENT_BEARER
@@ -50,8 +51,25 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
+def _chain_intact(ctx: NodeContext) -> Middleware:
+    """No exchange on a chain that disagrees with its witness (gateway/audit/integrity.py)."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not ctx.chain_check.ok:
+            error = AuditChainMismatch(ctx.chain_check.reason)
+            return error_response(
+                error.code, error.message, error.status, accept=request.headers.get("Accept")
+            )
+        return await handler(request)
+
+    return check
+
+
 def client_app(ctx: NodeContext) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=ctx.settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[_errors, _chain_intact(ctx)], client_max_size=ctx.settings.max_body_bytes
+    )
     app[CONTEXT] = ctx
 
     async def exchange(request: web.Request) -> web.StreamResponse:
@@ -62,7 +80,9 @@ def client_app(ctx: NodeContext) -> web.Application:
 
 
 def peer_app(ctx: NodeContext) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=ctx.settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[_errors, _chain_intact(ctx)], client_max_size=ctx.settings.max_body_bytes
+    )
     app[CONTEXT] = ctx
 
     async def exchange(request: web.Request) -> web.StreamResponse:
@@ -111,6 +131,7 @@ def readiness(ctx: NodeContext, now: datetime) -> dict[str, object]:
     cert_ok = ctx.auth_certificate.not_valid_after_utc > now
     checks["auth_certificate"] = {"ok": cert_ok}
     checks["timestamping"] = ctx.timestamping(now)
+    checks["audit_chain"] = ctx.chain_check.to_json()
     for name, state in ctx.certificate_status().readiness(now=now).items():
         checks[f"ocsp:{name}"] = state
     return checks

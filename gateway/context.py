@@ -26,7 +26,8 @@ from certs.profiles import node_id_of
 from certs.validation import verify_certificate
 from gateway.audit.bodies import body_vault_for
 from gateway.audit.checkpoints import Checkpointer
-from gateway.audit.service import checkpoints_running
+from gateway.audit.integrity import ChainCheck
+from gateway.audit.service import check_chain_at_start, checkpoints_running
 from gateway.audit.writer import AuditWriter
 from gateway.confclient import ConfigurationClient
 from gateway.db import Base, create_engine
@@ -75,6 +76,7 @@ class NodeContext:
     server_ssl: ssl.SSLContext
     cert_cache: CertificateCache = field(default_factory=CertificateCache)
     rejections: RejectionLog = field(default_factory=RejectionLog)
+    chain_check: ChainCheck = field(default_factory=ChainCheck)
     filter_limits: FilterLimits = field(default_factory=FilterLimits)
     status: StatusService | None = None
     checkpointer: Checkpointer | None = None
@@ -269,7 +271,10 @@ async def open_node(
     conf.on_change(context.on_conf_change)
     status_task: asyncio.Task[None] | None = None
     try:
-        await context.audit.start()
+        # Before any row is appended: the chain must be the one last witnessed.
+        context.chain_check = await check_chain_at_start(settings, engine)
+        if context.chain_check.ok:
+            await context.audit.start()
         await conf.start()
         async with aiohttp.ClientSession() as session:
             # Staples before the first exchange, so a fresh node is ready at once.

@@ -288,6 +288,13 @@ class TimestampingFailed(GatewayError):
     status = 503
 
 
+class AuditChainMismatch(GatewayError):
+    """The audit chain disagrees with what the witness cosigned: the node does not serve."""
+
+    code = "server.audit_chain_mismatch"
+    status = 503
+
+
 class DatabaseUnavailable(GatewayError):
     code = "server.database_unavailable"
     status = 503

@@ -10,18 +10,30 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import aiohttp
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certs.errors import CertsError
 from certs.keys import certificate_pem, load_certificate, load_private_key
 from certs.tsa_client import request_timestamp
 from gateway.audit.checkpoints import Checkpointer, CheckpointSigner, WitnessRequest
 from gateway.audit.errors import WitnessRefused
+from gateway.audit.integrity import (
+    STATE_FILE,
+    ChainCheck,
+    ChainMismatch,
+    check_chain,
+    remember_cosigned,
+    witnessed_states,
+)
 from gateway.downloads import DownloadTooLarge, read_capped
 from gateway.settings import NodeSettings
 from member_registry.anchor import load_anchor
 from member_registry.globalconf import GlobalConf
 
-__all__ = ["checkpointer_for", "checkpoints_running", "witness_url"]
+__all__ = ["check_chain_at_start", "checkpointer_for", "checkpoints_running", "witness_url"]
+
+log = structlog.get_logger(__name__)
 
 ConfLookup = Callable[[], GlobalConf]
 
@@ -78,7 +90,12 @@ def checkpointer_for(
         if response.status != 200 or not isinstance(body, dict) or "cosignature" not in body:
             message = body.get("message") if isinstance(body, dict) else None
             raise WitnessRefused(f"the witness refused: {message or response.status}")
-        return str(body["cosignature"])
+        cosignature = str(body["cosignature"])
+        # A copy beside the database: the start-up check compares the chain with it.
+        remember_cosigned(
+            settings.data_dir / STATE_FILE, cosignature, anchor, str(settings.node_id)
+        )
+        return cosignature
 
     return Checkpointer(
         engine,  # type: ignore[arg-type]
@@ -88,6 +105,25 @@ def checkpointer_for(
         cosigner=cosign,
         certificate_pem=certificate_pem(certificate),
     )
+
+
+async def check_chain_at_start(settings: NodeSettings, engine: AsyncEngine) -> ChainCheck:
+    """Compare the chain with every witnessed state (gateway/audit/integrity.py)."""
+    anchor = load_anchor(settings.anchor)
+    witness = settings.audit_witness_url or witness_url(anchor.download_urls[0])
+    node_id = str(settings.node_id)
+    try:
+        async with aiohttp.ClientSession() as session:
+            states = await witnessed_states(
+                engine, node_id, state_file=settings.data_dir / STATE_FILE,
+                witness_url=witness, session=session,
+            )  # fmt: skip
+        size = await check_chain(engine, node_id, anchor, states)
+    except ChainMismatch as exc:
+        log.error("audit_chain_mismatch", reason=exc.message)
+        return ChainCheck(ok=False, reason=exc.message)
+    log.info("audit_chain_checked", witnessed_rows=size, states=len(states))
+    return ChainCheck(tree_size=size)
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ import base64
 import collections
 import contextlib
 import json
+import signal
 import sqlite3
 import ssl
 import uuid
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from yarl import URL
 
 from gateway.db import create_engine
 from tests.functional.sandbox_helpers import node
+from tests.soak.federation import Federation, running_federation
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
 ECHO = "RENKEI/GOV/HOSP-B/EHR/echo"
@@ -160,3 +163,71 @@ async def test_rejected_tokens_and_handshakes_leave_a_trace(federation: dict[str
     assert "credential_rejected" in logged
     for reason in ("signature", "algorithm", "http_request", "peer_did_not_return_a_certificate"):
         assert f"reason={reason}" in logged or f'"reason": "{reason}"' in logged, reason
+
+
+async def _cosigned_size(session: aiohttp.ClientSession, entry: dict[str, Any]) -> int:
+    async with session.get(
+        f"{entry['management_url']}/api/audit/checkpoints",
+        headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+    ) as response:
+        body = await response.json()
+    checkpoints = body["checkpoints"] if isinstance(body, dict) else body
+    return max((c["tree_size"] for c in checkpoints if c.get("cosignature")), default=0)
+
+
+def test_a_node_whose_log_was_rolled_back_while_down_does_not_serve(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    directory = tmp_path_factory.mktemp("rollback") / "sandbox"
+    environ = {"RENKEI_NODE_AUDIT__CHECKPOINT_INTERVAL_S": "1"}
+    with running_federation(directory, environ=environ) as federation:
+        asyncio.run(_roll_back_and_restart(federation))
+
+
+async def _roll_back_and_restart(federation: Federation) -> None:
+    provider = federation.node(HOSP_B)
+    consumer = federation.node(HOSP_A)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(4):
+            async with session.get(
+                f"{consumer['client_url']}/r1/{ECHO}/before", headers={"X-Road-Client": CONSUMER}
+            ) as response:
+                assert response.status == 200
+        for _ in range(150):  # the 1 s checkpoint task gets the rows cosigned
+            if await _cosigned_size(session, provider) >= 4:
+                break
+            await asyncio.sleep(0.2)
+        assert await _cosigned_size(session, provider) >= 4
+    config = Path(provider["config"])
+    federation.kill(config, signal.SIGTERM)
+    await federation.wait_gone(config)
+    # Restore "an older backup": the last rows, their checkpoints and the head go back.
+    database = make_url(provider["database"]).database or ""
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        db.execute("DELETE FROM audit_log WHERE seq > 1")
+        db.execute("DELETE FROM audit_checkpoint WHERE tree_size > 1")
+        db.execute(
+            "UPDATE audit_chain_head SET seq = 1, entry_hash ="
+            " (SELECT entry_hash FROM audit_log WHERE seq = 1)"
+        )
+    federation.start("node", config)
+    async with aiohttp.ClientSession() as session:
+        readiness: dict[str, Any] = {}
+        for _ in range(300):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{provider['management_url']}/readyz") as response:
+                    readiness = await response.json()
+                    assert response.status == 503
+                    break
+            await asyncio.sleep(0.2)
+        check = readiness["checks"]["audit_chain"]
+        assert check["ok"] is False
+        assert "truncated or rolled back" in check["error"]
+        own_client = {"X-Road-Client": "RENKEI/GOV/HOSP-B/EHR"}
+        for url, headers in (
+            (f"{provider['client_url']}/r1/{ECHO}/after", own_client),  # its client port
+            (f"{consumer['client_url']}/r1/{ECHO}/after", {"X-Road-Client": CONSUMER}),  # peer
+        ):
+            async with session.get(url, headers=headers) as response:
+                assert response.status == 503, url
+                assert response.headers["X-Road-Error"] == "server.audit_chain_mismatch", url
