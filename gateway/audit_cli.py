@@ -183,6 +183,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _checkpoint(args: argparse.Namespace) -> int:
+    from gateway.audit.checkpoints import DEFAULT_LEASE_S
     from gateway.audit.service import checkpointer_for
 
     settings = load_node_settings(args.config)
@@ -195,13 +196,16 @@ def _checkpoint(args: argparse.Namespace) -> int:
                 checkpointer = checkpointer_for(
                     settings, engine, lambda: conf, session, lambda: datetime.now(UTC)
                 )
-                return await checkpointer.checkpoint()
+                # A running process of the node may hold the lease for a round.
+                return await checkpointer.checkpoint(wait_s=DEFAULT_LEASE_S)
         finally:
             await engine.dispose()
 
     made = asyncio.run(run())
     if made is None:
-        _print({"checkpoint": None, "reason": "no new rows since the last checkpoint"})
+        _print({"checkpoint": None,
+                "reason": "no new rows since the last checkpoint, and it is cosigned "
+                          "(or the witness still refuses: see the node's log)"})
         return 0
     _print({"tree_size": made["tree_size"], "root": made["root_hash"],
             "timestamped": made["timestamp_token"] is not None,

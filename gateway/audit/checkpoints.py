@@ -13,8 +13,16 @@ with the last one it cosigned for the node. Either may be missing (no TSA
 configured, witness unreachable or refusing): the checkpoint is kept and the
 verifier reports what is missing.
 
-Several processes of one node may run the task: the (node, tree size) pair is
-unique, so a second insert of the same checkpoint is simply dropped.
+Several processes of one node may run the task; one checkpoints at a time.
+Each round takes the node's lease (``audit_checkpoint_lease``) or is skipped:
+two processes racing at the witness would get one checkpoint cosigned and the
+other refused (it claims a previous state the witness has moved past), and a
+refused newest checkpoint fails ``renkei audit verify`` with
+``auditor.not_cosigned``. Should one still be stored uncosigned (the witness was
+unreachable, or a lease outlived its holder), the next round cosigns it: the
+consistency proof starts from the state the witness itself reports
+(``GET /witness/checkpoints/{node}``), not from what this database recorded,
+so a cosignature whose row was lost cannot wedge the node either.
 """
 
 from __future__ import annotations
@@ -22,32 +30,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from cryptography import x509
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from certs import jws
 from certs.errors import CertsError
 from certs.keys import PrivateKey, fingerprint
 from gateway.audit.errors import AuditError, CheckpointError
-from gateway.audit.models import ArchivedLeaf, AuditRow, CheckpointRow
+from gateway.audit.models import ArchivedLeaf, AuditRow, CheckpointLease, CheckpointRow
 from member_registry.merkle import consistency_proof, leaf_hash, root_from_leaf_hashes
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_TYPE",
+    "DEFAULT_LEASE_S",
     "CheckpointSigner",
     "Checkpointer",
     "Cosigner",
     "Timestamper",
     "WitnessRequest",
+    "WitnessState",
     "load_leaf_hashes",
 ]
 
@@ -78,6 +89,14 @@ class WitnessRequest:
 
 # Asks the witness to cosign; returns the cosignature JWS or raises an AuditError.
 Cosigner = Callable[[WitnessRequest], Awaitable[str]]
+# The witness's last cosigned state for the node, (tree size, root hex), or None if it
+# has cosigned nothing yet; raises an AuditError when it cannot be asked.
+WitnessState = Callable[[], Awaitable[tuple[int, str] | None]]
+
+# Longer than a round can take (TSA and witness calls time out well before), so only
+# a process that died holding the lease makes the others wait for it to lapse.
+DEFAULT_LEASE_S = 120.0
+_LEASE_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +122,10 @@ class CheckpointSigner:
             header={"kid": fingerprint(self.certificate),
                     "x5c": [jws.certificate_der_base64(self.certificate)]},
         )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 async def load_leaf_hashes(conn: AsyncConnection, node_id: str, upto: int) -> list[bytes]:
@@ -138,14 +161,19 @@ class Checkpointer:
         clock: Callable[[], datetime],
         timestamper: Timestamper | None = None,
         cosigner: Cosigner | None = None,
+        witness_state: WitnessState | None = None,
         certificate_pem: str = "",
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self._engine = engine
         self._signer = signer
         self._clock = clock
         self._timestamper = timestamper
         self._cosigner = cosigner
+        self._witness_state = witness_state
         self._certificate_pem = certificate_pem
+        self._lease_s = lease_s
+        self._holder = secrets.token_hex(16)
         self._task: asyncio.Task[None] | None = None
         self.timestamping_failing_since: datetime | None = None
 
@@ -153,20 +181,52 @@ class Checkpointer:
     def node_id(self) -> str:
         return self._signer.node_id
 
-    async def checkpoint(self) -> dict[str, Any] | None:
-        """One checkpoint over every committed row, or None when nothing is new."""
+    async def checkpoint(self, *, wait_s: float = 0.0) -> dict[str, Any] | None:
+        """A checkpoint over every committed row, or the newest one cosigned at last.
+
+        None when there is nothing to do, or when another process of the node
+        holds the lease; with ``wait_s`` (the CLI) it waits that long for the
+        lease and then raises :class:`CheckpointError`.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while not await self._take_lease():
+            if loop.time() >= deadline:
+                if wait_s > 0:
+                    raise CheckpointError(
+                        "another process of this node is checkpointing; try again shortly"
+                    )
+                log.debug("audit_checkpoint_lease_held")
+                return None
+            await asyncio.sleep(_LEASE_POLL_S)
+        try:
+            return await self._round()
+        finally:
+            await self._release_lease()
+
+    async def _round(self) -> dict[str, Any] | None:
+        # Read, then let go of the connection before any network call.
         async with self._engine.connect() as conn:
             size = await self._chain_size(conn)
-            last = await self._last(conn)
-            if size == 0 or (last is not None and last["tree_size"] >= size):
+            newest = await self._newest(conn)
+            if size == 0:
                 return None
-            hashes = await load_leaf_hashes(conn, self.node_id, size)
-            cosigned = await self._last(conn, cosigned_only=True)
+            # Nothing new: only a newest checkpoint still uncosigned is left to do.
+            repair = newest if newest is not None and newest["tree_size"] >= size else None
+            if repair is not None and (
+                repair["cosignature"] is not None or self._cosigner is None
+            ):
+                return None
+            upto = int(repair["tree_size"]) if repair is not None else size
+            hashes = await load_leaf_hashes(conn, self.node_id, upto)
+            stored = await self._last(conn, cosigned_only=True)
+        if repair is not None:
+            return await self._cosign_stored(repair, hashes, stored)
         root = root_from_leaf_hashes(hashes)
         now = self._clock()
         signed = self._signer.sign(tree_size=size, root=root, issued_at=now)
         token = await self._timestamp(signed)
-        cosignature = await self._cosign(signed, hashes, cosigned)
+        cosignature = await self._cosign(signed, hashes, stored)
         row = {
             "node_id": self.node_id,
             "tree_size": size,
@@ -180,8 +240,76 @@ class Checkpointer:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(CheckpointRow).values(**row))
         except IntegrityError:
-            return None  # another process of this node made the same checkpoint
+            # Another process stored this tree size first (its lease lapsed mid-round).
+            # Keep whichever is cosigned: the witness remembers ours if it cosigned it.
+            if cosignature is None:
+                return None
+            async with self._engine.begin() as conn:
+                replaced = await conn.execute(
+                    update(CheckpointRow)
+                    .where(CheckpointRow.node_id == self.node_id,
+                           CheckpointRow.tree_size == size,
+                           CheckpointRow.cosignature.is_(None))
+                    .values(**row)
+                )  # fmt: skip
+            return row if replaced.rowcount else None
         return row
+
+    async def _cosign_stored(
+        self, newest: dict[str, Any], hashes: list[bytes], stored: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Get the newest stored, uncosigned checkpoint cosigned (the repair path)."""
+        cosignature = await self._cosign(str(newest["signed"]), hashes, stored)
+        if cosignature is None:
+            return None
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(CheckpointRow)
+                .where(CheckpointRow.node_id == self.node_id,
+                       CheckpointRow.tree_size == newest["tree_size"],
+                       CheckpointRow.signed == newest["signed"])
+                .values(cosignature=cosignature)
+            )  # fmt: skip
+        log.info("audit_checkpoint_cosigned_later", tree_size=newest["tree_size"])
+        return {**newest, "node_id": self.node_id, "cosignature": cosignature}
+
+    async def _take_lease(self) -> bool:
+        now = self._clock()
+        until = _iso(now + timedelta(seconds=self._lease_s))
+        async with self._engine.begin() as conn:
+            taken = await conn.execute(
+                update(CheckpointLease)
+                .where(CheckpointLease.node_id == self.node_id,
+                       or_(CheckpointLease.expires_at < _iso(now),
+                           CheckpointLease.holder == self._holder))
+                .values(holder=self._holder, expires_at=until)
+            )  # fmt: skip
+            if taken.rowcount:
+                return True
+            held = await conn.scalar(
+                select(CheckpointLease.node_id).where(CheckpointLease.node_id == self.node_id)
+            )
+        if held is not None:
+            return False
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(CheckpointLease).values(
+                    node_id=self.node_id, holder=self._holder, expires_at=until))
+        except IntegrityError:
+            return False  # another process created it first
+        return True
+
+    async def _release_lease(self) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(CheckpointLease)
+                    .where(CheckpointLease.node_id == self.node_id,
+                           CheckpointLease.holder == self._holder)
+                    .values(expires_at="")
+                )  # fmt: skip
+        except (SQLAlchemyError, OSError) as exc:  # it lapses by itself
+            log.warning("audit_checkpoint_lease_not_released", error=str(exc))
 
     async def _chain_size(self, conn: AsyncConnection) -> int:
         live = await conn.scalar(
@@ -191,6 +319,19 @@ class Checkpointer:
             select(func.max(ArchivedLeaf.seq)).where(ArchivedLeaf.node_id == self.node_id)
         )
         return int(max(live or 0, archived or 0))
+
+    async def _newest(self, conn: AsyncConnection) -> dict[str, Any] | None:
+        found = (
+            await conn.execute(
+                select(CheckpointRow.tree_size, CheckpointRow.root_hash, CheckpointRow.created_at,
+                       CheckpointRow.signed, CheckpointRow.timestamp_token,
+                       CheckpointRow.cosignature)
+                .where(CheckpointRow.node_id == self.node_id)
+                .order_by(CheckpointRow.tree_size.desc())
+                .limit(1)
+            )
+        ).first()  # fmt: skip
+        return dict(found._mapping) if found is not None else None
 
     async def _last(
         self, conn: AsyncConnection, *, cosigned_only: bool = False
@@ -218,12 +359,38 @@ class Checkpointer:
         self.timestamping_failing_since = None
         return token
 
+    async def _previous_size(
+        self, hashes: list[bytes], stored: dict[str, Any] | None
+    ) -> tuple[bool, int | None]:
+        """The tree size to prove consistency from: the witness's own, when it says.
+
+        ``(False, None)`` when this log does not extend what the witness cosigned
+        (rolled back, rewritten): no request is sent, the checkpoint stays uncosigned.
+        """
+        fallback = int(stored["tree_size"]) if stored is not None else None
+        if self._witness_state is None:
+            return True, fallback
+        try:
+            state = await self._witness_state()
+        except AuditError as exc:
+            log.warning("audit_witness_state_unknown", error=exc.message, code=exc.code)
+            return True, fallback
+        if state is None:
+            return True, None
+        size, root = state
+        if size > len(hashes) or root_from_leaf_hashes(hashes[:size]).hex() != root:
+            log.error("audit_witness_diverged", witness_tree_size=size, tree_size=len(hashes))
+            return False, None
+        return True, size
+
     async def _cosign(
-        self, signed: str, hashes: list[bytes], cosigned: dict[str, Any] | None
+        self, signed: str, hashes: list[bytes], stored: dict[str, Any] | None
     ) -> str | None:
         if self._cosigner is None:
             return None
-        previous = int(cosigned["tree_size"]) if cosigned is not None else None
+        extends, previous = await self._previous_size(hashes, stored)
+        if not extends:
+            return None
         proof = consistency_proof(hashes, previous) if previous else []
         request = WitnessRequest(
             checkpoint=signed,

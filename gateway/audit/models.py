@@ -27,6 +27,7 @@ __all__ = [
     "AuditEntry",
     "AuditRow",
     "ChainHead",
+    "CheckpointLease",
     "CheckpointRow",
     "EncryptedBody",
     "LoggedBody",
@@ -115,6 +116,20 @@ class CheckpointRow(Base):
     signed: Mapped[str] = mapped_column(Text)
     timestamp_token: Mapped[bytes | None] = mapped_column(LargeBinary)
     cosignature: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckpointLease(Base):
+    """Which process of a node may checkpoint now (one at a time), and until when.
+
+    ``expires_at`` bounds a round, so a process that dies holding the lease
+    blocks the others for one lease length at most; empty once released.
+    """
+
+    __tablename__ = "audit_checkpoint_lease"
+
+    node_id: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[str] = mapped_column(String(40))
 
 
 class RowVisibility(Base):

@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import structlog
@@ -97,12 +97,32 @@ def checkpointer_for(
         )
         return cosignature
 
+    state_url = f"{witness}/{quote(str(settings.node_id), safe='/')}"
+
+    async def witness_state() -> tuple[int, str] | None:
+        try:
+            async with session.get(
+                state_url, timeout=aiohttp.ClientTimeout(total=10)
+            ) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise WitnessRefused(f"the witness {witness} is unreachable: {exc!r}") from exc
+        if response.status == 404:
+            return None  # it has cosigned nothing for this node yet
+        try:
+            if response.status != 200:
+                raise TypeError(response.status)
+            return int(body["tree_size"]), str(body["root"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise WitnessRefused(f"the witness's state is unreadable: {exc!r}") from exc
+
     return Checkpointer(
         engine,  # type: ignore[arg-type]
         signer,
         clock=clock,
         timestamper=timestamp,
         cosigner=cosign,
+        witness_state=witness_state,
         certificate_pem=certificate_pem(certificate),
     )
 

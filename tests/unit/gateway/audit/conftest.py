@@ -49,6 +49,8 @@ class Federation:
     writer: AuditWriter
     checkpointer: Checkpointer
     certificate_pem: str
+    signer: CheckpointSigner
+    url: str
     node_id: str = str(NODE)
 
     async def timestamp(self, digest: bytes) -> bytes:
@@ -62,6 +64,19 @@ class Federation:
             return await self.witness.cosign(request.to_json_dict(), now=datetime.now(UTC))
         except WitnessRefusal as exc:  # what the HTTP client makes of a refusal
             raise WitnessRefused(exc.message) from exc
+
+    async def witness_state(self) -> tuple[int, str] | None:
+        state = await self.witness.last_cosigned(self.node_id)
+        return (int(state["tree_size"]), str(state["root"])) if state is not None else None
+
+    def checkpointer_on(self, engine: AsyncEngine, **overrides: Any) -> Checkpointer:
+        """Another checkpoint task of this node (as a second process runs one)."""
+        options: dict[str, Any] = {
+            "clock": lambda: datetime.now(UTC), "timestamper": self.timestamp,
+            "cosigner": self.cosign, "witness_state": self.witness_state,
+            "certificate_pem": self.certificate_pem,
+        }  # fmt: skip
+        return Checkpointer(engine, self.signer, **{**options, **overrides})
 
     async def exchange(self, count: int = 1, **fields: Any) -> None:
         for _ in range(count):
@@ -134,15 +149,9 @@ async def federation(
         witness=witness, engine=engine, writer=writer,
         checkpointer=None,  # type: ignore[arg-type]
         certificate_pem=certificate_pem(pki["auth"]),
+        signer=CheckpointSigner(str(NODE), pki["auth_key"], pki["auth"]), url=url,
     )  # fmt: skip
-    fed.checkpointer = Checkpointer(
-        engine,
-        CheckpointSigner(str(NODE), pki["auth_key"], pki["auth"]),
-        clock=lambda: datetime.now(UTC),
-        timestamper=fed.timestamp,
-        cosigner=fed.cosign,
-        certificate_pem=fed.certificate_pem,
-    )
+    fed.checkpointer = fed.checkpointer_on(engine)
     await writer.start()
     try:
         yield fed
