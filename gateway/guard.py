@@ -332,6 +332,25 @@ class _GuardedHandler(web_protocol.RequestHandler):
         self._first_byte_timer: asyncio.TimerHandle | None = None
         self._remote: str = "-"
         self._counted = False
+        self._opened_at = self._loop.time()
+        factory = self._request_factory
+        assert factory is not None
+
+        def recycling_factory(message: Any, *args: Any) -> web.BaseRequest:
+            # A request that reaches a connection's bound is answered with
+            # "Connection: close" (aiohttp reads keep-alive off the message).
+            if self._past_its_bound():
+                message = message._replace(should_close=True)
+            return factory(message, *args)
+
+        self._request_factory = recycling_factory
+
+    def _past_its_bound(self) -> bool:
+        limits = self._guard.limits
+        return (
+            self._request_count >= limits.max_requests_per_connection
+            or self._loop.time() - self._opened_at >= limits.max_connection_age_s
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -351,6 +370,7 @@ class _GuardedHandler(web_protocol.RequestHandler):
             return
         self._counted = True
         guard.count(self)
+        self._opened_at = self._loop.time()
         super().connection_made(transport)
         self._first_byte_timer = self._loop.call_later(
             guard.limits.first_byte_timeout_s, self._no_first_byte

@@ -44,6 +44,12 @@ class HttpLimits:
     min_body_rate_bps: int = 1024
     body_grace_s: float = 5.0
     idle_timeout_s: float = 10.0
+    # A kept-alive connection serves at most this many requests, and none begun
+    # after it is this old: the response then says "Connection: close" and the
+    # caller reconnects, so processes sharing a port (SO_REUSEPORT, a TCP
+    # balancer) share requests, not just the connections made at start.
+    max_requests_per_connection: int = 25
+    max_connection_age_s: float = 60.0
     # Responses: each write must complete within send_idle_timeout_s, and a
     # body must leave at min_send_rate_bps or faster after send_grace_s; a
     # caller that stops reading is cut off, freeing its exchange slot.

@@ -193,6 +193,35 @@ async def test_two_processes_per_node_share_one_database(
             assert served[1] > 0, "the second provider process got no connection"
 
 
+SEQUENTIAL_EXCHANGES = 300
+
+
+async def test_one_caller_in_sequence_reaches_both_provider_processes(
+    federation: dict[str, Any], tmp_path: Path
+) -> None:
+    """Requests, not only connections, are spread over processes sharing a peer port.
+
+    A consumer node keeps its connections to a peer alive, so one caller asking
+    in sequence used to reach one provider process only. A connection now serves
+    at most ``max_requests_per_connection`` requests (default 25) and then
+    closes; each new connection lands on either process (SO_REUSEPORT).
+    """
+    consumer, provider = node(federation, HOSP_A), node(federation, HOSP_B)
+    async with aiohttp.ClientSession() as session:
+        with _second_process(provider, tmp_path / "hosp-b-2.log") as provider_2:
+            await _wait_ready(session, provider_2["management_url"])
+            urls = (provider["metrics_url"].rsplit("/", 1)[0], provider_2["management_url"])
+            before = [await _peer_exchanges(session, url) for url in urls]
+            for _ in range(SEQUENTIAL_EXCHANGES):
+                assert await _echo(session, consumer["client_url"]) == (200, "")
+            served = [
+                await _peer_exchanges(session, url) - count
+                for url, count in zip(urls, before, strict=True)
+            ]
+    assert sum(served) >= SEQUENTIAL_EXCHANGES
+    assert min(served) > 0, f"one provider process served none: {served}"
+
+
 @contextmanager
 def _second_registry(directory: Path, log: Path) -> Iterator[str]:
     port = free_port()

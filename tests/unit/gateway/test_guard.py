@@ -7,7 +7,7 @@ import ssl
 from pathlib import Path
 
 import pytest
-from aiohttp import web, web_protocol
+from aiohttp import ClientSession, TCPConnector, web, web_protocol
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from gateway.errors import TooManyRequests
@@ -360,3 +360,60 @@ async def test_a_tls_handshake_that_never_starts_is_cut_off(
 
 async def _no_sink(_: Refusal) -> None:
     return None
+
+
+def _connection_app(seen: list[int]) -> web.Application:
+    """Answers with nothing but records which client connection (source port) asked."""
+
+    async def which(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        seen.append(int(peer[1]) if peer else -1)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/r1/x", which)
+    return app
+
+
+async def _sequential(port: int, count: int, *, pause_after: int | None = None,
+                      pause_s: float = 0.0) -> list[str]:
+    connection_headers = []
+    async with ClientSession(connector=TCPConnector(limit=1)) as session:
+        for number in range(1, count + 1):
+            async with session.get(f"http://127.0.0.1:{port}/r1/x") as response:
+                assert response.status == 200
+                await response.read()
+                connection_headers.append(response.headers.get("Connection", ""))
+            if number == pause_after:
+                await asyncio.sleep(pause_s)
+    return connection_headers
+
+
+async def test_a_connection_serves_a_bounded_number_of_requests(unused_tcp_port: int) -> None:
+    """So that processes sharing a port (SO_REUSEPORT) get new connections, hence requests."""
+    seen: list[int] = []
+    limits = HttpLimits(max_requests_per_connection=3, idle_timeout_s=30)
+    runner = await _serve(_connection_app(seen), unused_tcp_port, refusals=[], limits=limits)
+    try:
+        headers = await _sequential(unused_tcp_port, 7)
+    finally:
+        await runner.cleanup()
+    # One kept-alive client connection, yet three server connections: 3 + 3 + 1.
+    assert [seen.index(port) for port in seen] == [0, 0, 0, 3, 3, 3, 6]
+    assert [h.lower() for h in headers][2::3] == ["close", "close"]
+
+
+async def test_a_connection_past_its_age_is_closed_after_its_next_response(
+    unused_tcp_port: int,
+) -> None:
+    seen: list[int] = []
+    limits = HttpLimits(max_connection_age_s=0.3, idle_timeout_s=30)
+    runner = await _serve(_connection_app(seen), unused_tcp_port, refusals=[], limits=limits)
+    try:
+        headers = await _sequential(unused_tcp_port, 4, pause_after=1, pause_s=0.5)
+    finally:
+        await runner.cleanup()
+    # The first request is young enough; the second, after the pause, closes the connection.
+    assert [h.lower() == "close" for h in headers] == [False, True, False, False]
+    assert seen[0] == seen[1]
+    assert seen[2] != seen[1]
