@@ -96,10 +96,26 @@ def node_openapi() -> dict[str, Any]:
         (
             get,
             "/api/operator-log",
-            "the operator trail: who changed what, when, result",
+            "the operator trail: who changed what (`change`: before and after, or the request"
+            " when the route does not say), when, result; hash-chained (`seq`, `prev_hash`,"
+            " `entry_hash`)",
             {
                 "parameters": _query("actor", "since", integers=("after_id", "limit")),
                 "responses": {**_ok(), **error_responses(400)},
+            },
+        ),
+        (
+            get,
+            "/api/operator-log/verify",
+            "verify the operator trail's hash chain (role admin or auditor)",
+            {
+                "responses": {
+                    **_ok(),
+                    "409": {
+                        "description": "chain broken: the first row that does not verify",
+                        "content": {"application/json": {"schema": _OBJ}},
+                    },
+                }
             },
         ),
         (

@@ -11,6 +11,7 @@ client port gets the ``/listClients`` metaservice (gateway/list_clients.py).
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,10 +34,16 @@ from gateway.metrics import (
     timing_stages,
 )
 from gateway.openapi import node_openapi
-from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
+from gateway.operator_log import (
+    CHANGE,
+    NODE_OPERATOR_LOG,
+    OperatorAction,
+    OperatorLog,
+    note_change,
+)
 from gateway.settings import NodeSettings
 from gateway.tokens import TokenClaims, TokenError
-from member_registry.operator_log import OperatorLogUnavailable
+from member_registry.operator_log import OperatorLogUnavailable, OperatorTrailBroken
 from member_registry.ops_api import json_errors_middleware
 from member_registry.ratelimit import RateLimiter
 
@@ -122,6 +129,20 @@ def _claims(request: web.Request) -> TokenClaims | None:
         return None
 
 
+async def _asked(request: web.Request) -> dict[str, Any] | None:
+    """What a request asked for, when its handler did not say what changed."""
+    try:
+        raw = await request.read()
+    except (web.HTTPException, OSError, RuntimeError):
+        return None
+    if not raw:
+        return {"request": None}
+    try:
+        return {"request": json.loads(raw)}
+    except ValueError:
+        return {"request": raw[:4096].decode("utf-8", "replace")}
+
+
 def _limit_key(request: web.Request, claims: TokenClaims | None) -> str:
     if claims is not None:
         return f"jti:{claims.token_id}"
@@ -190,6 +211,7 @@ def install_ops(
                         target=request.path,
                         status=status,
                         source=request.remote,
+                        change=request.get(CHANGE) or await _asked(request),
                     )
                 )
             except OperatorLogUnavailable:
@@ -236,7 +258,9 @@ def install_ops(
         reason = body.get("reason", "")
         if not isinstance(reason, str):
             return _problem(400, "client.bad_request", "reason must be a string")
+        before = ops.maintenance.to_json()
         ops.maintenance.set(body["enabled"], now=ctx.clock(), reason=reason[:255])
+        note_change(request, before=before, after=ops.maintenance.to_json())
         return web.json_response(ops.maintenance.to_json())
 
     async def operator_log(request: web.Request) -> web.Response:
@@ -259,6 +283,16 @@ def install_ops(
         )
         return web.json_response({"entries": rows})
 
+    async def verify_operator_log(request: web.Request) -> web.Response:
+        require_role(request, "admin", "auditor")
+        try:
+            count = await trail.verify()
+        except OperatorTrailBroken as exc:
+            return web.json_response(
+                {"ok": False, "seq": exc.seq, "error": exc.message}, status=409
+            )
+        return web.json_response({"ok": True, "entries": count})
+
     async def list_clients_route(request: web.Request) -> web.Response:
         # Answered by this node from the global configuration (PR-META §2, PR-MREST §2).
         conf = ctx.conf.current(ctx.clock())
@@ -275,3 +309,4 @@ def install_ops(
     management.router.add_get("/api/maintenance", get_maintenance)
     management.router.add_put("/api/maintenance", put_maintenance)
     management.router.add_get("/api/operator-log", operator_log)
+    management.router.add_get("/api/operator-log/verify", verify_operator_log)

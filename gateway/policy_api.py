@@ -18,6 +18,7 @@ from aiohttp import web
 
 from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
 from gateway.context import NodeContext
+from gateway.operator_log import note_change
 from policies.access import AccessRight, format_grantee, parse_grantee
 from policies.consent import Consent
 from policies.declarations import PurposeDeclaration
@@ -71,6 +72,10 @@ def consent_json(consent: Consent) -> dict[str, Any]:
         "granted_at": _iso(consent.granted_at),
         "revoked_at": _iso(consent.revoked_at),
     }
+
+
+def _purpose_json(purpose: PurposeDeclaration) -> dict[str, Any]:
+    return {"consumer": str(purpose.consumer), "code": purpose.code, "text": purpose.text}
 
 
 def right_json(right: AccessRight) -> dict[str, Any]:
@@ -161,6 +166,7 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
             now=now,
         )
         receipt = _receipt(ctx, consent, declaration, now)
+        note_change(request, before=None, after=consent_json(consent))
         return web.json_response({"consent": consent_json(consent), **receipt}, status=201)
 
     async def list_consents(request: web.Request) -> web.Response:
@@ -181,7 +187,9 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
 
     async def revoke_consent(request: web.Request) -> web.Response:
         require_role(request, "consent", "admin")
+        before = consent_json(await store.consent(request.match_info["consent_id"]))
         consent = await store.revoke_consent(request.match_info["consent_id"], ctx.clock())
+        note_change(request, before=before, after=consent_json(consent))
         return web.json_response(consent_json(consent))
 
     async def list_access(request: web.Request) -> web.Response:
@@ -203,12 +211,16 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
         except KeyError as exc:
             raise DeclarationError(f"missing key {exc.args[0]!r}") from exc
         granted = await store.grant_access(right, now=ctx.clock())
+        note_change(request, before=None, after=right_json(granted))
         return web.json_response(right_json(granted), status=201)
 
     async def revoke_access(request: web.Request) -> web.Response:
         require_role(request, "admin")
-        await store.revoke_access(request.match_info["right_id"])
-        return web.json_response({"revoked": request.match_info["right_id"]})
+        right_id = request.match_info["right_id"]
+        before = [right_json(r) for r in await store.list_access() if str(r.id) == right_id]
+        await store.revoke_access(right_id)
+        note_change(request, before=before[0] if before else None, after=None)
+        return web.json_response({"revoked": right_id})
 
     async def list_services(request: web.Request) -> web.Response:
         require_role(request, "admin", "auditor", "consent")
@@ -256,7 +268,13 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
             )
         except KeyError as exc:
             raise DeclarationError(f"missing key {exc.args[0]!r}") from exc
+        previous = await store.purpose(declaration.consumer, declaration.code)
         await store.declare_purpose(declaration)
+        note_change(
+            request,
+            before=_purpose_json(previous) if previous is not None else None,
+            after=_purpose_json(declaration),
+        )
         return web.json_response(
             {"consumer": str(declaration.consumer), "code": declaration.code}, status=201
         )

@@ -32,6 +32,7 @@ from gateway.audit.models import CheckpointRow
 from gateway.audit.queries import operational_records, query_rows, subject_rows
 from gateway.auditor.subject import subject_report
 from gateway.context import NodeContext
+from gateway.operator_log import note_change
 from member_registry.merkle import ProofError, consistency_proof, inclusion_proof
 
 __all__ = ["add_audit_routes"]
@@ -167,6 +168,7 @@ def add_audit_routes(app: web.Application, ctx: NodeContext, require_role: RoleC
         require_role(request, "admin")
         name = request.match_info["subject"]
         erasure = await erase_subject_bodies(ctx.engine, ctx.node_id, name)
+        note_change(request, before={"subject": name}, after=erasure.to_json_dict())
         return web.json_response(erasure.to_json_dict())
 
     # Registered before the subject report, whose pattern would swallow "/bodies".

@@ -231,3 +231,29 @@ async def _roll_back_and_restart(federation: Federation) -> None:
             async with session.get(url, headers=headers) as response:
                 assert response.status == 503, url
                 assert response.headers["X-Road-Error"] == "server.audit_chain_mismatch", url
+
+
+async def test_the_operator_trail_records_before_and_after_and_verifies(
+    federation: dict[str, Any],
+) -> None:
+    provider = node(federation, HOSP_B)
+    admin = {"Authorization": f"Bearer {provider['tokens']['admin']}"}
+    api = provider["management_url"]
+    right = {"service": ECHO, "grantee": "RENKEI/COM/INSURER/CLAIMS", "method": "GET",
+             "path": "/trail"}  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{api}/api/access", json=right, headers=admin) as response:
+            assert response.status == 201
+            granted = await response.json()
+        async with session.delete(f"{api}/api/access/{granted['id']}", headers=admin) as response:
+            assert response.status == 200
+        async with session.get(f"{api}/api/operator-log", headers=admin) as response:
+            entries = (await response.json())["entries"]
+        async with session.get(f"{api}/api/operator-log/verify", headers=admin) as response:
+            verified = await response.json()
+    grant, revoke = (json.loads(entry["change"]) for entry in entries[-2:])
+    assert grant["before"] is None
+    assert grant["after"]["grantee"] == "RENKEI/COM/INSURER/CLAIMS"
+    assert revoke == {"before": grant["after"], "after": None}
+    assert [entry["seq"] for entry in entries] == list(range(1, len(entries) + 1))
+    assert verified == {"ok": True, "entries": len(entries)}

@@ -3,6 +3,7 @@ rate limits and metrics."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -13,12 +14,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from certs.keys import generate_key
 from gateway.app import client_app, management_app, peer_app
 from gateway.db import create_engine
 from gateway.metrics import client_label, service_label
 from gateway.openapi import node_openapi
+from gateway.operator_log import NODE_OPERATOR_LOG
 from gateway.ops_api import NodeOps, install_ops
 from gateway.rejections import RejectionLog
 from gateway.schema import upgrade_node_schema
@@ -168,3 +171,29 @@ def test_metric_labels_only_from_valid_identifiers() -> None:
     )
     assert service_label("/r1/a b/c/d/e/f") == "invalid"
     assert service_label("/listClients") == "none"
+
+
+async def test_the_trail_says_what_changed_and_its_chain_is_verified(
+    context: Any, issuer: TokenIssuer, aiohttp_client: ClientFactory
+) -> None:
+    client = await aiohttp_client(_apps(context, issuer, NodeOps()))
+    admin = _bearer(issuer, "admin")
+    await client.put("/api/maintenance", json={"enabled": True, "reason": "upgrade"}, headers=admin)
+    await client.put("/api/maintenance", json={"enabled": False}, headers=admin)
+    entries = (await (await client.get("/api/operator-log", headers=admin)).json())["entries"]
+    changes = [json.loads(entry["change"]) for entry in entries]
+    assert [(c["before"]["enabled"], c["after"]["enabled"]) for c in changes] == [
+        (False, True), (True, False),
+    ]
+    assert changes[0]["after"]["reason"] == "upgrade"
+    auditor = _bearer(issuer, "auditor", "bob")
+    verified = await client.get("/api/operator-log/verify", headers=auditor)
+    assert await verified.json() == {"ok": True, "entries": 2}
+    # Someone with database access rewrites what the first change was.
+    async with context.engine.begin() as conn:
+        await conn.execute(
+            update(NODE_OPERATOR_LOG).where(NODE_OPERATOR_LOG.c.seq == 1).values(actor="mallory")
+        )
+    broken = await client.get("/api/operator-log/verify", headers=auditor)
+    assert broken.status == 409
+    assert (await broken.json())["seq"] == 1

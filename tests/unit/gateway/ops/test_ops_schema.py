@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 import gateway.client_auth_store  # registers the client authentication tables
 import gateway.dedup  # registers the message-id claims table
 import gateway.operator_log  # registers the operator trail table
-import gateway.replay  # noqa: F401 - registers the replay table
+import gateway.replay
 from gateway.audit.chain import fetch_rows, verify_chain
 from gateway.audit.models import AuditEntry, AuditRow, ChainHead
 from gateway.audit.writer import row_fields
 from gateway.db import Base, create_engine
 from gateway.schema import NODE_SCHEMA, upgrade_node_schema
+from member_registry.operator_log import OperatorAction, OperatorLog
 from member_registry.schema import current_revision, head_revision
 from policies import models as policy_models
 from tests.conftest import POSTGRES_SERVER, require_postgres
@@ -115,3 +116,28 @@ async def test_database_from_before_migrations_is_stamped_and_upgraded(
     await upgrade_node_schema(engine)
     assert await current_revision(engine, NODE_SCHEMA) == head_revision(NODE_SCHEMA)
     assert verify_chain(await fetch_rows(engine, NODE)) == 3
+
+
+async def test_operator_trail_rows_from_before_the_chain_are_chained(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade_node_schema(engine, "0009")
+    async with engine.begin() as connection:
+        for n in range(3):
+            await connection.execute(
+                text(
+                    "INSERT INTO node_operator_log (at, actor, role, method, action, target,"
+                    " status, result) VALUES (:at, 'ops', 'admin', 'POST', '/api/access',"
+                    " '/api/access', 201, 'ok')"
+                ),
+                {"at": f"2026-01-01T00:00:0{n}+00:00"},
+            )
+    await upgrade_node_schema(engine)
+    trail = OperatorLog(engine, gateway.operator_log.NODE_OPERATOR_LOG)
+    assert await trail.verify() == 3
+    await trail.record(OperatorAction(
+        at=datetime.now(UTC), actor="ops", role="admin", token_id=None, method="DELETE",
+        action="/api/access/{right_id}", target="/api/access/1", status=200, source=None,
+        change={"before": {"id": "1"}, "after": None},
+    ))  # fmt: skip
+    assert await trail.verify() == 4
