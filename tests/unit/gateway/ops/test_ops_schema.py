@@ -121,7 +121,7 @@ async def test_database_from_before_migrations_is_stamped_and_upgraded(
 async def test_operator_trail_rows_from_before_the_chain_are_chained(
     engine: AsyncEngine,
 ) -> None:
-    await upgrade_node_schema(engine, "0009")
+    await upgrade_node_schema(engine, "0010")
     async with engine.begin() as connection:
         for n in range(3):
             await connection.execute(

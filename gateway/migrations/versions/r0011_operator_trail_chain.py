@@ -2,8 +2,8 @@
 
 Rows written before are chained in their order, so the whole trail verifies.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from member_registry.operator_log import chain_rows_written_before
 
-revision = "0010"
-down_revision: str | None = "0009"
+revision = "0011"
+down_revision: str | None = "0010"
 branch_labels = None
 depends_on = None
 
