@@ -11,11 +11,14 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.audit.api import add_audit_routes
+from gateway.client_api import add_client_routes
+from gateway.client_port import client_auth_middleware
 from gateway.consumer import handle_client_request
 from gateway.context import NodeContext
 from gateway.errors import AuditChainMismatch, GatewayError, GlobalConfOutdated
 from gateway.policy_api import add_policy_routes
 from gateway.provider import handle_peer_request
+from gateway.refusals import audit_sink
 from gateway.rejections import MANAGEMENT_BEARER
 from gateway.responses import error_response
 from gateway.tokens import TokenError, TokenIssuer
@@ -67,8 +70,12 @@ def _chain_intact(ctx: NodeContext) -> Middleware:
 
 
 def client_app(ctx: NodeContext) -> web.Application:
+    # Who is calling is proven before any handler runs (gateway/client_port.py).
     app = web.Application(
-        middlewares=[_errors, _chain_intact(ctx)], client_max_size=ctx.settings.max_body_bytes
+        middlewares=[
+            _errors, _chain_intact(ctx), client_auth_middleware(ctx, audit_sink(ctx, "client"))
+        ],
+        client_max_size=ctx.settings.max_body_bytes,
     )
     app[CONTEXT] = ctx
 
@@ -162,4 +169,5 @@ def management_app(ctx: NodeContext, tokens: TokenIssuer) -> web.Application:
     app.router.add_get("/readyz", readyz)
     add_audit_routes(app, ctx, require_role)
     add_policy_routes(app, ctx, require_role)
+    add_client_routes(app, ctx, require_role)
     return app

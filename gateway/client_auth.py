@@ -25,21 +25,29 @@ token sent in clear from another host. Every refusal is
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from certs.identifiers import SubsystemId
 from gateway.errors import ClientAuthenticationFailed
+from gateway.settings import NodeSettings, SettingsError
 from gateway.tokens import TokenClaims, TokenError
 
 __all__ = [
     "TOKEN_HEADER",
     "CallerCredentials",
     "ClientAuthSnapshot",
+    "ClientPortUnprotected",
     "ConnectionType",
     "Proof",
     "authenticate_client",
+    "check_client_port_protected",
+    "check_connection_type_allowed",
+    "default_connection_type",
+    "hosts_several_members",
+    "is_loopback",
 ]
 
 # The header that carries a client token; the node consumes it, it is never forwarded.
@@ -149,3 +157,59 @@ def authenticate_client(
             f" certificate or a client token in {TOKEN_HEADER}"
         )
     return proof
+
+
+# -- which nodes must authenticate ------------------------------------------------
+
+
+class ClientPortUnprotected(SettingsError):
+    """A node hosting several members would let them act as one another."""
+
+
+def hosts_several_members(settings: NodeSettings) -> bool:
+    return len({entry.member for entry in settings.sign_keys}) > 1
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def default_connection_type(settings: NodeSettings) -> ConnectionType:
+    """The type of a subsystem with none of its own: plain HTTP only where nobody
+    else can call (one member, loopback) or where the operator allowed it."""
+    if settings.client_allow_unauthenticated:
+        return ConnectionType.HTTP
+    if not hosts_several_members(settings) and is_loopback(settings.client.host):
+        return ConnectionType.HTTP
+    return ConnectionType.HTTPS
+
+
+def check_client_port_protected(settings: NodeSettings, snapshot: ClientAuthSnapshot) -> None:
+    """Refuse to serve a node of several members whose client port proves nobody."""
+    if settings.client_allow_unauthenticated or not hosts_several_members(settings):
+        return
+    unprotected = sorted(
+        name for name, kind in snapshot.connection_types.items() if not kind.requires_proof
+    )
+    if unprotected:
+        raise ClientPortUnprotected(
+            "this node hosts several members, so its client port must authenticate callers;"
+            f" {', '.join(unprotected)} accept(s) unauthenticated calls. Set their connection"
+            " type to HTTPS or TOKEN, or set [client] allow_unauthenticated = true"
+        )
+
+
+def check_connection_type_allowed(settings: NodeSettings, kind: ConnectionType) -> None:
+    """The same rule for a change made while the node runs."""
+    if kind.requires_proof or settings.client_allow_unauthenticated:
+        return
+    if hosts_several_members(settings):
+        raise ClientPortUnprotected(
+            f"this node hosts several members: connection type {kind} needs"
+            " [client] allow_unauthenticated = true in the node's settings"
+        )

@@ -29,6 +29,15 @@ from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.integrity import ChainCheck
 from gateway.audit.service import check_chain_at_start, checkpoints_running
 from gateway.audit.writer import AuditWriter
+from gateway.client_auth import (
+    ClientAuthSnapshot,
+    ClientPortUnprotected,
+    ConnectionType,
+    check_client_port_protected,
+)
+from gateway.client_auth import default_connection_type as client_default_type
+from gateway.client_auth_store import ClientAuthState, ClientAuthStore
+from gateway.client_tls import client_tls_context, trust_registered
 from gateway.confclient import ConfigurationClient
 from gateway.db import Base, create_engine
 from gateway.errors import PeerAuthenticationFailed, TimestampingFailed
@@ -39,6 +48,7 @@ from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
 from gateway.status import StatusService
 from gateway.tls import client_context, on_handshake_failure, server_context, trust_bundle
+from gateway.tokens import ClientTokens
 from member_registry.globalconf import GlobalConf, Node
 from policies.files import apply_policy_file, load_policy_file
 from policies.filter import FilterLimits
@@ -80,6 +90,11 @@ class NodeContext:
     filter_limits: FilterLimits = field(default_factory=FilterLimits)
     status: StatusService | None = None
     checkpointer: Checkpointer | None = None
+    # Who may call the client port (gateway/client_port.py); None proves nobody.
+    client_auth: ClientAuthState | None = None
+    client_tokens: ClientTokens | None = None
+    client_default: ConnectionType = ConnectionType.HTTPS
+    client_ssl: ssl.SSLContext | None = None
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0
@@ -228,6 +243,26 @@ async def open_node(
     if settings.policy_file is not None:
         # The declarative file is the source of truth for what it names.
         await apply_policy_file(policy, load_policy_file(settings.policy_file))
+    client_store = ClientAuthStore(engine)
+    first = await client_store.snapshot()
+    try:
+        # A node of several members does not serve an unauthenticated client port.
+        check_client_port_protected(settings, first)
+    except ClientPortUnprotected:
+        await engine.dispose()
+        raise
+    client_ssl = (
+        client_tls_context(settings.client_tls.certificate, settings.client_tls.key, first)
+        if settings.client_tls is not None
+        else None
+    )
+
+    def trust_new_certificates(snapshot: ClientAuthSnapshot) -> None:
+        if client_ssl is not None:
+            trust_registered(client_ssl, snapshot)
+
+    client_state = ClientAuthState(client_store, on_change=trust_new_certificates)
+    await client_state.reload()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conf = ConfigurationClient(
         settings.anchor, settings.data_dir / "globalconf.jws", clock=clock,
@@ -254,6 +289,10 @@ async def open_node(
         signers=_load_signers(settings),
         auth_certificate=auth_cert,
         server_ssl=server_context(settings.auth_certificate, settings.auth_key, ""),
+        client_auth=client_state,
+        client_tokens=ClientTokens.from_key_file(settings.token_key, node_id=str(settings.node_id)),
+        client_default=client_default_type(settings),
+        client_ssl=client_ssl,
     )
     on_handshake_failure(
         context.server_ssl,
@@ -270,6 +309,7 @@ async def open_node(
     )
     conf.on_change(context.on_conf_change)
     status_task: asyncio.Task[None] | None = None
+    client_auth_task = asyncio.create_task(client_state.run(), name="client-auth-reload")
     try:
         # Before any row is appended: the chain must be the one last witnessed.
         context.chain_check = await check_chain_at_start(settings, engine)
@@ -286,6 +326,9 @@ async def open_node(
             context.checkpointer = checkpointer
             yield context
     finally:
+        client_auth_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await client_auth_task
         if status_task is not None:
             status_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

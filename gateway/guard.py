@@ -13,8 +13,9 @@ adds what the parser lets through:
   body byte is read),
 - a request head not complete within ``header_timeout_s`` of its first byte,
   and a body that stalls or trickles (408, connection closed),
-- connections per remote address and exchanges in flight per client
-  subsystem, peer certificate or address (429 with ``Retry-After``).
+- connections per remote address and exchanges in flight per peer
+  certificate or address (429 with ``Retry-After``; the client port's cap
+  per client subsystem is in ``gateway/client_port.py``).
 
 Every refusal goes to a :data:`RefusalSink` (the node's audit log).
 """
@@ -150,10 +151,9 @@ def _in_flight_keys(
     port: Port, request: web.Request, limits: HttpLimits
 ) -> list[tuple[str, str, int]]:
     keys = [("address", request.remote or "-", limits.max_in_flight_per_ip)]
-    if port == "client":
-        client = request.headers.get("X-Road-Client", "-")[:300]
-        keys.append(("client", client, limits.max_in_flight_per_client))
-    elif port == "peer":
+    # The client port's per-subsystem cap is held once the caller has proven
+    # which subsystem it is (gateway/client_port.py), never by what it claims.
+    if port == "peer":
         transport = request.transport
         der = peer_certificate_der(transport.get_extra_info("ssl_object") if transport else None)
         peer = hashlib.sha256(der).hexdigest() if der else "-"

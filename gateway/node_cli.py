@@ -40,7 +40,10 @@ def _node_serve(args: argparse.Namespace) -> int:
     # interpreter switch interval each hop back to the event loop can wait that
     # long (measured in docs/benchmarks.md). The node's own threads are few.
     sys.setswitchinterval(0.0005)
-    asyncio.run(run_node(settings))
+    try:
+        asyncio.run(run_node(settings))
+    except SettingsError as exc:  # e.g. an unauthenticated client port on a shared node
+        return _fail(str(exc))
     return 0
 
 

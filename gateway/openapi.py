@@ -49,6 +49,85 @@ _CHANGE = {**error_responses(400, 404)}
 _TEXT_400 = error_responses(400)
 
 
+_CLIENT = "/api/clients/{instance}/{member_class}/{member_code}/{subsystem}"
+_CONNECTION_TYPES = ["HTTP", "HTTPS_NO_AUTH", "HTTPS", "TOKEN"]
+
+
+def _client_auth_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Client-port authentication (docs/protocol.md, "Who is calling")."""
+    changed = {**_ok(), **error_responses(400, 404)}
+    return [
+        (
+            "GET",
+            "/api/clients",
+            "client subsystems' connection types, registered TLS certificates and issued"
+            " client tokens (role admin or auditor)",
+            {"responses": _ok()},
+        ),
+        (
+            "PUT",
+            f"{_CLIENT}/connection-type",
+            "set how the client subsystem proves itself on the client port: HTTP (nothing),"
+            " HTTPS_NO_AUTH (TLS only), HTTPS (TLS and a registered client certificate or a"
+            " client token), TOKEN (a client token; plain HTTP only from the node's host)."
+            " A node hosting several members answers 409 for HTTP and HTTPS_NO_AUTH unless"
+            " its settings set [client] allow_unauthenticated",
+            {
+                "requestBody": _body(
+                    ["connection_type"], {"connection_type": {"enum": _CONNECTION_TYPES}}
+                ),
+                "responses": {**changed, **error_responses(409)},
+            },
+        ),
+        (
+            "POST",
+            f"{_CLIENT}/certificates",
+            "register an information system's TLS client certificate (PEM) for the"
+            " subsystem; answers its SHA-256 fingerprint",
+            {
+                "requestBody": _body(["certificate"], {"certificate": _STR}),
+                "responses": {**_ok(status="201"), **error_responses(400, 404)},
+            },
+        ),
+        (
+            "DELETE",
+            f"{_CLIENT}/certificates/{{sha256}}",
+            "unregister a TLS client certificate by its SHA-256 fingerprint",
+            {"responses": changed},
+        ),
+        (
+            "POST",
+            f"{_CLIENT}/tokens",
+            "issue a client token (ES256 JWT) for the subsystem, sent by the information"
+            " system in Renkei-Client-Token; the token is shown only in this answer",
+            {
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "ttl_s": {
+                                        "type": "integer", "minimum": 1, "maximum": 31622400
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok(status="201"), **error_responses(400, 404)},
+            },
+        ),
+        (
+            "DELETE",
+            f"{_CLIENT}/tokens/{{token_id}}",
+            "revoke a client token; applies to the next request",
+            {"responses": changed},
+        ),
+    ]
+
+
 def node_openapi() -> dict[str, Any]:
     get, post, delete = "GET", "POST", "DELETE"
     ops: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -178,6 +257,7 @@ def node_openapi() -> dict[str, Any]:
             "revoke an access right",
             {"responses": {**_ok(), **_CHANGE}},
         ),
+        *_client_auth_operations(),
         (get, "/api/services", "service declarations", {"responses": _ok()}),
         (get, "/api/purposes", "purpose declarations", {"responses": _ok()}),
         (

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["register"]
+__all__ = ["management_call", "management_options", "register"]
 
 
 class CliError(Exception):
@@ -128,6 +128,11 @@ def _access_revoke(args: argparse.Namespace) -> int:
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the node's management URL (or RENKEI_MANAGEMENT_URL)")
     parser.add_argument("--token-file", help="a file holding the bearer token (or RENKEI_TOKEN)")
+
+
+# For the other management commands (gateway/client_cli.py).
+management_call = _run
+management_options = _connection_options
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:

@@ -46,6 +46,8 @@ HOP_BY_HOP = frozenset(
         "user-agent",
         "server",
         "content-length",
+        # The client port's credential (gateway/client_auth.py): consumed, never forwarded.
+        "renkei-client-token",
     }
 )
 

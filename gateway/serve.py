@@ -32,6 +32,8 @@ class RunningNode:
     client_port: int
     peer_port: int
     management_port: int
+    # The client TLS port ([client_tls]), if the node has one.
+    client_tls_port: int | None = None
 
 
 def token_issuer(settings: NodeSettings) -> TokenIssuer:
@@ -53,6 +55,7 @@ async def running_node(
     await migrate_node_database(settings.database_url)
     async with open_node(settings, clock=clock) as ctx:
         runners: list[web.AppRunner] = []
+        client_tls_port: int | None = None
         try:
             ports = []
             port_name: Port
@@ -79,16 +82,26 @@ async def running_node(
                 )
                 await site.start()
                 ports.append(_bound_port(site))
+                if port_name == "client" and settings.client_tls is not None:
+                    # One application, one guard: the same client port over TLS.
+                    tls = settings.client_tls.listen
+                    tls_site = web.TCPSite(
+                        runner, tls.host, tls.port, ssl_context=ctx.client_ssl,
+                        reuse_port=tls.reuse_port or None,
+                    )
+                    await tls_site.start()
+                    client_tls_port = _bound_port(tls_site)
             log.info(
                 "node_started",
                 node=ctx.node_id,
                 client_port=ports[0],
+                client_tls_port=client_tls_port,
                 peer_port=ports[1],
                 management_port=ports[2],
             )
             # The registry's API catalogue learns this node's services (gateway/catalogue_push.py).
             async with catalogue_pushing(settings, ctx.policy, clock):
-                yield RunningNode(ctx, ports[0], ports[1], ports[2])
+                yield RunningNode(ctx, ports[0], ports[1], ports[2], client_tls_port)
         finally:
             for started in reversed(runners):
                 await started.cleanup()

@@ -20,6 +20,7 @@ from certs.identifiers import IdentifierError, MemberId, NodeId, ServiceId
 from gateway.limits import HttpLimits, LimitsError, limits_from_table
 
 __all__ = [
+    "ClientTlsSettings",
     "ListenSettings",
     "NodeSettings",
     "ServiceBackend",
@@ -43,6 +44,15 @@ class ListenSettings:
     port: int
     # SO_REUSEPORT: several processes of one node share the port (scale-out).
     reuse_port: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTlsSettings:
+    """The client TLS port ([client_tls]): HTTPS for information systems."""
+
+    listen: ListenSettings
+    certificate: Path
+    key: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,10 @@ class NodeSettings:
     # [receipt_controller]: how consent receipts name the data holder (Kantara CR 1.1
     # contact, address, email, phone; jurisdiction, policy_url). Without it no receipt.
     receipt_controller: Mapping[str, str] = field(default_factory=dict)
+    # [client] allow_unauthenticated: a node of several members may serve
+    # callers that prove nothing (connection types HTTP, HTTPS_NO_AUTH).
+    client_allow_unauthenticated: bool = False
+    client_tls: ClientTlsSettings | None = None
     # [audit]: checkpoint period, witness endpoint (default: beside the anchor's
     # download URL), and the services whose bodies are logged encrypted with the key file.
     audit_checkpoint_interval_s: float = 60.0
@@ -147,6 +161,25 @@ def _bool(value: Any, where: str) -> bool:
     if text not in ("true", "false"):
         raise SettingsError(f"{where}: expected true or false, got {value!r}")
     return text == "true"
+
+
+def _flag(table: Mapping[str, Any], key: str, where: str) -> bool:
+    return _bool(table.get(key, "false"), f"{where}.{key}")
+
+
+def _client_tls(
+    data: Mapping[str, Any], resolve: Any, client_host: str
+) -> ClientTlsSettings | None:
+    table = data.get("client_tls")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise SettingsError("[client_tls] must be a table")
+    return ClientTlsSettings(
+        listen=_listen(data, "client_tls", client_host),
+        certificate=resolve(_require(table, "certificate", "client_tls")),
+        key=resolve(_require(table, "key", "client_tls")),
+    )
 
 
 def _listen(data: Mapping[str, Any], key: str, default_host: str) -> ListenSettings:
@@ -231,12 +264,16 @@ def load_node_settings(
     database_url = str(
         data.get("database_url", f"sqlite+aiosqlite:///{data_dir / 'node.db'}")
     )
+    client = _listen(data, "client", "127.0.0.1")
+    client_table = data.get("client", {})
     return NodeSettings(
         node_id=node_id,
         data_dir=data_dir,
         database_url=database_url,
         anchor=resolve(_require(data, "anchor", "settings")),
-        client=_listen(data, "client", "127.0.0.1"),
+        client=client,
+        client_allow_unauthenticated=_flag(client_table, "allow_unauthenticated", "client"),
+        client_tls=_client_tls(data, resolve, client.host),
         peer=_listen(data, "peer", "0.0.0.0"),  # noqa: S104 - peers connect from other hosts
         management=_listen(data, "management", "127.0.0.1"),
         auth_key=resolve(_require(keys, "auth_key", "keys")),

@@ -21,12 +21,13 @@ from typing import Any
 
 from certs.ca import CertificateAuthority
 from certs.identifiers import MemberId, NodeId
+from certs.internal_tls import self_signed_tls_certificate
 from certs.keys import generate_key, save_certificate, save_private_key
 from certs.profiles import make_csr
 from certs.service_keys import SERVICES_DIR, load_or_issue_service_identity
 from gateway.sandbox.description import NodeSpec, SandboxDescription
 
-__all__ = ["BuiltNode", "BuiltSandbox", "build_sandbox", "free_port"]
+__all__ = ["BuiltNode", "BuiltSandbox", "build_sandbox", "client_slug", "free_port"]
 
 
 class Ports:
@@ -66,7 +67,10 @@ class BuiltNode:
     peer_port: int
     management_port: int
     database: str
+    client_tls_port: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
+    # Per client subsystem: connection type, client token, TLS client key and certificate.
+    clients: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,6 +128,29 @@ def _issue(
     save_certificate(cert, cert_path)
 
 
+
+
+def _internal_tls(node: NodeSpec, keys: Path, now: datetime) -> None:
+    """The node's client TLS certificate, and one TLS client certificate per subsystem
+    (an information system's), to be registered through the management API."""
+    key = generate_key("ec-p256")
+    save_private_key(key, keys / "client-tls.key")
+    save_certificate(
+        self_signed_tls_certificate(key, str(node.id), role="server", now=now),
+        keys / "client-tls.pem",
+    )
+    for subsystem in node.subsystems:
+        slug = client_slug(str(subsystem))
+        is_key = generate_key("ec-p256")
+        save_private_key(is_key, keys / f"is-{slug}.key")
+        save_certificate(
+            self_signed_tls_certificate(is_key, str(subsystem), role="client", now=now),
+            keys / f"is-{slug}.pem",
+        )
+
+
+def client_slug(subsystem: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", subsystem.lower()).strip("-")
 
 
 def _toml(value: Any) -> str:
@@ -213,6 +240,9 @@ def _node_settings(
             'policy_file = "policy.toml"',
             "",
             f'[client]\nhost = "127.0.0.1"\nport = {built.client_port}\n',
+            # HTTPS for information systems; their certificates are registered per subsystem.
+            f'[client_tls]\nhost = "127.0.0.1"\nport = {built.client_tls_port}\n'
+            'certificate = "keys/client-tls.pem"\nkey = "keys/client-tls.key"\n',
             f'[peer]\nhost = "127.0.0.1"\nport = {built.peer_port}\n',
             # A sandbox serves tests and integrators hammering the auditor API.
             f'[management]\nhost = "127.0.0.1"\nport = {built.management_port}\n'
@@ -302,6 +332,8 @@ def build_sandbox(
                 else f"sqlite+aiosqlite:///{node_dir / 'node.db'}"
             ),
         )
+        built.client_tls_port = ports.take()
+        _internal_tls(node, keys, now)
         (node_dir / "anchor.json").write_bytes((registry_dir / "anchor.json").read_bytes())
         (node_dir / "policy.toml").write_text(_policy_file(description, node), "utf-8")
         built.config.write_text(
@@ -361,6 +393,9 @@ def describe(
             {
                 "id": str(node.spec.id),
                 "client_url": f"http://127.0.0.1:{node.client_port}",
+                "client_tls_url": f"https://127.0.0.1:{node.client_tls_port}",
+                "client_tls_certificate": str(node.directory / "keys" / "client-tls.pem"),
+                "clients": node.clients,
                 "peer_url": f"https://127.0.0.1:{node.peer_port}",
                 "management_url": f"http://127.0.0.1:{node.management_port}",
                 "metrics_url": f"http://127.0.0.1:{node.management_port}/metrics",

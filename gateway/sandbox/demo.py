@@ -3,9 +3,10 @@
 Starts the default sandbox (registry, CA, three nodes, sample backends),
 has Hospital A's information system fetch a patient record from Hospital B
 with only the fields the patient consented to, revokes the consent and shows
-the next response shrink, shows an undeclared purpose and a missing access
-right refused, prints both nodes' audit rows of the exchange, checks both
-audit chains and stops everything.
+the next response shrink, shows an undeclared purpose, the insurer posing as
+Hospital A on their shared node and a missing access right refused, prints
+both nodes' audit rows of the exchange, checks both audit chains and stops
+everything.
 Exits 0 only if every step behaved as described.
 """
 
@@ -115,6 +116,8 @@ async def _fetch_record(
     url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}/$everything"
     headers = {
         "X-Road-Client": CONSUMER,
+        # Hospital A's node also hosts the insurer: each system proves who it is.
+        "Renkei-Client-Token": hospital_a["clients"][CONSUMER]["token"],
         "X-Road-Id": message_id,
         "X-Road-UserId": "dr.tanaka",
         "Renkei-Purpose": purpose,
@@ -123,7 +126,8 @@ async def _fetch_record(
     }
     _say(f"   GET {url}")
     for name, value in headers.items():
-        _say(f"       {name}: {value}")
+        shown = f"{value[:24]}…" if name == "Renkei-Client-Token" else value
+        _say(f"       {name}: {shown}")
     started = time.perf_counter()
     async with session.get(url, headers=headers) as response:
         body = await response.json(content_type=None)
@@ -195,8 +199,19 @@ async def _demo(document: dict[str, Any]) -> None:
 
         _step(5, "The insurer, which has no access right, asks for the same record")
         url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}"
+        insurer = hospital_a["clients"][OUTSIDER]["token"]
+        # It shares Hospital A's node, but cannot pass itself off as Hospital A.
         async with session.get(
-            url, headers={"X-Road-Client": OUTSIDER}
+            url, headers={"X-Road-Client": CONSUMER, "Renkei-Client-Token": insurer}
+        ) as response:
+            code = response.headers.get("X-Road-Error")
+            _say(f"   as Hospital A → HTTP {response.status}  X-Road-Error: {code}")
+            _expect(
+                code == "client.authentication_failed",
+                "the shared node refused the insurer's token for Hospital A's subsystem",
+            )
+        async with session.get(
+            url, headers={"X-Road-Client": OUTSIDER, "Renkei-Client-Token": insurer}
         ) as response:
             refusal = await response.json()
             code = response.headers.get("X-Road-Error")

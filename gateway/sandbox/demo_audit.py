@@ -56,7 +56,9 @@ async def _exchanges(document: dict[str, Any], count: int) -> None:
     node = next(n for n in document["nodes"] if n["id"] == NODES["hospital-a"])
     async with aiohttp.ClientSession() as session:
         for _ in range(count):
-            headers = {"X-Road-Client": CONSUMER, "X-Road-Id": str(uuid.uuid4()),
+            token = node["clients"][CONSUMER]["token"]
+            headers = {"X-Road-Client": CONSUMER, "Renkei-Client-Token": token,
+                       "X-Road-Id": str(uuid.uuid4()),
                        "Renkei-Purpose": "treatment", "Renkei-Subject": PATIENT,
                        "Accept": "application/fhir+json"}
             url = f"{node['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}"

@@ -25,7 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.sandbox.backends import backend_app
-from gateway.sandbox.build import BuiltSandbox, build_sandbox, describe
+from gateway.sandbox.build import BuiltSandbox, build_sandbox, client_slug, describe
 from gateway.sandbox.description import (
     DescriptionError,
     SandboxDescription,
@@ -115,6 +115,46 @@ async def _issue_tokens(built: BuiltSandbox, now: datetime) -> None:
             node.tokens[role] = issuer.issue(
                 role=role, subject=f"sandbox-{role}", now=now, ttl=timedelta(days=1)
             )
+
+
+async def _authenticate_clients(session: aiohttp.ClientSession, built: BuiltSandbox) -> None:
+    """Set each client subsystem up to prove who it is, through the management API.
+
+    Every subsystem gets a registered TLS client certificate and a client
+    token. Where a node hosts several members, their subsystems must prove
+    themselves (connection type TOKEN: a token, or the certificate over TLS);
+    elsewhere the default (plain HTTP on loopback) is kept.
+    """
+    for node in built.nodes:
+        base = f"http://127.0.0.1:{node.management_port}/api/clients"
+        admin = {"Authorization": f"Bearer {node.tokens['admin']}"}
+        several = len({subsystem.member for subsystem in node.spec.subsystems}) > 1
+        for subsystem in node.spec.subsystems:
+            path = f"{base}/{subsystem.instance}/{subsystem.member_class}/" + (
+                f"{subsystem.member_code}/{subsystem.subsystem_code}"
+            )
+            slug = client_slug(str(subsystem))
+            keys = node.directory / "keys"
+            certificate = (keys / f"is-{slug}.pem").read_text("ascii")
+            calls: list[tuple[str, str, dict[str, Any]]] = [
+                ("POST", f"{path}/certificates", {"certificate": certificate}),
+                ("POST", f"{path}/tokens", {"ttl_s": 86400}),
+            ]
+            if several:
+                calls.append(("PUT", f"{path}/connection-type", {"connection_type": "TOKEN"}))
+            entry: dict[str, str] = {
+                "tls_certificate": str(keys / f"is-{slug}.pem"),
+                "tls_key": str(keys / f"is-{slug}.key"),
+            }
+            for method, url, body in calls:
+                async with session.request(method, url, json=body, headers=admin) as response:
+                    document = await response.json()
+                    if response.status >= 300:
+                        raise SandboxError(f"setting up client {subsystem} failed: {document}")
+                    if "token" in document:
+                        entry["token"] = document["token"]
+            entry["connection_type"] = "TOKEN" if several else "HTTP"
+            node.clients[str(subsystem)] = entry
 
 
 async def _seed_consents(
@@ -214,6 +254,7 @@ async def sandbox_running(
                     f"node {node.spec.id}",
                     directory / "logs" / f"{node.spec.slug}.log",
                 )
+            await _authenticate_clients(session, built)
             consents = await _seed_consents(session, built, description)
         document = json.loads(describe(built, description, consents))
         # Child pids let fault-injection tests stop one component (never others').

@@ -72,3 +72,13 @@ def node(document: dict[str, Any], node_id: str) -> dict[str, Any]:
         if entry["id"] == node_id:
             return dict(entry)
     raise KeyError(node_id)
+
+
+def client_headers(document: dict[str, Any], subsystem: str) -> dict[str, str]:
+    """``X-Road-Client`` and, where the sandbox issued one, the subsystem's client token."""
+    headers = {"X-Road-Client": subsystem}
+    for entry in document["nodes"]:
+        token = entry.get("clients", {}).get(subsystem, {}).get("token")
+        if token is not None:
+            headers["Renkei-Client-Token"] = token
+    return headers

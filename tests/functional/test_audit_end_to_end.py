@@ -179,6 +179,9 @@ def _in_process_settings(
         "RENKEI_NODE_DATA_DIR": str(directory),
         "RENKEI_NODE_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'node.db'}",
         "RENKEI_NODE_CLIENT__PORT": "0",
+        "RENKEI_NODE_CLIENT_TLS__PORT": "0",
+        # A fresh database has none of the sandbox's client tokens.
+        "RENKEI_NODE_CLIENT__ALLOW_UNAUTHENTICATED": "true",
         "RENKEI_NODE_PEER__PORT": "0",
         "RENKEI_NODE_MANAGEMENT__PORT": "0",
         "RENKEI_NODE_POLICY_FILE": str(config.parent / "policy.toml"),

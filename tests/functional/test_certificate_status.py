@@ -16,7 +16,7 @@ import pytest
 
 from certs.ca import CertificateAuthority
 from certs.keys import load_certificates
-from tests.functional.sandbox_helpers import node, sandbox_process
+from tests.functional.sandbox_helpers import client_headers, node, sandbox_process
 from tests.functional.test_peer_security import send, settings_of, signed_request, staple
 
 HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
@@ -94,7 +94,7 @@ async def test_revoked_node_is_refused_within_the_freshness_limit(
     async with aiohttp.ClientSession() as session:
         async with session.get(
             f"{entry['client_url']}/r1/RENKEI/GOV/HOSP-B/EHR/echo/x",
-            headers={"X-Road-Client": "RENKEI/GOV/HOSP-A/EHR"},
+            headers=client_headers(federation, "RENKEI/GOV/HOSP-A/EHR"),
         ) as response:
             assert response.status == 503
             assert (

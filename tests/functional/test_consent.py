@@ -16,7 +16,7 @@ import pytest
 
 from certs.keys import load_certificates
 from policies.receipts import verify_receipt, verify_record
-from tests.functional.sandbox_helpers import node
+from tests.functional.sandbox_helpers import client_headers, node
 from tests.unit.policies.fhir_validation import assert_valid_r4
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
@@ -39,7 +39,10 @@ async def fetch(
     subject: str | None = None,
     message_id: str | None = None,
 ) -> tuple[int, dict[str, str], Any]:
-    headers = {"X-Road-Client": CONSUMER, "X-Road-Id": message_id or str(uuid.uuid4())}
+    headers = {
+        **client_headers(federation, CONSUMER),
+        "X-Road-Id": message_id or str(uuid.uuid4()),
+    }
     if purpose:
         headers["Renkei-Purpose"] = purpose
     if subject:
@@ -412,7 +415,7 @@ async def test_set_cookie_never_crosses_the_federation(federation: dict[str, Any
     url = f"{node(federation, HOSP_A)['client_url']}/r1/RENKEI/GOV/HOSP-B/EHR/echo/x?set-cookie=1"
     async with aiohttp.ClientSession() as session:
         async with session.get(
-            url, headers={"X-Road-Client": CONSUMER, "X-Road-Id": str(uuid.uuid4())}
+            url, headers={**client_headers(federation, CONSUMER), "X-Road-Id": str(uuid.uuid4())}
         ) as response:
             assert response.status == 200
             assert response.headers["X-Echo"] == "yes"

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.functional.sandbox_helpers import node
+from tests.functional.sandbox_helpers import client_headers, node
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
 OUTSIDER = "RENKEI/COM/INSURER/CLAIMS"
@@ -47,7 +47,7 @@ async def test_get_with_query_and_user_headers_passes_unchanged(
         session.get(
             URL(f"{client_url(federation)}/r1/{ECHO}/some/path%20x?b=2&a=1&a=%2F", encoded=True),
             headers={
-                "X-Road-Client": CONSUMER,
+                **client_headers(federation, CONSUMER),
                 "X-Road-Id": message_id,
                 "X-Custom-Header": "kept as is",
                 "Accept": "application/json",
@@ -78,7 +78,7 @@ async def test_post_with_a_body(federation: dict[str, Any]) -> None:
         session.post(
             f"{client_url(federation)}/r1/{ECHO}/notes",
             data=body,
-            headers={"X-Road-Client": CONSUMER, "Content-Type": "application/json"},
+            headers={**client_headers(federation, CONSUMER), "Content-Type": "application/json"},
         ) as response,
     ):
         assert response.status == 200, await response.text()
@@ -95,7 +95,10 @@ async def test_large_body_is_spooled_and_arrives_intact(federation: dict[str, An
         session.put(
             f"{client_url(federation)}/r1/{ECHO}/blob",
             data=body,
-            headers={"X-Road-Client": CONSUMER, "Content-Type": "application/octet-stream"},
+            headers={
+                **client_headers(federation, CONSUMER),
+                "Content-Type": "application/octet-stream",
+            },
         ) as response,
     ):
         assert response.status == 200, await response.text()
@@ -108,7 +111,7 @@ async def test_access_denied_is_refused_and_logged(federation: dict[str, Any]) -
     async with aiohttp.ClientSession() as session:
         async with session.get(
             f"{client_url(federation)}/r1/{ECHO}/x",
-            headers={"X-Road-Client": OUTSIDER, "X-Road-Id": message_id},
+            headers={**client_headers(federation, OUTSIDER), "X-Road-Id": message_id},
         ) as response:
             assert response.status == 500
             assert response.headers["X-Road-Error"] == "server.serverproxy.access_denied"
@@ -126,7 +129,7 @@ async def test_unknown_service(federation: dict[str, Any]) -> None:
         aiohttp.ClientSession() as session,
         session.get(
             f"{client_url(federation)}/r1/RENKEI/GOV/HOSP-B/EHR/nosuchservice",
-            headers={"X-Road-Client": CONSUMER},
+            headers=client_headers(federation, CONSUMER),
         ) as response,
     ):
         assert response.headers["X-Road-Error"] == "server.serverproxy.unknown_service"
@@ -137,7 +140,7 @@ async def test_unknown_provider_subsystem(federation: dict[str, Any]) -> None:
         aiohttp.ClientSession() as session,
         session.get(
             f"{client_url(federation)}/r1/RENKEI/GOV/NOBODY/EHR/x",
-            headers={"X-Road-Client": CONSUMER},
+            headers=client_headers(federation, CONSUMER),
         ) as response,
     ):
         assert response.headers["X-Road-Error"] == "server.clientproxy.unknown_subsystem"
@@ -185,7 +188,7 @@ async def test_fhir_record_and_audit_rows_on_both_sides(federation: dict[str, An
         async with session.get(
             f"{client_url(federation)}/r1/{PATIENTS}/Patient/pat2",
             headers={
-                "X-Road-Client": CONSUMER,
+                **client_headers(federation, CONSUMER),
                 "X-Road-Id": message_id,
                 "Renkei-Purpose": "treatment",
                 "Renkei-Subject": "pat2",
@@ -225,7 +228,7 @@ async def test_gtfs_feed_to_a_global_group_member(federation: dict[str, Any]) ->
         aiohttp.ClientSession() as session,
         session.get(
             f"{client_url(federation)}/r1/RENKEI/COM/TRANSIT/TIMETABLE/gtfs/feed.zip",
-            headers={"X-Road-Client": CONSUMER},
+            headers=client_headers(federation, CONSUMER),
         ) as response,
     ):
         assert response.status == 200, await response.text()

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from gateway.sandbox.build import free_port
+from tests.functional.sandbox_helpers import client_headers
 from tests.soak.federation import Federation, running_federation
 
 HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
@@ -56,7 +57,7 @@ async def _call(
     async with aiohttp.ClientSession() as session:
         async with session.get(
             federation.node(HOSP_A)["client_url"] + ECHO + path,
-            headers={"X-Road-Client": CLIENT, "X-Road-Id": message_id},
+            headers={**client_headers(federation.document, CLIENT), "X-Road-Id": message_id},
             timeout=aiohttp.ClientTimeout(total=30),
         ) as response:
             await response.read()

@@ -25,6 +25,9 @@ async def test_expired_configuration_refuses_exchanges_and_readiness(
             "RENKEI_NODE_DATA_DIR": str(tmp_path),
             "RENKEI_NODE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'node.db'}",
             "RENKEI_NODE_CLIENT__PORT": "0",
+            "RENKEI_NODE_CLIENT_TLS__PORT": "0",
+            # A fresh database has none of the sandbox's client tokens.
+            "RENKEI_NODE_CLIENT__ALLOW_UNAUTHENTICATED": "true",
             "RENKEI_NODE_PEER__PORT": "0",
             "RENKEI_NODE_MANAGEMENT__PORT": "0",
             "RENKEI_NODE_POLICY_FILE": str(config.parent / "policy.toml"),

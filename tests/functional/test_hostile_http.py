@@ -54,6 +54,11 @@ def _urls(federation: dict[str, Any], node_id: str = HOSP_A) -> tuple[str, str, 
     return entry["client_url"], entry["management_url"], entry["tokens"]["auditor"]
 
 
+def _proven(federation: dict[str, Any], client: str = CLIENT) -> tuple[str, str]:
+    """The client token header that proves ``client`` on its shared node."""
+    return ("Renkei-Client-Token", node(federation, HOSP_A)["clients"][client]["token"])
+
+
 def _request(
     target: str = f"{ECHO}/items",
     *,
@@ -186,7 +191,9 @@ async def test_client_port_refuses_with_a_code_and_an_audit_row(
 
 async def test_http_1_0_is_served_on_the_client_port(hostile: dict[str, Any]) -> None:
     client_url, _, _ = _urls(hostile)
-    response = await send_raw(client_url, _request(version="HTTP/1.0"))
+    response = await send_raw(
+        client_url, _request(version="HTTP/1.0", headers=(_proven(hostile),))
+    )
     assert response.status == 200
     assert "x-road-error" not in response.headers
 
@@ -194,7 +201,7 @@ async def test_http_1_0_is_served_on_the_client_port(hostile: dict[str, Any]) ->
 async def test_a_well_formed_raw_request_passes(hostile: dict[str, Any]) -> None:
     client_url, _, _ = _urls(hostile)
     response = await send_raw(
-        client_url, _request(method="POST", headers=(_CL,), body=b"abcd")
+        client_url, _request(method="POST", headers=(_CL, _proven(hostile)), body=b"abcd")
     )
     assert response.status == 200, response.body[:300]
 
@@ -290,7 +297,8 @@ async def test_a_client_stalling_its_body_is_cut_off(hostile: dict[str, Any]) ->
     before = await last_seq(management_url, token)
     message_id = str(uuid.uuid4())
     raw = _request(
-        method="POST", headers=(("Content-Length", "1000"), ("X-Road-Id", message_id)),
+        method="POST",
+        headers=(("Content-Length", "1000"), ("X-Road-Id", message_id), _proven(hostile)),
         body=b"x" * 10,
     )
     started = asyncio.get_running_loop().time()
@@ -307,18 +315,25 @@ async def test_a_client_stalling_its_body_is_cut_off(hostile: dict[str, Any]) ->
 async def test_exchanges_beyond_the_in_flight_cap_get_429(hostile: dict[str, Any]) -> None:
     """Two exchanges of one client are held open by their bodies; a third is refused."""
     client_url, _management_url, _token = _urls(hostile)
+    # The cap counts callers that proved who they are (gateway/client_port.py).
+    proven = _proven(hostile)
     held = []
     try:
         for _ in range(2):
             _reader, writer = await asyncio.open_connection(*host_port(client_url))
-            writer.write(_request(method="POST", headers=(("Content-Length", "100"),),
+            writer.write(_request(method="POST", headers=(("Content-Length", "100"), proven),
                                   body=b"x"))
             await writer.drain()
             held.append(writer)
         await asyncio.sleep(0.2)
-        response = await send_raw(client_url, _request())
+        response = await send_raw(client_url, _request(headers=(proven,)))
         assert (response.status, response.headers.get("x-road-error")) == (
             429, "client.too_many_requests",
+        )
+        # Naming the client without proving it takes none of its slots, and gets none.
+        claimed = await send_raw(client_url, _request())
+        assert (claimed.status, claimed.headers.get("x-road-error")) == (
+            401, "client.authentication_failed",
         )
         assert response.headers.get("retry-after") == "1"
         other = await send_raw(client_url, _request(client="RENKEI/COM/INSURER/CLAIMS"))
@@ -353,7 +368,7 @@ async def test_connections_beyond_the_per_address_cap_are_refused(
             writer.close()
     await asyncio.sleep(0.2)
     # The cap is per connection: once they close, the address is served again.
-    response = await send_raw(client_url, _request())
+    response = await send_raw(client_url, _request(headers=(_proven(hostile),)))
     assert response.status == 200
 
 

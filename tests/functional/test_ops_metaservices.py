@@ -20,7 +20,7 @@ from yarl import URL
 
 import gateway.sandbox
 from gateway.sandbox.backends import fhir_patients
-from tests.functional.sandbox_helpers import node, sandbox_process
+from tests.functional.sandbox_helpers import client_headers, node, sandbox_process
 from tests.unit.member_registry.dcat_shapes import violations
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
@@ -65,7 +65,7 @@ async def _get(
         aiohttp.ClientSession() as session,
         session.get(
             f"{_client_url(federation)}{path}",
-            headers={"X-Road-Client": client, "Accept": accept},
+            headers={**client_headers(federation, client), "Accept": accept},
         ) as response,
     ):
         return response.status, dict(response.headers), await response.json(content_type=None)
@@ -195,7 +195,7 @@ async def test_metaservice_audit_rows_exist_on_both_nodes(federation: dict[str, 
     async with aiohttp.ClientSession() as session:
         async with session.get(
             f"{_client_url(federation)}/r1/{PROVIDER}/listMethods",
-            headers={"X-Road-Client": CONSUMER, "X-Road-Id": "meta-audit-1"},
+            headers={**client_headers(federation, CONSUMER), "X-Road-Id": "meta-audit-1"},
         ) as response:
             assert response.status == 200
         for node_id in (HOSP_A, HOSP_B):
@@ -285,7 +285,7 @@ def _strings(document: Any) -> set[str]:
 
 async def test_no_field_value_reaches_a_log_line(federation: dict[str, Any]) -> None:
     marker = f"body-marker-{uuid.uuid4().hex}"
-    headers = {"X-Road-Client": CONSUMER, "Renkei-Purpose": "treatment"}
+    headers = {**client_headers(federation, CONSUMER), "Renkei-Purpose": "treatment"}
     base = f"{_client_url(federation)}/r1/{PROVIDER}"
     async with aiohttp.ClientSession() as session:
         async with session.get(

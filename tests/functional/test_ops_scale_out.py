@@ -31,7 +31,7 @@ import pytest
 from gateway.sandbox.build import free_port
 from gateway.sandbox.postgres import create_databases, drop_databases
 from tests.conftest import POSTGRES_SERVER, require_postgres
-from tests.functional.sandbox_helpers import node, sandbox_process
+from tests.functional.sandbox_helpers import client_headers, node, sandbox_process
 
 pytestmark = pytest.mark.postgres
 
@@ -62,6 +62,7 @@ def _second_process(entry: dict[str, Any], log: Path) -> Iterator[dict[str, str]
     env = {
         **os.environ,
         "RENKEI_NODE_CLIENT__PORT": str(client_port),
+        "RENKEI_NODE_CLIENT_TLS__PORT": "0",
         "RENKEI_NODE_MANAGEMENT__PORT": str(management_port),
     }
     with log.open("wb") as output:
@@ -115,9 +116,12 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
 
 
 async def _echo(
-    session: aiohttp.ClientSession, client_url: str, message_id: str | None = None
+    session: aiohttp.ClientSession,
+    client_url: str,
+    client: dict[str, str],
+    message_id: str | None = None,
 ) -> tuple[int, str]:
-    headers = {"X-Road-Client": CONSUMER}
+    headers = dict(client)
     if message_id is not None:
         headers["X-Road-Id"] = message_id
     async with session.get(f"{client_url}/r1/{ECHO}/scale", headers=headers) as response:
@@ -150,6 +154,8 @@ async def test_two_processes_per_node_share_one_database(
     federation: dict[str, Any], tmp_path: Path
 ) -> None:
     consumer, provider = node(federation, HOSP_A), node(federation, HOSP_B)
+    # A token recorded through one process proves the client to the other too.
+    client = client_headers(federation, CONSUMER)
     async with aiohttp.ClientSession() as session:
         with (
             _second_process(consumer, tmp_path / "hosp-a-2.log") as consumer_2,
@@ -161,7 +167,7 @@ async def test_two_processes_per_node_share_one_database(
             # Concurrent traffic to both client ports; the provider's peer port is shared.
             results = await asyncio.gather(
                 *(
-                    _echo(session, url)
+                    _echo(session, url, client)
                     for url in (consumer["client_url"], consumer_2["client_url"])
                     for _ in range(REQUESTS_PER_PORT)
                 )
@@ -170,8 +176,8 @@ async def test_two_processes_per_node_share_one_database(
 
             # A message id claimed through one process is refused by the other.
             message_id = str(uuid.uuid4())
-            assert await _echo(session, consumer["client_url"], message_id) == (200, "")
-            assert await _echo(session, consumer_2["client_url"], message_id) == (
+            assert await _echo(session, consumer["client_url"], client, message_id) == (200, "")
+            assert await _echo(session, consumer_2["client_url"], client, message_id) == (
                 409,
                 "client.duplicate_message_id",
             )

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from yarl import URL
 
 from gateway.db import create_engine
-from tests.functional.sandbox_helpers import node
+from tests.functional.sandbox_helpers import client_headers, node
 from tests.soak.federation import Federation, running_federation
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
@@ -81,7 +81,7 @@ async def test_a_consumer_with_a_locked_database_relays_nothing(
             # No X-Road-Id: nothing but the audit log touches the database first.
             async with session.get(
                 f"{consumer['client_url']}/r1/{ECHO}/{marker}",
-                headers={"X-Road-Client": CONSUMER},
+                headers=client_headers(federation, CONSUMER),
                 timeout=aiohttp.ClientTimeout(total=60),
             ) as response:
                 await response.read()
@@ -190,7 +190,8 @@ async def _roll_back_and_restart(federation: Federation) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(4):
             async with session.get(
-                f"{consumer['client_url']}/r1/{ECHO}/before", headers={"X-Road-Client": CONSUMER}
+                f"{consumer['client_url']}/r1/{ECHO}/before",
+                headers=client_headers(federation.document, CONSUMER),
             ) as response:
                 assert response.status == 200
         for _ in range(150):  # the 1 s checkpoint task gets the rows cosigned
@@ -226,7 +227,10 @@ async def _roll_back_and_restart(federation: Federation) -> None:
         own_client = {"X-Road-Client": "RENKEI/GOV/HOSP-B/EHR"}
         for url, headers in (
             (f"{provider['client_url']}/r1/{ECHO}/after", own_client),  # its client port
-            (f"{consumer['client_url']}/r1/{ECHO}/after", {"X-Road-Client": CONSUMER}),  # peer
+            (  # through the peer port
+                f"{consumer['client_url']}/r1/{ECHO}/after",
+                client_headers(federation.document, CONSUMER),
+            ),
         ):
             async with session.get(url, headers=headers) as response:
                 assert response.status == 503, url

@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.functional.sandbox_helpers import client_headers
 from tests.soak.federation import Federation, running_federation
 
 HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
@@ -73,7 +74,8 @@ class SoakReport:
 
 
 async def _one_exchange(
-    session: aiohttp.ClientSession, url: str, report: SoakReport, acked: list[str]
+    session: aiohttp.ClientSession, url: str, client: dict[str, str], report: SoakReport,
+    acked: list[str],
 ) -> None:
     message_id = str(uuid.uuid4())
     report.sent += 1
@@ -81,7 +83,7 @@ async def _one_exchange(
         async with session.post(
             url + ECHO,
             data=json.dumps({"n": report.sent}).encode(),
-            headers={"X-Road-Client": CLIENT, "X-Road-Id": message_id,
+            headers={**client, "X-Road-Id": message_id,
                      "Content-Type": "application/json"},
             timeout=aiohttp.ClientTimeout(total=30),
         ) as response:
@@ -101,12 +103,13 @@ async def _traffic(
     acked: list[str],
 ) -> None:
     url = federation.node(HOSP_A)["client_url"]
+    client = client_headers(federation.document, CLIENT)
     tasks: set[asyncio.Task[None]] = set()
     async with aiohttp.ClientSession() as session:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while not stop.is_set():
-            task = asyncio.create_task(_one_exchange(session, url, report, acked))
+            task = asyncio.create_task(_one_exchange(session, url, client, report, acked))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             next_at += 1 / rate
