@@ -62,8 +62,12 @@ async def _renkei(*argv: str) -> tuple[int, Any]:
         return code, text
 
 
-async def _read_patient(session: aiohttp.ClientSession, client_url: str) -> aiohttp.ClientResponse:
-    headers = {"X-Road-Client": CONSUMER, "X-Road-Id": str(uuid.uuid4()),
+async def _read_patient(
+    session: aiohttp.ClientSession, client_url: str, token: str | None = None
+) -> aiohttp.ClientResponse:
+    """``token``: the consumer's client token on its shared sandbox node."""
+    proof = {"Renkei-Client-Token": token} if token is not None else {}
+    headers = {"X-Road-Client": CONSUMER, "X-Road-Id": str(uuid.uuid4()), **proof,
                "Renkei-Purpose": "treatment", "Renkei-Subject": PATIENT,
                "Accept": "application/fhir+json"}  # fmt: skip
     async with session.get(
@@ -89,7 +93,9 @@ async def test_export_verify_reconcile_and_subject_report(
     bundles: dict[str, Path] = {}
     async with aiohttp.ClientSession() as session:
         for _ in range(3):
-            response = await _read_patient(session, consumer["client_url"])
+            response = await _read_patient(
+                session, consumer["client_url"], consumer["clients"][CONSUMER]["token"]
+            )
             assert response.status == 200
             assert "X-Road-Error" not in response.headers
         for name, entry in (("consumer", consumer), ("provider", provider)):
@@ -153,7 +159,9 @@ async def test_archive_then_verify_in_sequence(
     assert made["previous_archive_sha256"] is None
     archive = made["archive"]
     async with aiohttp.ClientSession() as session:
-        response = await _read_patient(session, consumer["client_url"])  # a row after it
+        response = await _read_patient(  # a row after it
+            session, consumer["client_url"], consumer["clients"][CONSUMER]["token"]
+        )
         assert response.status == 200
         code, _ = await _renkei("audit", "checkpoint", "--config", consumer["config"])
         assert code == 0
@@ -266,7 +274,10 @@ async def test_tsa_down_checkpoints_unstamped_then_exchanges_stop(
     _stop_tsa(federation)
     async with aiohttp.ClientSession() as session:
         # Within the grace period (sandbox default) exchanges go on.
-        response = await _read_patient(session, node(federation, HOSP_A)["client_url"])
+        consumer = node(federation, HOSP_A)
+        response = await _read_patient(
+            session, consumer["client_url"], consumer["clients"][CONSUMER]["token"]
+        )
         assert response.status == 200
         code, made = await _renkei("audit", "checkpoint", "--config", provider["config"])
         assert code == 0, made
