@@ -170,7 +170,39 @@ async def _demo(document: dict[str, Any]) -> None:
         _expect("AllergyIntolerance" in types, "allergies were released")
         _expect(headers.get("Renkei-Consent") == consent_id, "Renkei-Consent names the consent")
 
-        _step(3, "The patient revokes the consent at Hospital B's consent desk")
+        _step(3, "Hospital B's backend answers with a Bundle about two patients")
+        _say("   A careless search mixes in another patient's records and someone's consent.")
+        _say("   Whose data each resource is comes from the resource, not from the request:")
+        mixed_url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}/$mixed"
+        async with session.get(
+            mixed_url,
+            headers={
+                "X-Road-Client": CONSUMER,
+                "Renkei-Client-Token": hospital_a["clients"][CONSUMER]["token"],
+                "X-Road-Id": str(uuid.uuid4()),
+                "Renkei-Purpose": "treatment",
+                "Accept": "application/fhir+json",
+            },
+        ) as response:
+            mixed = await response.json(content_type=None)
+            mixed_withheld = response.headers.get("Renkei-Withheld", "").split(",")
+            _say(f"   GET {mixed_url} → HTTP {response.status}")
+        _say(textwrap.indent(_fhir_summary(mixed), "      "))
+        subjects = {
+            e["resource"]["id"] if e["resource"]["resourceType"] == "Patient"
+            else e["resource"].get("patient", e["resource"].get("subject", {})).get("reference")
+            for e in mixed.get("entry", [])
+        }
+        _expect(
+            subjects <= {PATIENT, f"Patient/{PATIENT}", None},
+            f"only {PATIENT!r}'s resources (and the hospital's Organization) were released",
+        )
+        _expect(
+            "Bundle.entry[*](Patient):other-subject" in mixed_withheld,
+            "the other patient's resources were withheld and listed, without saying whose",
+        )
+
+        _step(4, "The patient revokes the consent at Hospital B's consent desk")
         async with session.delete(
             f"{hospital_b['management_url']}/api/consents/{consent_id}",
             headers={"Authorization": f"Bearer {hospital_b['tokens']['consent']}"},
@@ -188,7 +220,7 @@ async def _demo(document: dict[str, Any]) -> None:
             "the very next response shrank to the public fields",
         )
 
-        _step(4, "A request for a purpose Hospital A never declared")
+        _step(5, "A request for a purpose Hospital A never declared")
         status, headers, refusal = await _fetch_record(
             session, hospital_a, str(uuid.uuid4()), "marketing"
         )
@@ -197,7 +229,7 @@ async def _demo(document: dict[str, Any]) -> None:
             "Hospital A's own node refused it: client.purpose_undeclared",
         )
 
-        _step(5, "The insurer, which has no access right, asks for the same record")
+        _step(6, "The insurer, which has no access right, asks for the same record")
         url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}"
         insurer = hospital_a["clients"][OUTSIDER]["token"]
         # It shares Hospital A's node, but cannot pass itself off as Hospital A.
@@ -222,7 +254,7 @@ async def _demo(document: dict[str, Any]) -> None:
                 "Hospital B's node refused it: server.serverproxy.access_denied",
             )
 
-        _step(6, "Both nodes logged the first exchange (read through the auditor API)")
+        _step(7, "Both nodes logged the first exchange (read through the auditor API)")
         rows = {}
         for node in (hospital_a, hospital_b):
             found = await _audit_rows(session, node, message_id)
@@ -236,7 +268,7 @@ async def _demo(document: dict[str, Any]) -> None:
             "both sides recorded the same request hash and response digest",
         )
 
-        _step(7, "Both audit chains verify")
+        _step(8, "Both audit chains verify")
         for node in (hospital_a, hospital_b):
             await _verify_chain(session, node)
 
