@@ -202,6 +202,15 @@ def node_openapi() -> dict[str, Any]:
             "/api/consents",
             "grant a consent (role consent or admin)",
             {
+                "description": (
+                    "Refused with policies.consent_invalid (400) unless it can apply: the "
+                    "consumer is a subsystem or global group of the current global "
+                    "configuration, the purpose is one that consumer (or a member of the "
+                    "group) declared to this node, the period is not entirely in the past, "
+                    "and every field is declared by the service (the error lists them). "
+                    'fields ["*"] stands for every declared field, recorded expanded. The '
+                    "receipt gives the purpose's text as well as its code."
+                ),
                 "requestBody": _body(
                     ["subject", "consumer", "service", "purpose", "fields"],
                     {

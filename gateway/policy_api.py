@@ -21,6 +21,7 @@ from gateway.context import NodeContext
 from gateway.operator_log import note_change
 from policies.access import AccessRight, format_grantee, parse_grantee
 from policies.consent import Consent
+from policies.consent_desk import check_consent_request
 from policies.declarations import PurposeDeclaration
 from policies.errors import (
     AccessRightNotFound,
@@ -155,17 +156,32 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
         declaration = await store.service_declaration(service)
         if declaration is None:
             raise DeclarationError(f"{service} has no service declaration on this node")
+        valid_until = _time(body.get("valid_until"), "valid_until")
+        conf = ctx.conf.current(now)
+        accepted = check_consent_request(
+            declaration=declaration,
+            consumer=consumer,
+            purpose=purpose,
+            fields=fields,
+            valid_until=valid_until,
+            now=now,
+            known_subsystem=conf.has_subsystem,
+            group_members=lambda group: next(
+                (g.members for g in conf.global_groups if g.id == group), None
+            ),
+            purposes=await store.list_purposes(),
+        )
         consent = await store.grant_consent(
             subject=subject,
             consumer=consumer,
             service=service,
             purpose=purpose,
-            fields=tuple(fields),
+            fields=accepted.fields,
             valid_from=_time(body.get("valid_from"), "valid_from") or now,
-            valid_until=_time(body.get("valid_until"), "valid_until"),
+            valid_until=valid_until,
             now=now,
         )
-        receipt = _receipt(ctx, consent, declaration, now)
+        receipt = _receipt(ctx, consent, declaration, now, accepted.purpose_text)
         note_change(request, before=None, after=consent_json(consent))
         return web.json_response({"consent": consent_json(consent), **receipt}, status=201)
 
@@ -292,7 +308,11 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
 
 
 def _receipt(
-    ctx: NodeContext, consent: Consent, declaration: Any, now: datetime
+    ctx: NodeContext,
+    consent: Consent,
+    declaration: Any,
+    now: datetime,
+    purpose_text: str | None = None,
 ) -> dict[str, Any]:
     """The signed consent receipt (Kantara CR 1.1) and record (ISO/IEC TS 27560), by the
     data holder's sign key; none when the node does not say who the controller is."""
@@ -313,7 +333,7 @@ def _receipt(
         "policyUrl": configured.get("policy_url", ""),
     }
     try:
-        receipt = make_receipt(consent, declaration, controller, now)
+        receipt = make_receipt(consent, declaration, controller, now, purpose_text=purpose_text)
         record = make_consent_record(consent, declaration, controller, now)
     except ReceiptError as exc:
         log.warning("consent_receipt_not_issued", reason=str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -154,18 +155,70 @@ async def test_consent_for_another_purpose_or_expired_releases_nothing(
     federation: dict[str, Any],
 ) -> None:
     await grant(federation, subject="pat4", purpose="research", fields=["Patient.name"])
-    past = datetime.now(UTC) - timedelta(days=2)
+    until = datetime.now(UTC) + timedelta(seconds=2)
     await grant(
         federation,
         subject="pat4",
         fields=["Patient.birthDate"],
-        valid_from=past.isoformat(),
-        valid_until=(past + timedelta(days=1)).isoformat(),
+        valid_from=(until - timedelta(days=1)).isoformat(),
+        valid_until=until.isoformat(),
     )
+    await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.2)
     status, _, patient = await fetch(federation, "/Patient/pat4")
     assert status == 200
     assert "name" not in patient
     assert "birthDate" not in patient
+
+
+# -- the consent desk refuses consents that can never apply -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"consumer": "Organization/f001"}, "not a global group of the current"),
+        ({"consumer": "RENKEI/GOV/NOBODY/EHR"}, "not a subsystem of the current"),
+        ({"purpose": "marketing"}, "declared: research, treatment"),
+        ({"consumer": "RENKEI/COM/INSURER/CLAIMS"}, "declared: none"),
+        (
+            {
+                "valid_from": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+                "valid_until": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+            },
+            "entirely in the past",
+        ),
+        ({"fields": ["Patient.secret"]}, "declared: Patient.identifier, Patient.active"),
+        ({"fields": ["*", "Patient.name"]}, "stands alone"),
+    ],
+)
+async def test_the_consent_desk_refuses_consents_that_can_never_apply(
+    federation: dict[str, Any], changes: dict[str, Any], message: str
+) -> None:
+    body = {
+        "subject": "pat1",
+        "consumer": CONSUMER,
+        "service": PATIENTS,
+        "purpose": "treatment",
+        "fields": ["Patient.name"],
+        **changes,
+    }
+    status, document = await management(federation, "POST", "/api/consents", body=body)
+    assert status == 400, document
+    assert document["type"] == "policies.consent_invalid"
+    assert message in document["message"]
+
+
+async def test_all_declared_fields_and_the_purpose_text(federation: dict[str, Any]) -> None:
+    document = await grant(federation, subject="pat1", fields=["*"])
+    assert "Patient.telecom" in document["consent"]["fields"]
+    assert "*" not in document["consent"]["fields"]
+    purposes = document["receipt"]["services"][0]["purposes"][0]
+    assert purposes["purpose"] == "Treatment of the patient by Hospital A's clinicians"
+    assert purposes["purposeCode"] == "treatment"
+    status, _, patient = await fetch(federation, "/Patient/pat1")
+    assert status == 200
+    assert "meta" not in patient  # nothing withheld: no redaction label
+    assert {"photo", "contact", "link"} <= set(patient)
 
 
 async def test_consent_to_a_global_group(federation: dict[str, Any]) -> None:
