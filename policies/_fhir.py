@@ -188,7 +188,7 @@ class _FhirWalk(Walk):
         self.withheld_subjects: set[str] = set()
 
     def walk(self, value: object, node: Trie) -> object:
-        result = super().walk(value, node)
+        result = Walk.walk(self, value, node)
         # FHIR JSON has no empty objects or arrays: an element emptied here is removed.
         if (type(result) is dict or type(result) is list) and not result and value:
             return DROP
@@ -228,17 +228,22 @@ class _FhirWalk(Walk):
                 self.refuse(where, resource_type, None)
                 return None
             node = Trie(resource_type)
-        # Withheld whole after all: what filtering its elements noted is void.
-        before = (set(self.released), set(self.withheld), set(self.subjects))
+        # What filtering its elements notes is kept apart until the resource is known to
+        # be released: withheld whole after all, it is void.
+        outer_sets = (self.released, self.withheld, self.subjects)
+        self.released, self.withheld, self.subjects = set(), set(), set()
         outer, self.removals = self.removals, 0
         kept = self.own_elements(resource, resource_type, node, bundle_patients, bool(subjects))
         lost, self.removals = self.removals, outer
+        mine = (self.released, self.withheld, self.subjects)
+        self.released, self.withheld, self.subjects = outer_sets
         reason = _lost_meaning(resource, kept, resource_type)
         if reason is not None:
-            self.released, self.withheld, self.subjects = before
             self.refuse(where, resource_type, reason)
             return None
-        self.subjects |= subjects
+        self.released |= mine[0]
+        self.withheld |= mine[1]
+        self.subjects |= mine[2] | subjects
         return _labelled(kept) if lost else kept
 
     def refuse(self, where: str | None, resource_type: str, reason: str | None) -> None:
