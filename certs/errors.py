@@ -26,7 +26,8 @@ protocol fault codes and test against::
     │   └── OcspRevoked             certs.ocsp_revoked   (also a CertificateRevoked)
     ├── TsaError                    certs.tsa_error
     ├── TimestampInvalid            certs.timestamp_invalid
-    └── SignatureInvalid            certs.signature_invalid  (a JWS: form, header, key, payload)
+    └── SignatureInvalid            certs.signature_invalid  (a JWS: form, header, key, time)
+        └── PayloadInvalid          certs.payload_invalid    (signed, but not one strict object)
 
 Exceptions of ``cryptography`` and of the operating system are translated into
 these at the boundary (``raise ... from exc``).
@@ -53,6 +54,7 @@ __all__ = [
     "OcspUnauthorized",
     "OcspUnavailable",
     "OcspUnknown",
+    "PayloadInvalid",
     "SignatureInvalid",
     "TimestampInvalid",
     "TsaError",
@@ -202,6 +204,24 @@ class TimestampInvalid(CertsError):
 
 class SignatureInvalid(CertsError):
     """A compact JWS is malformed, of the wrong type, signed with the wrong key or
-    algorithm, does not verify, or its payload is not one strict JSON object."""
+    algorithm, does not verify, or its payload is not one strict JSON object.
+
+    ``reason`` is one word, fit for a metric label: ``malformed``, ``type``,
+    ``header``, ``key``, ``algorithm``, ``signature``, ``payload``, ``claims`` or
+    ``expired``.
+    """
 
     code = "certs.signature_invalid"
+
+    def __init__(self, message: str, *, reason: str = "signature") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PayloadInvalid(SignatureInvalid):
+    """A JWS payload is not one JSON object read strictly (duplicate keys, NaN, ...)."""
+
+    code = "certs.payload_invalid"
+
+    def __init__(self, message: str, *, reason: str = "payload") -> None:
+        super().__init__(message, reason=reason)

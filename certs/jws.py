@@ -21,7 +21,9 @@ receipts, catalogue publications, management tokens) goes through
   against given trust roots at the given time. Time is an argument too: a
   payload carrying RFC 7519 ``exp``, ``nbf`` or ``iat`` is judged against it.
 * :func:`verify` returns the :class:`Verified` payload or raises
-  :class:`~certs.errors.SignatureInvalid`; nothing returns a boolean.
+  :class:`~certs.errors.SignatureInvalid` (:class:`~certs.errors.PayloadInvalid`
+  when the signature holds but the payload is not one strict object); nothing
+  returns a boolean.
 
 Only base64url and JSON glue lives here; the signatures are ``cryptography``'s.
 """
@@ -46,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from certs._json import JsonRefused, canonical_json, loads_strict
-from certs.errors import CertificateError, SignatureInvalid
+from certs.errors import CertificateError, PayloadInvalid, SignatureInvalid
 from certs.keys import PrivateKey, PublicKey, fingerprint
 from certs.validation import verify_certificate
 
@@ -55,6 +57,7 @@ __all__ = [
     "CertificateChain",
     "JsonRefused",
     "KeyById",
+    "PayloadInvalid",
     "PinnedKey",
     "SignatureInvalid",
     "Trust",
@@ -91,15 +94,17 @@ def algorithm_for(key: PrivateKey | PublicKey) -> Algorithm:
     """The one JWS algorithm a key signs and verifies with; raises for any other key."""
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, ec.SECP256R1):
-            raise SignatureInvalid("only the P-256 curve is accepted for ECDSA (ES256)")
+            raise SignatureInvalid(
+                "only the P-256 curve is accepted for ECDSA (ES256)", reason="key"
+            )
         return "ES256"
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "EdDSA"
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         if key.key_size < 2048:
-            raise SignatureInvalid("RSA keys shorter than 2048 bits are refused")
+            raise SignatureInvalid("RSA keys shorter than 2048 bits are refused", reason="key")
         return "PS256"
-    raise SignatureInvalid(f"unsupported signature key type {type(key).__name__}")
+    raise SignatureInvalid(f"unsupported signature key type {type(key).__name__}", reason="key")
 
 
 def _signature(key: PrivateKey, data: bytes) -> bytes:
@@ -135,10 +140,12 @@ def _b64url(data: bytes) -> str:
 def _unb64url(text: str, what: str) -> bytes:
     """Strict base64url without padding (RFC 7515 §2): one spelling per byte string."""
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
-        raise SignatureInvalid(f"the JWS {what} is not base64url")
+        raise SignatureInvalid(f"the JWS {what} is not base64url", reason="malformed")
     unused = _UNUSED_BITS.get(len(text) % 4, 0)
     if unused and _B64URL_ALPHABET.index(text[-1]) & unused:
-        raise SignatureInvalid(f"the JWS {what} is not canonical base64url")  # stray low bits
+        raise SignatureInvalid(  # stray low bits
+            f"the JWS {what} is not canonical base64url", reason="malformed"
+        )
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -152,10 +159,13 @@ def certificate_der_base64(certificate: x509.Certificate) -> str:
 def _object(data: bytes, what: str) -> dict[str, Any]:
     try:
         value = loads_strict(data)
+        if not isinstance(value, dict):
+            raise JsonRefused("not a JSON object")
     except JsonRefused as exc:
-        raise SignatureInvalid(f"the JWS {what} is not strict JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise SignatureInvalid(f"the JWS {what} is not a JSON object")
+        message = f"the JWS {what} is not one strict JSON object: {exc}"
+        if what == "payload":
+            raise PayloadInvalid(message) from exc
+        raise SignatureInvalid(message, reason="malformed") from exc
     return value
 
 
@@ -233,7 +243,7 @@ class KeyById:
         for certificate in self.certificates:
             if isinstance(kid, str) and fingerprint(certificate) == kid:
                 return _public_key(certificate), certificate
-        raise SignatureInvalid("the JWS kid names none of the trusted certificates")
+        raise SignatureInvalid("the JWS kid names no certificate that is trusted", reason="key")
 
 
 @dataclass(frozen=True)
@@ -253,7 +263,9 @@ class CertificateChain:
             verify_certificate(chain[0], trust_roots=self.trust_roots, now=now,
                                profile=self.profile, intermediates=chain[1:])
         except CertificateError as exc:
-            raise SignatureInvalid(f"the signer certificate is refused: {exc}") from exc
+            raise SignatureInvalid(
+                f"the signer certificate is refused: {exc}", reason="key"
+            ) from exc
         return _public_key(chain[0]), chain[0]
 
 
@@ -261,7 +273,7 @@ def x5c_entries(header: Mapping[str, Any]) -> list[bytes]:
     """The DER bytes of a header's ``x5c`` (1 to 3 base64 certificates), not yet parsed."""
     chain = header.get("x5c")
     if not isinstance(chain, list) or not 1 <= len(chain) <= _MAX_CHAIN:
-        raise SignatureInvalid(f"x5c must hold 1 to {_MAX_CHAIN} certificates")
+        raise SignatureInvalid(f"x5c must hold 1 to {_MAX_CHAIN} certificates", reason="key")
     entries = []
     for entry in chain:
         try:
@@ -269,7 +281,7 @@ def x5c_entries(header: Mapping[str, Any]) -> list[bytes]:
                 raise TypeError(entry)
             entries.append(base64.b64decode(entry, validate=True))
         except (TypeError, ValueError, binascii.Error) as exc:
-            raise SignatureInvalid("x5c holds something that is not base64") from exc
+            raise SignatureInvalid("x5c holds something that is not base64", reason="key") from exc
     return entries
 
 
@@ -278,7 +290,9 @@ def x5c_certificates(header: Mapping[str, Any]) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_der_x509_certificate(der) for der in x5c_entries(header))
     except ValueError as exc:
-        raise SignatureInvalid("x5c holds something that is not a DER certificate") from exc
+        raise SignatureInvalid(
+            "x5c holds something that is not a DER certificate", reason="key"
+        ) from exc
 
 
 def _public_key(certificate: x509.Certificate) -> PublicKey:
@@ -286,7 +300,7 @@ def _public_key(certificate: x509.Certificate) -> PublicKey:
     if not isinstance(
         key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
     ):
-        raise SignatureInvalid("the signer certificate's key type is not accepted")
+        raise SignatureInvalid("the signer certificate's key type is not accepted", reason="key")
     return key
 
 
@@ -317,11 +331,15 @@ class Unverified:
             raise ValueError("now must be timezone-aware")
         missing = trust.header - set(self.header)
         if missing:
-            raise SignatureInvalid(f"the JWS header lacks {', '.join(sorted(missing))}")
+            raise SignatureInvalid(
+                f"the JWS header lacks {', '.join(sorted(missing))}", reason="header"
+            )
         key, certificate = trust.key_for(self.header, now)
         algorithm = algorithm_for(key)
         if self.header.get("alg") != algorithm:
-            raise SignatureInvalid(f"the JWS algorithm must be {algorithm} for this key")
+            raise SignatureInvalid(
+                f"the JWS algorithm must be {algorithm} for this key", reason="algorithm"
+            )
         try:
             _check_signature(key, self._signature, self._signing_input)
         except InvalidSignature as exc:
@@ -340,20 +358,21 @@ def parse(token: str, *, typ: str, header: Collection[str] = ()) -> Unverified:
     """Split ``token`` and check its header: ``alg``, ``typ`` equal to ``typ``, and
     no parameter outside ``header``. The signature is not checked yet."""
     if not isinstance(token, str) or not token.isascii():
-        raise SignatureInvalid("a JWS must be ASCII text")
+        raise SignatureInvalid("a JWS must be ASCII text", reason="malformed")
     parts = token.split(".")
     if len(parts) != 3:
-        raise SignatureInvalid("a compact JWS has three parts")
+        raise SignatureInvalid("a compact JWS has three parts", reason="malformed")
     encoded_header, encoded_payload, encoded_signature = parts
     protected = _object(_unb64url(encoded_header, "header"), "header")
     allowed = {"alg", "typ", *header}
     unknown = set(protected) - allowed
     if unknown:
         raise SignatureInvalid(
-            f"the JWS header carries parameters that are not allowed: {', '.join(sorted(unknown))}"
+            f"the JWS header carries parameters that are not allowed: {', '.join(sorted(unknown))}",
+            reason="header",
         )
     if protected.get("typ") != typ:
-        raise SignatureInvalid(f"the JWS type must be {typ}")
+        raise SignatureInvalid(f"the JWS type must be {typ}", reason="type")
     return Unverified(
         protected,
         f"{encoded_header}.{encoded_payload}".encode("ascii"),
@@ -379,9 +398,11 @@ def _check_times(payload: Mapping[str, Any], now: datetime) -> None:
     for claim in ("exp", "nbf", "iat"):
         value = payload.get(claim, 0)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SignatureInvalid(f"the {claim} claim must be an integer")
+            raise SignatureInvalid(f"the {claim} claim must be an integer", reason="claims")
     if "exp" in payload and stamp >= payload["exp"]:
-        raise SignatureInvalid("the signed document has expired")
+        raise SignatureInvalid("the signed document has expired", reason="expired")
     for claim in ("nbf", "iat"):
         if claim in payload and stamp < payload[claim] - CLOCK_LEEWAY_S:
-            raise SignatureInvalid(f"the signed document is not valid yet ({claim})")
+            raise SignatureInvalid(
+                f"the signed document is not yet valid ({claim})", reason="expired"
+            )

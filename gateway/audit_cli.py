@@ -146,15 +146,11 @@ async def _engine(settings: NodeSettings) -> Any:
 
 def _conf_of(settings: NodeSettings) -> tuple[str, Any]:
     """The node's last good configuration, checked against its anchor."""
-    import jwt
-
     from member_registry.anchor import load_anchor
-    from member_registry.signing import verify_global_conf
+    from member_registry.signing import claimed_time, verify_global_conf
 
     token = (settings.data_dir / "globalconf.jws").read_text("ascii").strip()
-    claims = json.loads(jwt.api_jws.PyJWS().decode_complete(
-        token, options={"verify_signature": False})["payload"])
-    generated = datetime.fromisoformat(str(claims["generated_at"]).replace("Z", "+00:00"))
+    generated = claimed_time(token, "generated_at")
     return token, verify_global_conf(token, load_anchor(settings.anchor), now=generated)
 
 

@@ -26,7 +26,7 @@ from gateway.errors import ProviderError
 from gateway.metaservices import is_metaservice, load_openapi
 from gateway.settings import NodeSettings, ServiceBackend
 from member_registry.anchor import load_anchor
-from member_registry.catalogue import sign_publication
+from member_registry.catalogue import CatalogueRefused, sign_publication
 from policies.declarations import ServiceDeclaration
 from policies.store import PolicyStore
 
@@ -161,7 +161,7 @@ async def catalogue_pushing(
                         session, settings, policy, url=url, now=clock()
                     )
                     log.info("catalogue_published", services=count)
-                except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
+                except (aiohttp.ClientError, TimeoutError, RuntimeError, CatalogueRefused) as exc:
                     log.warning("catalogue_publish_failed", url=url, error=str(exc)[:500])
                 await asyncio.sleep(interval_s)
 

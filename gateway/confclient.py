@@ -21,22 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import jwt
 import structlog
 
 from gateway.downloads import DownloadTooLarge, read_capped
 from gateway.errors import GlobalConfOutdated
 from member_registry.anchor import Anchor, load_anchor
-from member_registry.errors import GlobalConfError, GlobalConfExpired, GlobalConfMalformed
+from member_registry.errors import GlobalConfError, GlobalConfExpired
 from member_registry.globalconf import GlobalConf
-from member_registry.signing import verify_global_conf
+from member_registry.signing import claimed_time, verify_global_conf
 
 __all__ = ["ConfigurationClient", "next_refresh_delay"]
 
@@ -139,7 +137,7 @@ class ConfigurationClient:
                 raise
         # An expired copy on disk still sets the version floor (rollback
         # protection across restarts); verify it fully as of just before expiry.
-        as_of = _expires_at(token) - timedelta(seconds=1)
+        as_of = claimed_time(token, "expires_at") - timedelta(seconds=1)
         return verify_global_conf(token, self._anchor, now=as_of, min_version=min_version)
 
     def _install(self, conf: GlobalConf, token: str, *, persist: bool) -> None:
@@ -223,12 +221,3 @@ class ConfigurationClient:
             except Exception:  # a dead loop would fail the node closed for good
                 failures += 1
                 log.exception("globalconf_refresh_crashed", failures=failures)
-
-
-def _expires_at(token: str) -> datetime:
-    payload = jwt.api_jws.decode_complete(token, options={"verify_signature": False})["payload"]
-    try:
-        text = str(json.loads(payload)["expires_at"])
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GlobalConfMalformed("expires_at is missing or malformed") from exc

@@ -6,7 +6,6 @@ public parsers translate it into their own package error at their boundary.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 
+from certs import jws
 from member_registry._certificates import certificate_from_pem
 
 __all__ = [
@@ -40,23 +40,12 @@ class FormatError(ValueError):
 
 
 def loads_strict(data: bytes | str) -> Any:
-    """``json.loads`` that rejects duplicate keys and non-finite numbers."""
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise FormatError(f"duplicate key {key!r}")
-            result[key] = value
-        return result
-
-    def no_constant(name: str) -> Any:
-        raise FormatError(f"{name} is not allowed")
-
+    """The strict reader of ``certs.jws`` (duplicate keys, NaN refused), raising
+    ``FormatError``."""
     try:
-        return json.loads(data, object_pairs_hook=no_duplicates, parse_constant=no_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"not valid JSON: {exc}") from exc
+        return jws.loads_strict(data)
+    except jws.JsonRefused as exc:
+        raise FormatError(str(exc)) from exc
 
 
 def read_object(

@@ -1,8 +1,8 @@
 """The API catalogue: what every node publishes about its services.
 
 A node pushes its catalogue document periodically to ``POST /catalogue/publish``
-as a compact JWS (ES256, ``typ`` ``renkei-catalogue+jwt``) signed with its
-**auth key**, with its auth certificate in ``x5c``. The registry accepts it only
+as a compact JWS (the recipe of ``certs.jws``, ``typ`` ``renkei-catalogue+jwt``)
+signed with its **auth key**, with its auth certificate in ``x5c``. The registry accepts it only
 if that certificate's SHA-256 is registered for the node named in the payload,
 the certificate is within its validity, the document is fresh, and every
 service belongs to a subsystem the node hosts. No token has to be handed out:
@@ -12,21 +12,19 @@ replaces everything the node published before, so the catalogue stays current.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from cryptography import x509
 from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from certs import jws
 from certs.identifiers import IdentifierError, NodeId, ServiceId
-from certs.keys import certificate_pem, fingerprint
+from certs.keys import PrivateKey, fingerprint
 from member_registry.errors import RegistryError
 from member_registry.globalconf import Node
 
@@ -42,7 +40,6 @@ __all__ = [
 ]
 
 CATALOGUE_TYP = "renkei-catalogue+jwt"
-ALGORITHM = "ES256"
 MAX_AGE_S = 300
 MAX_SERVICES = 1000
 
@@ -90,18 +87,23 @@ class CatalogueEntry:
 
 
 def sign_publication(
-    key: Any,
+    key: PrivateKey,
     certificate: x509.Certificate,
     node: NodeId,
     services: list[dict[str, Any]],
     now: datetime,
 ) -> str:
-    """The node's side: its catalogue document, signed with its auth key."""
-    # x5c is base64 DER, which is exactly the body of the PEM form.
-    pem_lines = certificate_pem(certificate).strip().splitlines()
+    """The node's side: its catalogue document, signed with its auth key.
+
+    Raises ``CatalogueRefused`` for a document with no canonical form (an integer
+    beyond 2^53, NaN).
+    """
     payload = {"v": 1, "node": str(node), "issued_at": int(now.timestamp()), "services": services}
-    headers = {"typ": CATALOGUE_TYP, "x5c": ["".join(pem_lines[1:-1])]}
-    return jwt.encode(payload, key, algorithm=ALGORITHM, headers=headers)
+    try:
+        return jws.sign(payload, key, typ=CATALOGUE_TYP,
+                        header={"x5c": [jws.certificate_der_base64(certificate)]})
+    except ValueError as exc:
+        raise CatalogueRefused(f"the catalogue cannot be signed: {exc}") from exc
 
 
 def verify_publication(
@@ -109,15 +111,14 @@ def verify_publication(
 ) -> tuple[NodeId, list[CatalogueEntry]]:
     """The registry's side: check a publication; return the node and its entries."""
     try:
-        header = jwt.get_unverified_header(token)
-        if header.get("typ") != CATALOGUE_TYP or header.get("alg") != ALGORITHM:
-            raise CatalogueRefused("wrong token type or algorithm")
-        chain = header.get("x5c")
-        if not isinstance(chain, list) or len(chain) != 1 or not isinstance(chain[0], str):
+        signed = jws.parse(token, typ=CATALOGUE_TYP, header={"x5c"})
+        chain = jws.x5c_certificates(signed.header)
+        if len(chain) != 1:
             raise CatalogueRefused("x5c must hold exactly the node's auth certificate")
-        certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
-        claims = jwt.decode(token, certificate.public_key(), algorithms=[ALGORITHM])  # type: ignore[arg-type]
-    except (jwt.PyJWTError, ValueError, binascii.Error) as exc:
+        certificate = chain[0]
+        # Whose certificate this is, is checked below against the configuration.
+        claims = signed.verify(jws.PinnedKey(certificate), now=now).payload
+    except jws.SignatureInvalid as exc:
         raise CatalogueRefused(f"the publication does not verify: {exc}") from exc
     try:
         node_id = NodeId.parse(str(claims.get("node")))

@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cryptography import x509
-from jwt.api_jws import PyJWS
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from certs import jws
 from certs.identifiers import IdentifierError, MemberId, NodeId, SubsystemId
 from member_registry._certificates import certificate_from_pem, certificate_to_pem, fingerprint
-from member_registry._strict_json import FormatError, format_time, loads_strict
+from member_registry._strict_json import format_time
 from member_registry.errors import (
     AlreadyExists,
     ConfigurationError,
@@ -50,6 +50,7 @@ from member_registry.models import (
 )
 from member_registry.registration_request import (
     MAX_REQUEST_AGE,
+    POP_TYP,
     RegistrationRequest,
     SignedRegistration,
     VerifiedRegistration,
@@ -290,10 +291,9 @@ async def _host(session: AsyncSession, node: NodeId, subsystem: SubsystemId) -> 
 def _registration(row: RegistrationRow) -> Registration:
     # Only verified requests are ever stored, so reading the payload back needs no key.
     try:
-        decoded = PyJWS().decode_complete(row.proof_of_possession,
-                                          options={"verify_signature": False})
-        request = RegistrationRequest.from_json_dict(loads_strict(decoded["payload"]))
-    except (FormatError, ValueError) as exc:
+        stored = jws.parse(row.proof_of_possession, typ=POP_TYP, header={"x5c"})
+        request = RegistrationRequest.from_json_dict(stored.unverified_payload())
+    except (jws.SignatureInvalid, RegistryError) as exc:
         raise RegistryError(f"stored registration {row.id} is unreadable") from exc
     status = next((s for s in STATUSES if s == row.status), None)
     if status is None:

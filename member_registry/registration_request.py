@@ -11,10 +11,11 @@ random nonce and the time it was made. The request is signed twice, as two compa
 - **member consent**, ``typ`` ``renkei-registration-consent+jws``, signed with the sign
   key of the node's member; its ``x5c`` carries that sign certificate.
 
-The protected header of each is exactly ``alg``, ``typ``, ``x5c``. The algorithm is
-pinned by the signer certificate's key type (ECDSA P-256 → ES256, Ed25519 → EdDSA,
-RSA → PS256), never read from the token alone (RFC 8725 §3.1). The two ``typ`` values
-keep one signature from standing in for the other.
+Both are made and checked by the JWS recipe of ``certs.jws``. The protected header of
+each is exactly ``alg``, ``typ``, ``x5c``. The algorithm is pinned by the signer
+certificate's key type (ECDSA P-256 → ES256, Ed25519 → EdDSA, RSA → PS256), never read
+from the token alone (RFC 8725 §3.1). The two ``typ`` values keep one signature from
+standing in for the other.
 
 ``verify_registration`` checks the signatures, certificates and identities (the checks
 that still hold when an admin approves later); ``check_fresh`` adds the time window that
@@ -23,27 +24,22 @@ only applies on receipt. Both raise a ``RegistrationRefused`` subclass.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import jwt
 from cryptography import x509
-from cryptography.x509.oid import PublicKeyAlgorithmOID
-from jwt.api_jws import PyJWS
 
-from certs.errors import CertsError, IdentityMismatch, KeyFileError
+from certs import jws
+from certs.errors import CertsError, IdentityMismatch
 from certs.identifiers import IdentifierError, NodeId, SubsystemId
-from certs.keys import PrivateKey, PublicKey, certificate_pem, check_supported_key
+from certs.keys import PrivateKey, certificate_pem
 from certs.validation import check_identity, verify_certificate
 from member_registry._strict_json import (
     FormatError,
     format_time,
-    loads_strict,
     parse_time,
     read_certificate,
     read_int,
@@ -58,7 +54,6 @@ from member_registry.errors import (
     RegistrationSignatureInvalid,
     RegistrationStale,
 )
-from member_registry.signing import canonical_json
 
 __all__ = [
     "CONSENT_TYP",
@@ -69,7 +64,6 @@ __all__ = [
     "RegistrationRequest",
     "SignedRegistration",
     "VerifiedRegistration",
-    "algorithm_for_certificate",
     "check_fresh",
     "new_registration_request",
     "sign_registration",
@@ -137,7 +131,7 @@ class RegistrationRequest:
 
     def payload(self) -> bytes:
         """The exact bytes both signatures cover."""
-        return canonical_json(self.to_json_dict())
+        return jws.canonical_json(self.to_json_dict())
 
 
 @dataclass(frozen=True)
@@ -185,19 +179,6 @@ def new_registration_request(
                                secrets.token_hex(_NONCE_BYTES), now.replace(microsecond=0))
 
 
-def algorithm_for_certificate(certificate: x509.Certificate) -> str:
-    """The JWS algorithm a certificate's key signs with; raises for keys we do not accept."""
-    _public_key(certificate)
-    oid = certificate.public_key_algorithm_oid
-    if oid == PublicKeyAlgorithmOID.EC_PUBLIC_KEY:
-        return "ES256"  # check_supported_key admits P-256 only
-    if oid == PublicKeyAlgorithmOID.ED25519:
-        return "EdDSA"
-    if oid == PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5:
-        return "PS256"
-    raise RegistrationCertificateInvalid("unsupported certificate key algorithm")
-
-
 def sign_registration(
     request: RegistrationRequest,
     *,
@@ -212,7 +193,7 @@ def sign_registration(
         raise RegistrationSignatureInvalid("the auth key does not match the auth certificate")
     if sign_key.public_key() != sign_chain[0].public_key():
         raise RegistrationSignatureInvalid("the sign key does not match the sign certificate")
-    payload = request.payload()
+    payload = request.to_json_dict()
     return SignedRegistration(
         proof_of_possession=_sign(payload, auth_key, (request.auth_certificate,), POP_TYP),
         member_consent=_sign(payload, sign_key, sign_chain, CONSENT_TYP),
@@ -234,20 +215,14 @@ def verify_registration(
     """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    pop_chain = _checked_header(signed.proof_of_possession, POP_TYP, "proof of possession")
-    consent_chain = _checked_header(signed.member_consent, CONSENT_TYP, "member consent")
+    pop = _parsed(signed.proof_of_possession, POP_TYP, "proof of possession")
+    consent = _parsed(signed.member_consent, CONSENT_TYP, "member consent")
+    pop_chain, consent_chain = _chain(pop, "proof of possession"), _chain(consent, "member consent")
     _verify_chain(pop_chain, "auth", trust_roots, now)
     _verify_chain(consent_chain, "sign", trust_roots, now)
-    pop_payload = _verified_payload(signed.proof_of_possession, pop_chain[0],
-                                    "proof of possession")
-    consent_payload = _verified_payload(signed.member_consent, consent_chain[0],
-                                        "member consent")
-    if pop_payload != consent_payload:
+    document = _verified_payload(pop, pop_chain[0], now, "proof of possession")
+    if _verified_payload(consent, consent_chain[0], now, "member consent") != document:
         raise RegistrationSignatureInvalid("the two signatures cover different requests")
-    try:
-        document = loads_strict(pop_payload)
-    except FormatError as exc:
-        raise RegistrationRefused(f"malformed registration request: {exc}") from exc
     request = RegistrationRequest.from_json_dict(document)
     if request.auth_certificate != pop_chain[0]:
         raise RegistrationSignatureInvalid(
@@ -281,15 +256,6 @@ def check_fresh(
 # -- internals ----------------------------------------------------------------------------
 
 
-def _public_key(certificate: x509.Certificate) -> PublicKey:
-    key = certificate.public_key()
-    try:
-        check_supported_key(key)
-    except (KeyFileError, ValueError) as exc:
-        raise RegistrationCertificateInvalid(f"unsupported certificate key: {exc}") from exc
-    return cast(PublicKey, key)  # check_supported_key admits only these types
-
-
 def _node(value: object, where: str) -> NodeId:
     try:
         return NodeId.parse(read_str(value, where))
@@ -304,40 +270,31 @@ def _subsystem(value: object, where: str) -> SubsystemId:
         raise FormatError(f"{where}: {exc}") from exc
 
 
-def _x5c_entry(certificate: x509.Certificate) -> str:
-    # A PEM body is the base64 of the DER encoding, which is exactly what x5c holds.
-    return "".join(certificate_pem(certificate).strip().splitlines()[1:-1])
-
-
-def _sign(payload: bytes, key: PrivateKey, chain: Sequence[x509.Certificate], typ: str) -> str:
-    headers = {"typ": typ, "x5c": [_x5c_entry(c) for c in chain]}
-    return PyJWS().encode(payload, key, algorithm=algorithm_for_certificate(chain[0]),
-                          headers=headers)
-
-
-def _checked_header(token: str, typ: str, what: str) -> tuple[x509.Certificate, ...]:
+def _sign(payload: dict[str, Any], key: PrivateKey, chain: Sequence[x509.Certificate],
+          typ: str) -> str:
     try:
-        header: Mapping[str, Any] = jwt.get_unverified_header(token)
-    except jwt.exceptions.PyJWTError as exc:
-        raise RegistrationSignatureInvalid(f"the {what} is not a compact JWS") from exc
-    if set(header) != _HEADER_KEYS:
+        return jws.sign(payload, key, typ=typ,
+                        header={"x5c": [jws.certificate_der_base64(c) for c in chain]})
+    except jws.SignatureInvalid as exc:
+        raise RegistrationCertificateInvalid(f"unsupported certificate key: {exc}") from exc
+
+
+def _parsed(token: str, typ: str, what: str) -> jws.Unverified:
+    try:
+        parsed = jws.parse(token, typ=typ, header={"x5c"})
+    except jws.SignatureInvalid as exc:
+        raise RegistrationSignatureInvalid(f"the {what} is refused: {exc}") from exc
+    if set(parsed.header) != _HEADER_KEYS:
         raise RegistrationSignatureInvalid(
             f"the {what}'s header must hold exactly alg, typ and x5c")
-    if header["typ"] != typ:
-        raise RegistrationSignatureInvalid(f"the {what}'s typ must be {typ}")
-    chain = header["x5c"]
-    if not isinstance(chain, list) or not 1 <= len(chain) <= _MAX_CHAIN:
-        raise RegistrationSignatureInvalid(f"the {what}'s x5c must hold 1 to 3 certificates")
-    certificates = []
-    for entry in chain:
-        try:
-            if not isinstance(entry, str):
-                raise ValueError("not a string")
-            certificates.append(x509.load_der_x509_certificate(
-                base64.b64decode(entry, validate=True)))
-        except (ValueError, binascii.Error) as exc:
-            raise RegistrationSignatureInvalid(f"the {what}'s x5c is not DER certificates") from exc
-    return tuple(certificates)
+    return parsed
+
+
+def _chain(parsed: jws.Unverified, what: str) -> tuple[x509.Certificate, ...]:
+    try:
+        return jws.x5c_certificates(parsed.header)
+    except jws.SignatureInvalid as exc:
+        raise RegistrationSignatureInvalid(f"the {what}'s {exc}") from exc
 
 
 def _verify_chain(
@@ -353,13 +310,12 @@ def _verify_chain(
             f"the {profile} certificate is not acceptable: {exc} [{exc.code}]") from exc
 
 
-def _verified_payload(token: str, certificate: x509.Certificate, what: str) -> bytes:
-    algorithm = algorithm_for_certificate(certificate)
+def _verified_payload(parsed: jws.Unverified, certificate: x509.Certificate, now: datetime,
+                      what: str) -> dict[str, Any]:
     try:
-        decoded = PyJWS(algorithms=[algorithm]).decode_complete(
-            token, key=_public_key(certificate), algorithms=[algorithm])
-    except jwt.exceptions.PyJWTError as exc:
-        raise RegistrationSignatureInvalid(f"the {what}'s signature does not verify") from exc
-    payload = decoded["payload"]
-    assert isinstance(payload, bytes)
-    return payload
+        return parsed.verify(jws.PinnedKey(certificate), now=now).payload
+    except jws.PayloadInvalid as exc:
+        raise RegistrationRefused(f"malformed registration request: {exc}") from exc
+    except jws.SignatureInvalid as exc:
+        raise RegistrationSignatureInvalid(f"the {what}'s signature does not verify: {exc}"
+                                           ) from exc

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from certs.errors import CertsError
 from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
+from certs.jws import canonical_json
 from certs.validation import check_identity, verify_certificate
 from member_registry._certificates import (
     certificate_from_pem,
@@ -55,7 +56,7 @@ from member_registry.models import (
     TsaRow,
     metadata,
 )
-from member_registry.signing import SigningKey, canonical_json, sign_global_conf
+from member_registry.signing import SigningKey, sign_global_conf
 
 __all__ = ["PublishedVersion", "RegistryService"]
 

@@ -1,11 +1,12 @@
 """Signing and verification of the global configuration as a compact JWS (RFC 7515).
 
-The token is ``ES256`` (ECDSA P-256 with SHA-256, RFC 7518 §3.4) with the protected
-header exactly ``{"alg": "ES256", "typ": "renkei-globalconf+jws", "kid": <cert sha256>}``
-and the canonical JSON of the configuration as payload. Verification trusts only the
-anchor: the key is looked up by ``kid`` among the anchor's certificates, never taken
-from the token, and any other header (``jwk``, ``jku``, ``x5u``, ``x5c``, ``crit``, ...)
-is refused. JWS encoding itself is PyJWT's; nothing here is hand-rolled.
+The token is made by the JWS recipe of ``certs.jws``: ``ES256`` (ECDSA P-256 with
+SHA-256, RFC 7518 §3.4) with the protected header exactly
+``{"alg": "ES256", "typ": "renkei-globalconf+jws", "kid": <cert sha256>}`` and the
+canonical JSON of the configuration as payload. Verification trusts only the anchor:
+the key is looked up by ``kid`` among the anchor's certificates, never taken from the
+token, and any other header (``jwk``, ``jku``, ``x5u``, ``x5c``, ``crit``, ...) is
+refused.
 
 This module and ``_certificates`` are the only ones in the package that touch key
 objects; key generation for ``renkei registry init`` lives here for that reason.
@@ -13,23 +14,21 @@ objects; key generation for ``renkei registry init`` lives here for that reason.
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from jwt.api_jws import PyJWS
 
-from certs import keys
+from certs import jws, keys
 from certs.errors import CertsError
 from member_registry._certificates import fingerprint
-from member_registry._strict_json import FormatError, loads_strict
+from member_registry._strict_json import FormatError, parse_time
 from member_registry.anchor import Anchor
 from member_registry.errors import (
     GlobalConfError,
@@ -46,7 +45,7 @@ __all__ = [
     "JWS_TYPE",
     "MAX_CLOCK_SKEW",
     "SigningKey",
-    "canonical_json",
+    "claimed_time",
     "generate_signing_identity",
     "load_certificate",
     "load_signing_key",
@@ -63,11 +62,6 @@ _HEADER_KEYS = frozenset({"alg", "typ", "kid"})
 SigningKey = ec.EllipticCurvePrivateKey
 
 
-def canonical_json(document: Any) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
-
-
 def sign_global_conf(
     conf: GlobalConf, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate
 ) -> str:
@@ -76,12 +70,21 @@ def sign_global_conf(
     if certificate.public_key() != key.public_key():
         # Publishing a configuration nobody can verify would take the federation down.
         raise RegistryError("the signing key does not match the verification certificate")
-    return PyJWS().encode(
-        canonical_json(conf.to_json_dict()),
-        key,
-        algorithm=ALGORITHM,
-        headers={"typ": JWS_TYPE, "kid": fingerprint(certificate)},
-    )
+    return jws.sign(conf.to_json_dict(), key, typ=JWS_TYPE,
+                    header={"kid": fingerprint(certificate)})
+
+
+class _AnchorKeys(jws.KeyById):
+    """The anchor's certificates by ``kid``; only P-256 keys sign configurations."""
+
+    def key_for(
+        self, header: Mapping[str, Any], now: datetime
+    ) -> tuple[keys.PublicKey, x509.Certificate | None]:
+        key, certificate = super().key_for(header, now)
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise GlobalConfSignatureInvalid("the anchor's certificate is not a P-256 EC key")
+        _check_p256(key)
+        return key, certificate
 
 
 def verify_global_conf(
@@ -95,23 +98,14 @@ def verify_global_conf(
     """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    if not isinstance(token, str):
-        raise GlobalConfSignatureInvalid("the global configuration must be a compact JWS")
-
-    public_key = _key_for(_checked_header(token), anchor)
     try:
-        decoded = PyJWS(algorithms=[ALGORITHM]).decode_complete(
-            token, key=public_key, algorithms=[ALGORITHM]
-        )
-    except jwt.exceptions.PyJWTError as exc:
-        raise GlobalConfSignatureInvalid(
-            "the global configuration's signature does not verify"
-        ) from exc
-
-    try:
-        document = loads_strict(decoded["payload"])
-    except FormatError as exc:
+        document = jws.verify(
+            token, typ=JWS_TYPE, trust=_AnchorKeys(anchor.verification_certificates), now=now
+        ).payload
+    except jws.PayloadInvalid as exc:
         raise GlobalConfMalformed(f"malformed global configuration: {exc}") from exc
+    except jws.SignatureInvalid as exc:
+        raise GlobalConfSignatureInvalid(f"the global configuration: {exc}") from exc
     conf = GlobalConf.from_json_dict(document)
 
     if conf.instance != anchor.instance:
@@ -132,33 +126,16 @@ def verify_global_conf(
     return conf
 
 
-def _checked_header(token: str) -> dict[str, Any]:
+def claimed_time(token: str, claim: Literal["generated_at", "expires_at"]) -> datetime:
+    """A time a configuration claims, read before it is verified, to choose the moment to
+    verify it at: an export is read long after the configuration's ten-minute validity
+    (its signature is what counts there), and a node's expired copy on disk still sets
+    the version floor. Raises ``GlobalConfMalformed``."""
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.exceptions.PyJWTError as exc:
-        raise GlobalConfSignatureInvalid("the global configuration is not a compact JWS") from exc
-    if set(header) != _HEADER_KEYS:
-        raise GlobalConfSignatureInvalid(
-            "the JWS header must hold exactly alg, typ and kid (keys come from the anchor only)"
-        )
-    if header["alg"] != ALGORITHM:
-        raise GlobalConfSignatureInvalid(f"the JWS algorithm must be {ALGORITHM}")
-    if header["typ"] != JWS_TYPE:
-        raise GlobalConfSignatureInvalid(f"the JWS type must be {JWS_TYPE}")
-    if not isinstance(header["kid"], str):
-        raise GlobalConfSignatureInvalid("the JWS kid must be a string")
-    return header
-
-
-def _key_for(header: dict[str, Any], anchor: Anchor) -> ec.EllipticCurvePublicKey:
-    for certificate in anchor.verification_certificates:
-        if fingerprint(certificate) == header["kid"]:
-            key = certificate.public_key()
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise GlobalConfSignatureInvalid("the anchor's certificate is not an EC key")
-            _check_p256(key)
-            return key
-    raise GlobalConfSignatureInvalid("the JWS kid names no certificate of the anchor")
+        claimed = jws.parse(token, typ=JWS_TYPE, header={"kid"}).unverified_payload()
+        return parse_time(claimed.get(claim), claim)
+    except (jws.SignatureInvalid, FormatError) as exc:
+        raise GlobalConfMalformed(f"malformed global configuration: {exc}") from exc
 
 
 def _check_p256(key: ec.EllipticCurvePublicKey) -> None:

@@ -12,26 +12,26 @@ cosigned for it. The witness cosigns only when:
 
 So a log that was truncated, rolled back or recomputed can never get a new
 cosignature. The first checkpoint of a node is accepted as it is (trust on
-first use). The cosignature is a compact JWS (ES256) by the registry's
-signing key, whose certificate nodes and auditors already hold in the anchor.
+first use). The cosignature is a compact JWS (ES256, made by the recipe of
+``certs.jws``) by the registry's signing key, whose certificate nodes and
+auditors already hold in the anchor.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from aiohttp import web
 from cryptography import x509
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from certs import jws
 from certs.keys import fingerprint
 from member_registry.database import create_engine
 from member_registry.errors import ValidationError
@@ -51,7 +51,6 @@ __all__ = [
 COSIGNATURE_FORMAT = "renkei-cosignature/1"
 COSIGNATURE_TYPE = "renkei-witness-cosignature+jws"
 CHECKPOINT_TYPE = "renkei-checkpoint+jws"
-_ALGORITHMS = ["ES256", "EdDSA", "PS256"]
 
 _metadata = MetaData()
 _cosigned = Table(
@@ -107,7 +106,7 @@ class Witness:
             proof = [bytes.fromhex(str(p)) for p in request.get("consistency_proof", [])]
         except (KeyError, TypeError, ValueError) as exc:
             raise WitnessRefusal("malformed witness request") from exc
-        checkpoint = await self._authenticated(token)
+        checkpoint = await self._authenticated(token, now)
         async with self._engine.begin() as conn:
             # Serialise cosigning per node: the stored state is read and replaced at once.
             query = select(_cosigned).where(_cosigned.c.node_id == checkpoint.node)
@@ -140,14 +139,14 @@ class Witness:
                                    .where(_cosigned.c.node_id == checkpoint.node).values(**values))
         return cosignature
 
-    async def _authenticated(self, token: str) -> _Checkpoint:
+    async def _authenticated(self, token: str, now: datetime) -> _Checkpoint:
         try:
-            header = jwt.get_unverified_header(token)
-            kid = str(header["kid"])
-        except (jwt.PyJWTError, KeyError) as exc:
-            raise WitnessRefusal("the checkpoint is not a signed JWS") from exc
-        if header.get("typ") != CHECKPOINT_TYPE:
-            raise WitnessRefusal("the checkpoint has the wrong type")
+            signed = jws.parse(token, typ=CHECKPOINT_TYPE, header={"kid", "x5c"})
+        except jws.SignatureInvalid as exc:
+            raise WitnessRefusal(f"the checkpoint is not a signed JWS of its type: {exc}") from exc
+        kid = signed.header.get("kid")
+        if not isinstance(kid, str):
+            raise WitnessRefusal("the checkpoint names no certificate (kid)")
         async with self._engine.connect() as conn:
             row = (await conn.execute(
                 select(NodeAuthCertificateRow.node_id, NodeAuthCertificateRow.pem)
@@ -156,16 +155,12 @@ class Witness:
         if row is None:
             raise WitnessRefusal("the checkpoint is not signed by a registered auth certificate")
         certificate = x509.load_pem_x509_certificate(row.pem.encode("ascii"))
-        public_key: Any = certificate.public_key()
         try:
-            decoded = jwt.api_jws.PyJWS().decode_complete(
-                token, key=public_key, algorithms=_ALGORITHMS
-            )
-            payload = json.loads(decoded["payload"])
+            payload = signed.verify(jws.PinnedKey(certificate), now=now).payload
             checkpoint = _Checkpoint(str(payload["node"]), int(payload["tree_size"]),
                                      str(payload["root"]))
             bytes.fromhex(checkpoint.root)
-        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+        except (jws.SignatureInvalid, ValueError, KeyError, TypeError) as exc:
             raise WitnessRefusal("the checkpoint's signature does not verify") from exc
         if checkpoint.node != row.node_id or checkpoint.tree_size < 1:
             raise WitnessRefusal(f"the certificate is registered for {row.node_id}, "
@@ -182,10 +177,8 @@ class Witness:
                 hashlib.sha256(token.encode("ascii")).digest()).decode().lower(),
             "cosigned_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         }
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        return jwt.api_jws.encode(body, self._key, algorithm="ES256",
-                                  headers={"typ": COSIGNATURE_TYPE,
-                                           "kid": fingerprint(self._certificate)})
+        return jws.sign(payload, self._key, typ=COSIGNATURE_TYPE,
+                        header={"kid": fingerprint(self._certificate)})
 
 
 def add_witness_routes(app: web.Application, settings: RegistrySettings,

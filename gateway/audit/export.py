@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from certs.jws import canonical_json
 from gateway.audit.errors import ExportError
 from gateway.audit.models import (
     HASHED_FIELDS,
@@ -47,7 +48,7 @@ _ROW_COLUMNS = [*HASHED_FIELDS, "entry_hash"]
 
 
 def _line(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json(document).decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,16 +2,20 @@
 
 A row's ``entry_hash`` is ``SHA-256(prev_hash || 0x00 || canonical JSON of
 the row's fields)``, hex encoded, where the fields are every column except
-``entry_hash`` itself and the canonical JSON has sorted keys, no spaces and
-UTF-8 text. The first row of a chain has ``prev_hash`` = 64 zeros.
+``entry_hash`` itself and the canonical JSON is RFC 8785 (``certs.jws``). The
+fields are strings, integers and nulls only, for which RFC 8785 is exactly the
+sorted-keys, no-spaces, UTF-8 (non-ASCII unescaped) form rows were first hashed
+in; anything else is refused so that can never drift. The first row of a chain
+has ``prev_hash`` = 64 zeros.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from certs.jws import canonical_json
 
 __all__ = ["GENESIS_HASH", "entry_hash"]
 
@@ -19,11 +23,11 @@ GENESIS_HASH = "0" * 64
 
 
 def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    body = json.dumps(
-        dict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    for name, value in fields.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            raise ValueError(f"audit field {name} must be a string, an integer or null")
     digest = hashlib.sha256()
     digest.update(prev_hash.encode("ascii"))
     digest.update(b"\x00")
-    digest.update(body)
+    digest.update(canonical_json(dict(fields)))
     return digest.hexdigest()

@@ -23,11 +23,11 @@ first use, as the witness does).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,12 +37,13 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from certs import jws
 from gateway.audit.chain import ChainBroken, chain_start, fetch_rows, verify_chain
 from gateway.audit.errors import AuditError
 from gateway.audit.hashing import GENESIS_HASH
 from gateway.audit.models import ArchivedLeaf, ChainHead, CheckpointRow
 from gateway.auditor.errors import VerificationFailed
-from gateway.auditor.verify import verify_cosignature
+from gateway.auditor.verify import COSIGNATURE_TYPE, verify_cosignature
 from gateway.downloads import DownloadTooLarge, read_capped
 from member_registry.anchor import Anchor
 from member_registry.merkle import leaf_hash, root_from_leaf_hashes
@@ -171,9 +172,11 @@ async def check_chain(
     states = list(states)
     for state in states:
         try:
+            # Cosignatures carry no validity period; now only matters to the recipe's
+            # exp/nbf checks, which they do not use.
             verify_cosignature(
                 state.cosignature, anchor, node=node_id, tree_size=state.tree_size,
-                root=state.root,
+                root=state.root, now=datetime.now(UTC),
             )  # fmt: skip
         except VerificationFailed as exc:
             raise ChainMismatch(
@@ -263,9 +266,9 @@ def verify_cosignature_payload(cosignature: str, anchor: Anchor, node_id: str) -
     that tree are checked together by the auditor's own verifier.
     """
     try:
-        encoded = cosignature.split(".")[1]
-        claimed = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        claimed = jws.parse(cosignature, typ=COSIGNATURE_TYPE, header={"kid"}).unverified_payload()
         size, root = int(claimed["tree_size"]), str(claimed["root"])
-    except (IndexError, KeyError, TypeError, ValueError) as exc:
+    except (jws.SignatureInvalid, KeyError, TypeError, ValueError) as exc:
         raise VerificationFailed("auditor.cosignature_invalid", "malformed cosignature") from exc
-    return verify_cosignature(cosignature, anchor, node=node_id, tree_size=size, root=root)
+    return verify_cosignature(cosignature, anchor, node=node_id, tree_size=size, root=root,
+                              now=datetime.now(UTC))

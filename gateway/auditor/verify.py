@@ -23,15 +23,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import jwt
 from cryptography import x509
 
+from certs import jws
 from certs.errors import CertificateError, CertsError
 from certs.identifiers import IdentifierError
 from certs.keys import fingerprint
@@ -45,7 +44,7 @@ from member_registry.anchor import Anchor
 from member_registry.errors import RegistryBaseError
 from member_registry.globalconf import GlobalConf
 from member_registry.merkle import leaf_hash, root_from_leaf_hashes
-from member_registry.signing import verify_global_conf
+from member_registry.signing import claimed_time, verify_global_conf
 
 __all__ = ["ROW_FIELDS", "VerifyReport", "verify_bundles", "verify_cosignature"]
 
@@ -58,8 +57,6 @@ ROW_FIELDS = (
 )  # fmt: skip
 CHECKPOINT_TYPE = "renkei-checkpoint+jws"
 COSIGNATURE_TYPE = "renkei-witness-cosignature+jws"
-# Asymmetric algorithms only: an HMAC "signature" keyed with a public key proves nothing.
-_ALGORITHMS = ["ES256", "EdDSA", "PS256"]
 
 
 @dataclass
@@ -98,11 +95,8 @@ def _configuration(bundle: Bundle, anchor: Anchor) -> GlobalConf:
     try:
         # Judged as of its own generation time: an export is read long after the
         # configuration's ten-minute validity, and only its signature matters here.
-        claims = json.loads(jwt.api_jws.PyJWS().decode_complete(
-            token, options={"verify_signature": False})["payload"])
-        generated = datetime.fromisoformat(str(claims["generated_at"]).replace("Z", "+00:00"))
-        return verify_global_conf(token, anchor, now=generated)
-    except (RegistryBaseError, jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+        return verify_global_conf(token, anchor, now=claimed_time(token, "generated_at"))
+    except (RegistryBaseError, ValueError) as exc:
         raise _fail("configuration_invalid", f"the global configuration: {exc}") from exc
 
 
@@ -180,30 +174,18 @@ def _check_rows(bundles: Sequence[Bundle], leaves: list[str]) -> int:
     return count
 
 
-def _decode_jws(token: str, key: Any, typ: str, what: str) -> dict[str, Any]:
+def _checkpoint(token: str, now: datetime) -> tuple[x509.Certificate, dict[str, Any]]:
+    """The checkpoint's signer certificate (from ``x5c``, named by ``kid``) and its
+    payload, verified with that certificate's key; whether the certificate is
+    trusted is ``_check_certificate``'s question."""
     try:
-        header = jwt.get_unverified_header(token)
-        if header.get("typ") != typ:
-            raise _fail("checkpoint_invalid", f"{what} has type {header.get('typ')!r}")
-        decoded = jwt.api_jws.PyJWS().decode_complete(token, key=key, algorithms=_ALGORITHMS)
-        payload = json.loads(decoded["payload"])
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise _fail("checkpoint_invalid", f"{what}: the signature does not verify") from exc
-    if not isinstance(payload, dict):
-        raise _fail("checkpoint_invalid", f"{what}: the payload is not an object")
-    return payload
-
-
-def _checkpoint_certificate(token: str) -> x509.Certificate:
-    try:
-        header = jwt.get_unverified_header(token)
-        chain = header["x5c"]
-        certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0]))
-    except (jwt.PyJWTError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise _fail("checkpoint_invalid", "the checkpoint carries no readable certificate") from exc
-    if header.get("kid") != fingerprint(certificate):
-        raise _fail("checkpoint_invalid", "the checkpoint's kid does not name its certificate")
-    return certificate
+        signed = jws.parse(token, typ=CHECKPOINT_TYPE, header={"kid", "x5c"})
+        certificate = jws.x5c_certificates(signed.header)[0]
+        if signed.header.get("kid") != fingerprint(certificate):
+            raise _fail("checkpoint_invalid", "the checkpoint's kid does not name its certificate")
+        return certificate, signed.verify(jws.PinnedKey(certificate), now=now).payload
+    except jws.SignatureInvalid as exc:
+        raise _fail("checkpoint_invalid", f"a checkpoint: {exc}") from exc
 
 
 def _check_certificate(certificate: x509.Certificate, conf: GlobalConf, node: str,
@@ -218,20 +200,14 @@ def _check_certificate(certificate: x509.Certificate, conf: GlobalConf, node: st
 
 
 def verify_cosignature(
-    token: str, anchor: Anchor, *, node: str, tree_size: int, root: str
+    token: str, anchor: Anchor, *, node: str, tree_size: int, root: str, now: datetime
 ) -> dict[str, Any]:
     """Check a witness cosignature against the anchor's registry certificates."""
     try:
-        kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.PyJWTError as exc:
-        raise _fail("cosignature_invalid", "the cosignature is not a JWS") from exc
-    keys = [c for c in anchor.verification_certificates if fingerprint(c) == kid]
-    if not keys:
-        raise _fail("cosignature_invalid", "the cosignature is not by a registry of the anchor")
-    try:
-        payload = _decode_jws(token, keys[0].public_key(), COSIGNATURE_TYPE, "the cosignature")
-    except VerificationFailed as exc:
-        raise _fail("cosignature_invalid", exc.message) from exc
+        payload = jws.verify(token, typ=COSIGNATURE_TYPE,
+                             trust=jws.KeyById(anchor.verification_certificates), now=now).payload
+    except jws.SignatureInvalid as exc:
+        raise _fail("cosignature_invalid", f"the cosignature: {exc}") from exc
     if (payload.get("node"), payload.get("tree_size"), payload.get("root")) != (
         node, tree_size, root
     ):
@@ -297,7 +273,7 @@ def verify_bundles(
         report.warnings.append(f"rows {size + 1}..{len(leaves)} are not yet covered by a "
                                "checkpoint")
     if witness_state is not None:
-        _check_witness_state(witness_state, anchor, node, leaf_hashes)
+        _check_witness_state(witness_state, anchor, node, leaf_hashes, now)
     return report
 
 
@@ -307,8 +283,7 @@ def _check_checkpoint(entry: dict[str, Any], conf: GlobalConf, anchor: Anchor, n
     signed = entry.get("signed")
     if not isinstance(signed, str):
         raise _fail("checkpoint_invalid", "a checkpoint line has no signed checkpoint")
-    certificate = _checkpoint_certificate(signed)
-    payload = _decode_jws(signed, certificate.public_key(), CHECKPOINT_TYPE, "a checkpoint")
+    certificate, payload = _checkpoint(signed, now)
     try:
         size = int(payload["tree_size"])
         root = str(payload["root"])
@@ -328,7 +303,8 @@ def _check_checkpoint(entry: dict[str, Any], conf: GlobalConf, anchor: Anchor, n
     _check_timestamp(entry, signed, conf, now, allow_unstamped, what, report)
     cosignature = entry.get("cosignature")
     if cosignature is not None:
-        verify_cosignature(str(cosignature), anchor, node=node, tree_size=size, root=root)
+        verify_cosignature(str(cosignature), anchor, node=node, tree_size=size, root=root,
+                           now=now)
     return payload
 
 
@@ -352,12 +328,12 @@ def _check_timestamp(entry: dict[str, Any], signed: str, conf: GlobalConf, now: 
 
 
 def _check_witness_state(state: dict[str, Any], anchor: Anchor, node: str,
-                         leaf_hashes: list[bytes]) -> None:
+                         leaf_hashes: list[bytes], now: datetime) -> None:
     try:
         size, root, token = int(state["tree_size"]), str(state["root"]), str(state["cosignature"])
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail("witness_mismatch", "the witness state is malformed") from exc
-    verify_cosignature(token, anchor, node=node, tree_size=size, root=root)
+    verify_cosignature(token, anchor, node=node, tree_size=size, root=root, now=now)
     if size > len(leaf_hashes):
         raise _fail("witness_mismatch", f"the witness cosigned {size} rows, the log has only "
                     f"{len(leaf_hashes)}: truncated or rolled back", len(leaf_hashes) + 1)

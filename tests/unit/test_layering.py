@@ -1,4 +1,4 @@
-"""The import direction of DESIGN §1, and who may touch key material."""
+"""The import direction of DESIGN §1, who may touch key material, and who signs."""
 
 from __future__ import annotations
 
@@ -57,4 +57,17 @@ def test_only_crypto_modules_touch_hazmat() -> None:
                 continue
             if any(name.startswith("cryptography.hazmat") for name in imported_modules(path)):
                 offenders.append(relative)
+    assert not offenders, offenders
+
+
+def test_every_signature_goes_through_the_jws_recipe() -> None:
+    # certs/jws.py signs and verifies on cryptography; no product module uses a JWT
+    # library (the tests use PyJWT as an independent implementation to check against).
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package in LAYERS
+        for path in sources(package)
+        for name in imported_modules(path)
+        if name.split(".")[0] in {"jwt", "jose", "jwcrypto", "joserfc", "authlib"}
+    ]
     assert not offenders, offenders

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from certs.jws import canonical_json
 from certs.keys import private_key_pem
 from member_registry._certificates import fingerprint
 from member_registry.anchor import Anchor
@@ -25,7 +26,6 @@ from member_registry.errors import (
 )
 from member_registry.globalconf import GlobalConf
 from member_registry.signing import (
-    canonical_json,
     load_signing_key,
     sign_global_conf,
     verify_global_conf,
@@ -105,11 +105,11 @@ def test_forged_helper_signs_valid_tokens(sample_conf: GlobalConf, registry_iden
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"jwk": {"kty": "EC"}}, "exactly alg, typ and kid"),
-        ({"x5c": ["MIIB"]}, "exactly alg, typ and kid"),
-        ({"jku": "http://evil.example/keys"}, "exactly alg, typ and kid"),
-        ({"x5u": "http://evil.example/cert"}, "exactly alg, typ and kid"),
-        ({"crit": ["b64"], "b64": False}, None),  # PyJWT may refuse it first
+        ({"jwk": {"kty": "EC"}}, "not allowed: jwk"),
+        ({"x5c": ["MIIB"]}, "not allowed: x5c"),
+        ({"jku": "http://evil.example/keys"}, "not allowed: jku"),
+        ({"x5u": "http://evil.example/cert"}, "not allowed: x5u"),
+        ({"crit": ["b64"], "b64": False}, "not allowed: b64, crit"),
         ({"typ": "JWT"}, "type must be"),
         ({"kid": None}, None),
         ({"alg": "ES384"}, "algorithm must be ES256"),

@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 from jwcrypto import jwk
 from jwcrypto import jws as jose_jws
 
+from certs import jws
 from certs.identifiers import ServiceId, SubsystemId
 from certs.keys import fingerprint
 from policies.consent import Consent
@@ -267,4 +268,19 @@ def test_signed_non_receipt_is_refused() -> None:
     certificate = _certificate(key)
     token = sign_receipt({"version": "other"}, key, certificate)
     with pytest.raises(ReceiptError):
+        verify_receipt(token, certificate, NOW)
+
+
+def test_a_receipt_with_a_duplicate_key_is_refused() -> None:
+    # Signed by the right key with an independent implementation: which subject it names
+    # would depend on the reader.
+    import jwt
+
+    key = KEYS[0]
+    certificate = _certificate(key)
+    header = {"typ": RECEIPT_TYPE, "kid": fingerprint(certificate),
+              "x5c": [jws.certificate_der_base64(certificate)]}
+    payload = b'{"piiPrincipalId":"someone-else","version":"KI-CR-v1.1.0","piiPrincipalId":"mom"}'
+    token = jwt.api_jws.encode(payload, key, algorithm="ES256", headers=header)
+    with pytest.raises(ReceiptError, match="duplicate key"):
         verify_receipt(token, certificate, NOW)
