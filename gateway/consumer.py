@@ -46,7 +46,8 @@ from gateway.metrics import stage
 from gateway.peer_connector import PinMismatch
 from gateway.protocol import ExchangeRequest, parse_exchange_request
 from gateway.relay import response_headers_from
-from gateway.responses import error_response
+from gateway.request_hash import request_head, xroad_request_hash
+from gateway.responses import error_response, r1_status
 from gateway.sending import send_body
 from gateway.signing import (
     REQUEST_TYP,
@@ -218,7 +219,8 @@ def _choose_provider(conf: GlobalConf, request: ExchangeRequest) -> Node:
 
 async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.StreamResponse:
     now = ctx.clock()
-    accept = request.headers.get("Accept")
+    # Every Accept field counts, as X-Road reads them (gateway/responses.py).
+    accept = ",".join(request.headers.getall("Accept", [])) or None
     parsed: ExchangeRequest | None = None
     request_id = str(uuid.uuid4())
     structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -233,7 +235,10 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
     try:
         with stage("parse"):
             parsed = parse_exchange_request(
-                request.method, request.raw_path, request.headers.items()
+                request.method,
+                request.raw_path,
+                request.headers.items(),
+                instance=ctx.settings.node_id.instance,
             )
         structlog.contextvars.bind_contextvars(message_id=parsed.message_id)
         entry.message_id = parsed.message_id
@@ -247,7 +252,8 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
     except GatewayError as exc:
         detail = str(uuid.uuid4())
         log.info("exchange_refused", code=exc.code, error=exc.message, detail=detail)
-        entry.status = exc.status
+        status = r1_status(exc.status, exc.code)
+        entry.status = status
         entry.error_code = exc.code
         if isinstance(exc, DatabaseUnavailable):
             # The reply does not wait on the database a second time: the row is
@@ -256,7 +262,7 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
                 ctx.audit.append_later(entry)
         else:
             await ctx.audit.append(entry)
-        return error_response(exc.code, exc.message, exc.status, accept=accept, detail=detail)
+        return error_response(exc.code, exc.message, status, accept=accept, detail=detail)
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "message_id")
 
@@ -296,8 +302,14 @@ async def _exchange(
         http.content.iter_chunked(256 * 1024),
         memory_limit=ctx.settings.body_memory_limit,
         max_size=ctx.settings.max_body_bytes,
+        sha512=True,
     )
     try:
+        # What the client can check (PR-REST §4.3); the nodes bind the response
+        # to the signed request itself (req_hash below).
+        client_hash = xroad_request_hash(
+            request_head(request, request_id), body.sha512_digest if body.size else None
+        )
         issued_at = int(ctx.clock().timestamp())
         description = request_description(
             request,
@@ -320,8 +332,9 @@ async def _exchange(
         # first, or the exchange ends here with server.database_unavailable.
         with stage("reserve"):
             await ctx.audit.reserve(entry)
-        if "X-Road-Id" in http.headers:
-            # At most once per client-chosen id (gateway/dedup.py).
+        if request.deduplicate:
+            # At most once per client-chosen id, only where the client asks
+            # (Renkei-Deduplicate, gateway/dedup.py); X-Road serves a retry.
             await claim_message_id(ctx.engine, request.client, request.message_id, now=ctx.clock())
         started = time.perf_counter()
         with stage("relay"):
@@ -345,7 +358,7 @@ async def _exchange(
             }
         with stage("audit"):
             await ctx.audit.append(entry)
-        return await _reply(http, request, request_id, req_hash, relayed, ctx.settings.limits)
+        return await _reply(http, request, request_id, client_hash, relayed, ctx.settings.limits)
     finally:
         relayed.body.close()
 
@@ -472,7 +485,7 @@ async def _reply(
     http: web.Request,
     request: ExchangeRequest,
     request_id: str,
-    req_hash: str,
+    client_hash: str,
     relayed: _Relayed,
     limits: HttpLimits,
 ) -> web.StreamResponse:
@@ -483,7 +496,7 @@ async def _reply(
     reply.headers["X-Road-Client"] = str(request.client)
     reply.headers["X-Road-Service"] = str(request.service)
     reply.headers["X-Road-Request-Id"] = request_id
-    reply.headers["X-Road-Request-Hash"] = req_hash
+    reply.headers["X-Road-Request-Hash"] = client_hash
     if relayed.withheld:
         reply.headers["Renkei-Withheld"] = ",".join(relayed.withheld)
     if relayed.consent_ids:

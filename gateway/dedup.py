@@ -1,12 +1,19 @@
-"""At most once per X-Road-Id: a client's retry never causes a second exchange.
+"""At most once per X-Road-Id, for a client that asks for it.
 
-When a client supplies ``X-Road-Id``, the consumer node claims
-(client, message id) in its database right before relaying; a second request
-with the same pair within the window is refused with
-``client.duplicate_message_id`` (409), whatever became of the first. The
-claim is in the node's database, so it holds across restarts and across the
-processes of a node. A client that wants a new exchange uses a new id; one
-that does not know the outcome of the first asks the audit log (by message id).
+X-Road does not deduplicate: a retry with the same ``X-Road-Id`` is served
+again, and so it is here by default. A client that sends
+``Renkei-Deduplicate: true`` with its ``X-Road-Id`` gets the opposite: the
+consumer node claims (client, message id) in its database right before
+relaying, and a second such request with the same pair within the window is
+refused with ``client.duplicate_message_id`` (400), whatever became of the
+first. The claim is in the node's database, so it holds across restarts and
+across the processes of a node. A client that wants a new exchange uses a new
+id; one that does not know the outcome of the first asks the audit log (by
+message id).
+
+Replay protection between nodes does not rest on this: the provider refuses a
+second use of the request id the consumer node generates and signs
+(``gateway/replay.py``), which no client chooses.
 """
 
 from __future__ import annotations

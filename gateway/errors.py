@@ -13,7 +13,7 @@
     │   ├── NotFound                  client.not_found                       404
     │   ├── MethodNotAllowed          client.method_not_allowed              405
     │   ├── RequestTimeout            client.request_timeout                 408
-    │   ├── DuplicateMessageId        client.duplicate_message_id            409
+    │   ├── DuplicateMessageId        client.duplicate_message_id            400
     │   ├── UriTooLong                client.uri_too_long                    414
     │   ├── ExpectationFailed         client.expectation_failed              417
     │   ├── TooManyRequests           client.too_many_requests               429
@@ -42,7 +42,10 @@
     └── DatabaseUnavailable           server.database_unavailable            503
 
 A node that relays a provider's refusal keeps the provider's code, so the
-client sees the same code whichever node raised it.
+client sees the same code whichever node raised it. On the r1 client port the
+status follows X-Road (``gateway.responses.r1_status``): 500 for ``server.*``,
+400 otherwise, except 401, 413 and 429; the statuses above are what the other
+ports and the transport-level guard answer.
 """
 
 from __future__ import annotations
@@ -163,10 +166,9 @@ class RequestTimeout(ClientError):
 
 
 class DuplicateMessageId(ClientError):
-    """The client reused an X-Road-Id within the deduplication window."""
+    """The client asked for deduplication and reused an X-Road-Id within the window."""
 
     code = "client.duplicate_message_id"
-    status = 409
 
 
 class UriTooLong(ClientError):

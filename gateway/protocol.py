@@ -19,9 +19,11 @@ from certs.identifiers import IdentifierError, NodeId, ServiceId, SubsystemId
 from gateway.errors import ClientError, InvalidClientIdentifier
 
 __all__ = [
+    "DEDUPLICATE_HEADER",
     "HOP_BY_HOP",
     "METHOD_OVERRIDE_HEADERS",
     "NODE_SET_HEADERS",
+    "RESPONSE_ONLY_HEADERS",
     "ExchangeRequest",
     "check_path_parameters",
     "end_to_end_headers",
@@ -51,6 +53,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+# Renkei's opt-in: refuse a second request with this X-Road-Id (gateway/dedup.py).
+DEDUPLICATE_HEADER = "renkei-deduplicate"
+
 # Headers that carry the exchange's identity: read once, signed as fields.
 IDENTITY_HEADERS = {
     "x-road-client": "client",
@@ -61,15 +66,19 @@ IDENTITY_HEADERS = {
     "x-road-represented-party": "represented_party",
     "renkei-purpose": "purpose",
     "renkei-subject": "subject",
+    DEDUPLICATE_HEADER: "deduplicate",
 }
 
-# Headers only a node sets; a caller that sends one is refused.
+# X-Road's response-only headers (PR-REST §4.3). X-Road drops them from a
+# request rather than refusing it, and so does a node: they never reach the
+# provider, and the nodes set their own values on the response.
+RESPONSE_ONLY_HEADERS = frozenset(
+    {"x-road-service", "x-road-request-id", "x-road-request-hash", "x-road-error"}
+)
+
+# Renkei's own node-to-node headers; a caller that sends one is refused.
 NODE_SET_HEADERS = frozenset(
     {
-        "x-road-service",
-        "x-road-request-id",
-        "x-road-request-hash",
-        "x-road-error",
         "renkei-signature",
         "renkei-withheld",
         "renkei-consent",
@@ -108,6 +117,7 @@ class ExchangeRequest:
     purpose: str | None
     subject: str | None
     headers: tuple[tuple[str, str], ...]
+    deduplicate: bool = False
 
     @property
     def target(self) -> str:
@@ -167,9 +177,10 @@ def end_to_end_headers(
 ) -> tuple[tuple[str, str], ...]:
     """The headers passed unmodified to the other end, in their original order.
 
-    Drops hop-by-hop fields (including those a ``Connection`` header names)
-    and the identity headers, which travel as signed fields instead. A header
-    only a node may set is refused unless ``allowed_node_headers`` names it.
+    Drops hop-by-hop fields (including those a ``Connection`` header names),
+    X-Road's response-only headers, and the identity headers, which travel as
+    signed fields instead. A Renkei node-to-node header is refused unless
+    ``allowed_node_headers`` names it.
     """
     pairs = list(headers)
     connection_named = {
@@ -188,7 +199,12 @@ def end_to_end_headers(
             raise ClientError(f"header {name} is set by the nodes and may not be sent")
         if key in METHOD_OVERRIDE_HEADERS:
             raise ClientError(f"header {name} is refused: send the method itself")
-        if key in HOP_BY_HOP or key in connection_named or key in IDENTITY_HEADERS:
+        if (
+            key in HOP_BY_HOP
+            or key in connection_named
+            or key in IDENTITY_HEADERS
+            or key in RESPONSE_ONLY_HEADERS
+        ):
             continue
         if not _HEADER_VALUE.fullmatch(value):
             raise ClientError(f"header {name} contains control characters")
@@ -211,6 +227,35 @@ def check_path_parameters(service_path: str, *, allowed: bool) -> None:
         raise ClientError("this service accepts no ';' parameters in its path")
 
 
+def _parse_client(text: str) -> SubsystemId:
+    """``X-Road-Client``: each part percent-decoded on its own, as path parts are.
+
+    PR-REST §4.3 says the parts "MUST be represented as UTF-8 and encoded
+    using percent-encoding"; a decoded part must still be a valid identifier
+    part, so an encoded ``/`` or control character is refused, not cleaned.
+    """
+    try:
+        parts = [_decode_segment(part) for part in text.split("/")]
+    except ClientError as exc:
+        raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc.message}") from exc
+    if len(parts) != 4:
+        raise InvalidClientIdentifier(
+            f"invalid X-Road-Client: a subsystem identifier has 4 parts, got {len(parts)}"
+        )
+    try:
+        return SubsystemId(*parts)
+    except IdentifierError as exc:
+        raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc}") from exc
+
+
+def _deduplicate(value: str | None) -> bool:
+    if value is None:
+        return False
+    if value.strip().lower() != "true":
+        raise ClientError("header Renkei-Deduplicate may only be 'true'")
+    return True
+
+
 def _optional(value: str | None, pattern: re.Pattern[str], name: str) -> str | None:
     if value is None:
         return None
@@ -225,8 +270,13 @@ def parse_exchange_request(
     headers: Iterable[tuple[str, str]],
     *,
     allowed_node_headers: frozenset[str] = frozenset(),
+    instance: str | None = None,
 ) -> ExchangeRequest:
-    """Validate one r1 request; raise :class:`ClientError` on anything ambiguous."""
+    """Validate one r1 request; raise :class:`ClientError` on anything ambiguous.
+
+    A missing ``X-Road-Id`` is generated in X-Road's form, ``{instance}-{uuid}``
+    (a bare UUID when no ``instance`` is given).
+    """
     pairs = list(headers)
     if not re.fullmatch(r"[A-Z]{1,16}", method):
         raise ClientError("invalid HTTP method")
@@ -249,10 +299,7 @@ def parse_exchange_request(
     client_text = identity.get("x-road-client")
     if client_text is None:
         raise ClientError("the X-Road-Client header is required")
-    try:
-        client = SubsystemId.parse(client_text)
-    except IdentifierError as exc:
-        raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc}") from exc
+    client = _parse_client(client_text)
     security_server: NodeId | None = None
     if "x-road-security-server" in identity:
         try:
@@ -260,6 +307,11 @@ def parse_exchange_request(
         except IdentifierError as exc:
             raise ClientError(f"invalid X-Road-Security-Server: {exc}") from exc
     message_id = _optional(identity.get("x-road-id"), _TOKEN_VALUE, "X-Road-Id")
+    deduplicate = _deduplicate(identity.get(DEDUPLICATE_HEADER))
+    if deduplicate and message_id is None:
+        raise ClientError("Renkei-Deduplicate needs an X-Road-Id to deduplicate on")
+    if message_id is None:
+        message_id = f"{instance}-{uuid.uuid4()}" if instance else str(uuid.uuid4())
     return ExchangeRequest(
         method=method,
         service=service,
@@ -267,7 +319,7 @@ def parse_exchange_request(
         decoded_path=decoded_path,
         query=query,
         client=client,
-        message_id=message_id or str(uuid.uuid4()),
+        message_id=message_id,
         user_id=_optional(identity.get("x-road-userid"), _FREE_TEXT, "X-Road-UserId"),
         issue=_optional(identity.get("x-road-issue"), _FREE_TEXT, "X-Road-Issue"),
         security_server=security_server,
@@ -277,4 +329,5 @@ def parse_exchange_request(
         purpose=_optional(identity.get("renkei-purpose"), _TOKEN_VALUE, "Renkei-Purpose"),
         subject=_optional(identity.get("renkei-subject"), _FREE_TEXT, "Renkei-Subject"),
         headers=end_to_end_headers(pairs, allowed_node_headers=allowed_node_headers),
+        deduplicate=deduplicate,
     )

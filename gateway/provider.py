@@ -42,7 +42,7 @@ from gateway.metaservices import answer_metaservice, is_metaservice
 from gateway.metrics import stage
 from gateway.protocol import ExchangeRequest, check_path_parameters, parse_exchange_request
 from gateway.relay import response_headers_from
-from gateway.responses import error_body, wants_xml
+from gateway.responses import error_body
 from gateway.sending import send_body
 from gateway.settings import ServiceBackend
 from gateway.signing import (
@@ -256,6 +256,7 @@ async def _serve(
                 ctx,
                 backend,
                 request,
+                verified.request_id,
                 verified.body,
                 limit,
                 subject=decision.subject if decision is not None else request.subject,
@@ -370,10 +371,39 @@ async def _check_access(
         raise AccessDenied(str(exc)) from exc
 
 
+def _xroad_headers(
+    request: ExchangeRequest, request_id: str, subject: str | None
+) -> list[tuple[str, str]]:
+    """The X-Road headers a provider's service receives, as X-Road passes them.
+
+    X-Road hands the service the request's own ``X-Road-*`` headers plus the
+    ``X-Road-Request-Id`` its client proxy assigned; every value here was
+    signed by the consumer node (``request_id`` included), so a backend can
+    rely on them as far as it trusts this node. ``Renkei-Subject`` is the
+    subject consent was decided for (from the signed header, path or query),
+    so the backend can enforce it too.
+    """
+    security_server = str(request.security_server) if request.security_server else None
+    pairs = (
+        ("X-Road-Client", str(request.client)),
+        ("X-Road-Service", str(request.service)),
+        ("X-Road-Id", request.message_id),
+        ("X-Road-Request-Id", request_id),
+        ("X-Road-UserId", request.user_id),
+        ("X-Road-Issue", request.issue),
+        ("X-Road-Represented-Party", request.represented_party),
+        ("X-Road-Security-Server", security_server),
+        ("Renkei-Purpose", request.purpose),
+        ("Renkei-Subject", subject),
+    )
+    return [(name, value) for name, value in pairs if value]
+
+
 async def _call_backend(
     ctx: NodeContext,
     backend: ServiceBackend,
     request: ExchangeRequest,
+    request_id: str,
     body: SpooledBody,
     filter_limit: int | None,
     *,
@@ -383,17 +413,7 @@ async def _call_backend(
         backend.url + request.service_path + (f"?{request.query}" if request.query else ""),
         encoded=True,
     )
-    headers = list(request.headers)
-    headers.append(("X-Road-Client", str(request.client)))
-    headers.append(("X-Road-Id", request.message_id))
-    if request.user_id:
-        headers.append(("X-Road-UserId", request.user_id))
-    if request.purpose:
-        headers.append(("Renkei-Purpose", request.purpose))
-    if subject:
-        # The subject consent was decided for (from the signed header, path or query),
-        # so the backend can enforce it too.
-        headers.append(("Renkei-Subject", subject))
+    headers = [*request.headers, *_xroad_headers(request, request_id, subject)]
     session = ctx.backend_session
     assert session is not None
     timeout = aiohttp.ClientTimeout(total=backend.timeout_s, sock_connect=5)
@@ -441,9 +461,9 @@ async def _refuse(
 ) -> web.Response:
     detail = str(uuid.uuid4())
     log.info("exchange_refused", code=exc.code, error=exc.message, detail=detail)
-    body, content_type = error_body(
-        exc.code, exc.message, detail, xml=wants_xml(http.headers.get("Accept"))
-    )
+    # Always JSON: the consumer node reads the message from it and answers its
+    # client in the form the client's Accept asks for (gateway/responses.py).
+    body, content_type = error_body(exc.code, exc.message, detail, xml=False)
     headers = {"X-Road-Error": exc.code, "Content-Type": content_type}
     entry.status = exc.status
     entry.error_code = exc.code

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.protocol import HOP_BY_HOP, IDENTITY_HEADERS, NODE_SET_HEADERS
+from gateway.protocol import (
+    HOP_BY_HOP,
+    IDENTITY_HEADERS,
+    NODE_SET_HEADERS,
+    RESPONSE_ONLY_HEADERS,
+)
 
 __all__ = ["response_headers_from"]
 
 # Each hop sets its own Date; it is transport metadata, not content.
 _DROPPED_FROM_RESPONSES = (
-    HOP_BY_HOP | NODE_SET_HEADERS | frozenset(IDENTITY_HEADERS) | frozenset({"date"})
+    HOP_BY_HOP
+    | NODE_SET_HEADERS
+    | RESPONSE_ONLY_HEADERS
+    | frozenset(IDENTITY_HEADERS)
+    | frozenset({"date"})
 )
 
 

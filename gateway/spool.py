@@ -22,14 +22,26 @@ CHUNK = 256 * 1024
 
 
 class SpooledBody:
-    """A fully received body with its SHA-256, in memory or in a temporary file."""
+    """A fully received body with its SHA-256, in memory or in a temporary file.
 
-    def __init__(self, memory_limit: int) -> None:
+    With ``sha512`` it also keeps the body's SHA-512, which the client-facing
+    ``X-Road-Request-Hash`` needs (``gateway/request_hash.py``).
+    """
+
+    def __init__(self, memory_limit: int, *, sha512: bool = False) -> None:
         self._memory_limit = memory_limit
         self._buffer = bytearray()
         self._file: IO[bytes] | None = None
         self._hash = hashlib.sha256()
+        self._sha512 = hashlib.sha512() if sha512 else None
         self.size = 0
+
+    @property
+    def sha512_digest(self) -> bytes:
+        """The raw SHA-512 digest; only for bodies spooled with ``sha512=True``."""
+        if self._sha512 is None:
+            raise RuntimeError("this body was not spooled with its SHA-512")
+        return self._sha512.digest()
 
     @property
     def sha256(self) -> str:
@@ -46,6 +58,8 @@ class SpooledBody:
 
     def _append(self, chunk: bytes) -> None:
         self._hash.update(chunk)
+        if self._sha512 is not None:
+            self._sha512.update(chunk)
         self.size += len(chunk)
         if self._file is None and len(self._buffer) + len(chunk) <= self._memory_limit:
             self._buffer += chunk
@@ -84,10 +98,10 @@ class SpooledBody:
 
 
 async def spool(
-    source: AsyncIterable[bytes], *, memory_limit: int, max_size: int
+    source: AsyncIterable[bytes], *, memory_limit: int, max_size: int, sha512: bool = False
 ) -> SpooledBody:
     """Read ``source`` to the end; refuse with 413 past ``max_size`` bytes."""
-    body = SpooledBody(memory_limit)
+    body = SpooledBody(memory_limit, sha512=sha512)
     loop = asyncio.get_running_loop()
     try:
         async for chunk in source:

@@ -313,5 +313,5 @@ async def test_tsa_down_checkpoints_unstamped_then_exchanges_stop(
         assert state["ok"] is False, state
         assert state["grace_s"] == 1
         response = await _read_patient(session, client)
-        assert response.status == 503
+        assert response.status == 500  # r1: X-Road's 500 for server.* (docs/protocol.md)
         assert response.headers["X-Road-Error"] == "server.timestamping_failed"

@@ -41,7 +41,7 @@ async def test_expired_configuration_refuses_exchanges_and_readiness(
                 f"http://127.0.0.1:{run.client_port}/r1/RENKEI/GOV/HOSP-B/EHR/echo/x",
                 headers={"X-Road-Client": "RENKEI/GOV/HOSP-A/EHR"},
             ) as response:
-                assert response.status == 503
+                assert response.status == 500  # r1: X-Road's 500 for server.* (docs/protocol.md)
                 assert response.headers["X-Road-Error"] == "server.clientproxy.global_conf_outdated"
             async with session.get(f"http://127.0.0.1:{run.management_port}/readyz") as response:
                 assert response.status == 503

@@ -145,8 +145,10 @@ FRAMING_CASES: dict[str, tuple[bytes, int, str]] = {
     "duplicate_message_id_header": (
         _request(headers=(("X-Road-Id", "a"), ("X-Road-Id", "b"))), 400, "client.bad_request",
     ),
-    "caller_sets_request_hash": (_request(headers=(("X-Road-Request-Hash", "x"),)), 400,
-                                 "client.bad_request"),
+    # X-Road's response-only headers are dropped, not refused (see
+    # test_xroad_rest_conformance.py); Renkei's own node headers are refused.
+    "caller_sets_withheld": (_request(headers=(("Renkei-Withheld", "x"),)), 400,
+                             "client.bad_request"),
     "caller_sets_signature": (_request(headers=(("Renkei-Signature", "x.y.z"),)), 400,
                               "client.bad_request"),
     "bad_client_identifier": (_request(client="RENKEI/GOV/HOSP A/EHR"), 400,

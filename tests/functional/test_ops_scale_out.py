@@ -124,6 +124,7 @@ async def _echo(
     headers = dict(client)
     if message_id is not None:
         headers["X-Road-Id"] = message_id
+        headers["Renkei-Deduplicate"] = "true"
     async with session.get(f"{client_url}/r1/{ECHO}/scale", headers=headers) as response:
         await response.read()
         return response.status, response.headers.get("X-Road-Error", "")
@@ -174,11 +175,12 @@ async def test_two_processes_per_node_share_one_database(
             )
             assert results == [(200, "")] * (2 * REQUESTS_PER_PORT)
 
-            # A message id claimed through one process is refused by the other.
+            # A message id claimed (Renkei-Deduplicate) through one process is
+            # refused by the other.
             message_id = str(uuid.uuid4())
             assert await _echo(session, consumer["client_url"], client, message_id) == (200, "")
             assert await _echo(session, consumer_2["client_url"], client, message_id) == (
-                409,
+                400,
                 "client.duplicate_message_id",
             )
 

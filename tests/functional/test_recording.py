@@ -85,7 +85,7 @@ async def test_a_consumer_with_a_locked_database_relays_nothing(
                 timeout=aiohttp.ClientTimeout(total=60),
             ) as response:
                 await response.read()
-                assert response.status == 503
+                assert response.status == 500  # r1: X-Road's 500 for server.* (docs/protocol.md)
                 assert response.headers["X-Road-Error"] == "server.database_unavailable"
         # A relayed request would have been logged by the provider before it answered.
         assert await rows_with_path(session, federation, HOSP_B, marker) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 
 import pytest
 from hypothesis import given
@@ -47,6 +48,18 @@ def test_generates_a_message_id_when_missing() -> None:
     first, second = parse(SERVICE), parse(SERVICE)
     assert first.message_id != second.message_id
     assert len(first.message_id) == 36
+
+
+def test_a_generated_message_id_has_x_roads_instance_uuid_form() -> None:
+    # X-Road's client proxy: GlobalConf.getInstanceIdentifier() + "-" + UUID.randomUUID()
+    request = parse_exchange_request("GET", SERVICE, [CLIENT], instance="RENKEI")
+    instance, _, rest = request.message_id.partition("-")
+    assert instance == "RENKEI"
+    assert str(uuid.UUID(rest)) == rest
+    given = parse_exchange_request(
+        "GET", SERVICE, [CLIENT, ("X-Road-Id", "mine")], instance="RENKEI"
+    )
+    assert given.message_id == "mine"
 
 
 def test_keeps_the_callers_encoding_but_checks_decoded_segments() -> None:
@@ -101,26 +114,61 @@ def test_duplicate_identity_headers(name: str) -> None:
         parse(SERVICE, (name, "a"), (name, "b"))
 
 
-@pytest.mark.parametrize("value", ["RENKEI/GOV/HOSP-A", "RENKEI/GOV/HOSP A/EHR", "", "a/b/c/d/e"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "RENKEI/GOV/HOSP-A",
+        "RENKEI/GOV/HOSP A/EHR",
+        "",
+        "a/b/c/d/e",
+        "RENKEI/GOV/HOSP%2FA/EHR",  # an encoded separator
+        "RENKEI/GOV/HOSP-A/EH%00R",  # a control character
+        "RENKEI/GOV/HOSP-A/EH%zzR",  # malformed percent-encoding
+        "RENKEI/GOV/HOSP-A/%E3%81%82",  # decodes to a character identifiers do not allow
+        "RENKEI/GOV/HOSP-A/%2e%2e",
+        "RENKEI/GOV//EHR",
+    ],
+)
 def test_invalid_client_identifier(value: str) -> None:
     with pytest.raises(InvalidClientIdentifier) as info:
         parse_exchange_request("GET", SERVICE, [("X-Road-Client", value)])
     assert info.value.code == "client.invalid_client_identifier"
 
 
+def test_percent_encoded_client_parts_are_decoded_one_by_one() -> None:
+    # PR-REST §4.3: the parts of X-Road-Client are percent-encoded UTF-8.
+    request = parse_exchange_request(
+        "GET", SERVICE, [("X-Road-Client", "RENKEI/GOV/HOSP%2DA/%45HR%3F")]
+    )
+    assert request.client == SubsystemId("RENKEI", "GOV", "HOSP-A", "EHR?")
+
+
 @pytest.mark.parametrize(
-    "name",
-    [
-        "X-Road-Request-Hash",
-        "X-Road-Service",
-        "X-Road-Error",
-        "Renkei-Signature",
-        "Renkei-Withheld",
-    ],
+    "name", ["X-Road-Request-Hash", "X-Road-Service", "X-Road-Request-Id", "X-Road-Error"]
 )
-def test_refuses_headers_only_nodes_set(name: str) -> None:
+def test_drops_response_only_headers_as_x_road_does(name: str) -> None:
+    request = parse(SERVICE, (name, "from the client"), ("X-Kept", "1"))
+    assert request.headers == (("x-kept", "1"),)
+
+
+@pytest.mark.parametrize("name", ["Renkei-Signature", "Renkei-Withheld", "Renkei-Consent"])
+def test_refuses_renkei_node_headers(name: str) -> None:
     with pytest.raises(ClientError, match="set by the nodes"):
         parse(SERVICE, (name, "x"))
+
+
+def test_deduplication_is_asked_for_explicitly() -> None:
+    assert not parse(SERVICE, ("X-Road-Id", "m")).deduplicate
+    asked = parse(SERVICE, ("X-Road-Id", "m"), ("Renkei-Deduplicate", "true"))
+    assert asked.deduplicate
+    assert asked.headers == ()  # an instruction to the consumer node, not forwarded
+    with pytest.raises(ClientError, match="needs an X-Road-Id"):
+        parse(SERVICE, ("Renkei-Deduplicate", "true"))
+    with pytest.raises(ClientError, match="only be 'true'"):
+        parse(SERVICE, ("X-Road-Id", "m"), ("Renkei-Deduplicate", "yes"))
+    with pytest.raises(ClientError, match="at most once"):
+        parse(SERVICE, ("X-Road-Id", "m"), ("Renkei-Deduplicate", "true"),
+              ("Renkei-Deduplicate", "true"))
 
 
 @pytest.mark.parametrize(
@@ -131,7 +179,9 @@ def test_refuses_method_override_headers(name: str) -> None:
     with pytest.raises(ClientError, match="send the method itself"):
         parse(SERVICE + "/open/x", (name, "DELETE"))
     with pytest.raises(ClientError, match="send the method itself"):
-        end_to_end_headers([(name, "DELETE")], allowed_node_headers=frozenset({"x-road-error"}))
+        end_to_end_headers(
+            [(name, "DELETE")], allowed_node_headers=frozenset({"renkei-signature"})
+        )
 
 
 @pytest.mark.parametrize(
