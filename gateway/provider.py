@@ -414,6 +414,9 @@ async def _call_backend(
         encoded=True,
     )
     headers = [*request.headers, *_xroad_headers(request, request_id, subject)]
+    if body.size:
+        # The size is known: no chunked framing, which not every backend reads.
+        headers.append(("Content-Length", str(body.size)))
     session = ctx.backend_session
     assert session is not None
     timeout = aiohttp.ClientTimeout(total=backend.timeout_s, sock_connect=5)
