@@ -14,10 +14,11 @@ JSON = "application/json"
 _XML_TYPES = ("text/xml", "application/xml", "text/*")
 
 # Statuses kept on r1 although X-Road answers 400 or 500 (docs/protocol.md):
-# 401 makes bearer-token clients renew their token (RFC 6750), 413 is the same
-# whether the limit is seen in Content-Length or while a body streams, and 429
-# with Retry-After makes retrying clients back off instead of hammering.
-_KEPT_ON_R1 = frozenset({401, 413, 429})
+# 401 makes bearer-token clients renew their token (RFC 6750); 408 and 413 are
+# the guard's transport-level answers, the same whether the guard sees the
+# problem before the exchange or while its body streams; 429 with Retry-After
+# makes retrying clients back off instead of hammering.
+_KEPT_ON_R1 = frozenset({401, 408, 413, 429})
 
 
 def error_media_type(accept: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -199,8 +200,13 @@ async def test_fhir_record_and_audit_rows_on_both_sides(federation: dict[str, An
         consumer = await audit_rows(session, federation, HOSP_A, message_id)
         provider = await audit_rows(session, federation, HOSP_B, message_id)
         assert len(consumer) == len(provider) == 1
+        # Both rows name the signed request by its SHA-512 (what the response's
+        # signature binds); the client's X-Road-Request-Hash is PR-REST §4.3's
+        # hash of the request as sent (test_xroad_rest_conformance.py).
+        signed = hashlib.sha512(consumer[0]["request_signature"].encode()).digest()
+        assert request_hash != base64.b64encode(signed).decode()
         for row in (consumer[0], provider[0]):
-            assert row["request_hash"] == request_hash
+            assert row["request_hash"] == base64.b64encode(signed).decode()
             assert row["status"] == 200
             assert row["client"] == CONSUMER
             assert row["service"] == PATIENTS

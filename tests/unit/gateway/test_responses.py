@@ -79,6 +79,7 @@ def test_error_response_answers_in_the_chosen_type() -> None:
         (503, "server.database_unavailable", 500),
         # Deliberate differences (docs/protocol.md).
         (401, "client.authentication_failed", 401),
+        (408, "client.request_timeout", 408),
         (413, "client.body_too_large", 413),
         (429, "client.too_many_requests", 429),
     ],
