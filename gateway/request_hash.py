@@ -15,7 +15,8 @@ that a client can reproduce from what it sent and what the response says:
    after the service code exactly as sent + ``?query`` when there is one, CRLF
 3. each end-to-end request header in the order sent, name in lower case:
    ``name:value`` CRLF (hop-by-hop headers, those ``Connection`` names,
-   ``Host``, ``User-Agent``, ``Server``, ``Content-Length``, X-Road's
+   ``Host``, ``User-Agent``, ``Server``, ``Content-Length``,
+   ``Renkei-Client-Token``, X-Road's
    response-only headers and the identity headers are not among them)
 4. the identity headers in this order, those present: ``x-road-client``
    (decoded, ``INSTANCE/CLASS/CODE[/SUB]``), ``x-road-id`` (the generated

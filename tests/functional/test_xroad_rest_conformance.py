@@ -49,7 +49,7 @@ BOUNDARY = "renkei-conformance-boundary"
 FILTERED = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
     "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
-    "user-agent", "server", "content-length",
+    "user-agent", "server", "content-length", "renkei-client-token",
     "x-road-service", "x-road-request-id", "x-road-request-hash", "x-road-error",
 }  # fmt: skip
 IDENTITY = (
