@@ -63,9 +63,6 @@ __all__ = ["handle_peer_request"]
 log = structlog.get_logger(__name__)
 
 _PEER_HEADERS = frozenset({"renkei-signature", "renkei-auth-status"})
-# A backend's cookies are its session state with its own callers: they never cross
-# the federation, whatever the service.
-_NEVER_FORWARDED = frozenset({"set-cookie", "set-cookie2"})
 
 
 @dataclass
@@ -441,12 +438,7 @@ async def _call_backend(
                     "the response is larger than the consent filter accepts",
                     code="server.serverproxy.response_unfilterable",
                 ) from exc
-            headers_back = tuple(
-                (name, value)
-                for name, value in response_headers_from(response.headers.items())
-                if name not in _NEVER_FORWARDED
-            )
-            return response.status, headers_back, received
+            return response.status, response_headers_from(response.headers.items()), received
     except TimeoutError as exc:
         raise ServiceTimeout(f"the backend of {request.service} did not answer in time") from exc
     except aiohttp.ClientError as exc:

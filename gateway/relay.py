@@ -13,13 +13,16 @@ from gateway.protocol import (
 
 __all__ = ["response_headers_from"]
 
-# Each hop sets its own Date; it is transport metadata, not content.
+# Each hop sets its own Date; it is transport metadata, not content. A cookie is a
+# backend's session state with its own callers: it never crosses the federation (a
+# provider node drops it from its backend's answer; a consumer node that is sent one
+# anyway finds it missing from what it checks against the signature, and refuses).
 _DROPPED_FROM_RESPONSES = (
     HOP_BY_HOP
     | NODE_SET_HEADERS
     | RESPONSE_ONLY_HEADERS
     | frozenset(IDENTITY_HEADERS)
-    | frozenset({"date"})
+    | frozenset({"date", "set-cookie", "set-cookie2"})
 )
 
 

@@ -27,6 +27,7 @@ from gateway.consumer import (
 )
 from gateway.descriptions import response_description
 from gateway.errors import ResponseInvalid
+from gateway.relay import response_headers_from
 from gateway.signing import (
     REQUEST_TYP,
     RESPONSE_TYP,
@@ -276,3 +277,18 @@ def test_a_response_description_with_a_second_status_is_refused(
     )
     with pytest.raises(ResponseInvalid, match="duplicate key 'status'"):
         _verify(ca, token)
+
+
+def test_a_cookie_signed_by_a_provider_node_is_refused(
+    ca: CertificateAuthority, provider: MessageSigner
+) -> None:
+    """Set-Cookie never crosses the federation: an honest provider node drops it from its
+    backend's answer; a provider node that signs one anyway gets its response refused,
+    because the consumer node drops it from what arrived before it compares."""
+    token = provider.sign(_description(headers=(*HEADERS, ("set-cookie", "s=1"))), typ=RESPONSE_TYP)
+    arrived = dataclasses.replace(
+        ARRIVED, headers=response_headers_from([*HEADERS, ("Set-Cookie", "s=1")])
+    )
+    assert ("set-cookie", "s=1") not in arrived.headers
+    with pytest.raises(ResponseInvalid):
+        _verify(ca, token, arrived=arrived)
