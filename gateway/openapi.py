@@ -339,7 +339,15 @@ def node_openapi() -> dict[str, Any]:
             "/api/audit/subject/{subject}",
             "data-subject report: who saw this person's data",
             # A subject with a line break matches no route: 404.
-            {"responses": {**_ok(), **_TEXT_400, **error_responses(404)}},
+            {
+                "description": (
+                    "Every provider-side exchange that touched the subject, with its "
+                    "relation: named (the request named them), released (a released "
+                    "resource was about them) or withheld (their data was withheld "
+                    "because the request named someone else)."
+                ),
+                "responses": {**_ok(), **_TEXT_400, **error_responses(404)},
+            },
         ),
         (
             delete,
