@@ -11,7 +11,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     from certs import cli as certs_cli
-    from gateway import audit_cli, client_cli, node_cli, policy_cli
+    from gateway import audit_cli, client_cli, node_cli, policy_apply_cli, policy_cli
     from member_registry import cli as registry_cli
     from policies import cli as policies_cli
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     certs_cli.register(commands)
     registry_cli.register(commands)
-    policies_cli.register(commands)
+    policy_apply_cli.register_apply(policies_cli.register(commands))
     node_cli.register(commands)
     audit_cli.register(commands)
     policy_cli.register(commands)

@@ -29,6 +29,7 @@ from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.integrity import ChainCheck
 from gateway.audit.service import check_chain_at_start, checkpoints_running
 from gateway.audit.writer import AuditWriter
+from gateway.bootstrap import seed_policy_file
 from gateway.client_auth import (
     ClientAuthSnapshot,
     ClientPortUnprotected,
@@ -50,7 +51,6 @@ from gateway.status import StatusService
 from gateway.tls import client_context, on_handshake_failure, server_context, trust_bundle
 from gateway.tokens import ClientTokens
 from member_registry.globalconf import GlobalConf, Node
-from policies.files import apply_policy_file, load_policy_file
 from policies.filter import FilterLimits
 from policies.store import PolicyStore
 
@@ -240,9 +240,6 @@ async def open_node(
         await conn.run_sync(Base.metadata.create_all)
     policy = PolicyStore(engine)
     await policy.create_schema()
-    if settings.policy_file is not None:
-        # The declarative file is the source of truth for what it names.
-        await apply_policy_file(policy, load_policy_file(settings.policy_file))
     client_store = ClientAuthStore(engine)
     first = await client_store.snapshot()
     try:
@@ -263,6 +260,9 @@ async def open_node(
 
     client_state = ClientAuthState(client_store, on_change=trust_new_certificates)
     await client_state.reload()
+    if settings.policy_file is not None:
+        # The node's initial policy, once; later starts never overwrite the database.
+        await seed_policy_file(engine, policy, settings.policy_file, now=clock())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conf = ConfigurationClient(
         settings.anchor, settings.data_dir / "globalconf.jws", clock=clock,

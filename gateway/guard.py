@@ -603,29 +603,40 @@ class GuardedSite(web.TCPSite):
     asyncio gives a handshake 60 s by default, and a connection is handed to
     the guard only once its handshake is done, so a peer-port connection that
     never says hello would be held that long. aiohttp's ``TCPSite`` does not
-    pass the deadline on, so ``start`` is its own, with it.
+    pass the deadline on, so ``start`` is its own, with it. ``sock`` is a socket
+    bound before the node wrote anything (gateway/preflight.py); without one the
+    site binds ``host:port`` itself.
     """
 
     def __init__(
         self, runner: web.BaseRunner, host: str, port: int, *, handshake_timeout_s: float,
-        **kwargs: Any,
+        sock: Any = None, **kwargs: Any,
     ) -> None:
         super().__init__(runner, host, port, **kwargs)
         self._handshake_timeout_s = handshake_timeout_s
+        self._sock = sock
 
     async def start(self) -> None:
         self._runner._reg_site(self)
         server = self._runner.server
         assert server is not None
-        self._server = await asyncio.get_running_loop().create_server(
-            server,
-            self._host,
-            self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-            ssl_handshake_timeout=self._handshake_timeout_s if self._ssl_context else None,
-        )
+        handshake = self._handshake_timeout_s if self._ssl_context else None
+        loop = asyncio.get_running_loop()
+        if self._sock is not None:
+            self._server = await loop.create_server(
+                server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog,
+                ssl_handshake_timeout=handshake,
+            )
+        else:
+            self._server = await loop.create_server(
+                server,
+                self._host,
+                self._port,
+                ssl=self._ssl_context,
+                backlog=self._backlog,
+                reuse_address=self._reuse_address,
+                reuse_port=self._reuse_port,
+                ssl_handshake_timeout=handshake,
+            )
         sockets = self._server.sockets
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port

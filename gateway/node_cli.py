@@ -27,13 +27,15 @@ def _use_uvloop() -> None:
 
 def _node_serve(args: argparse.Namespace) -> int:
     from gateway.logs import configure_logging
+    from gateway.preflight import EXIT_CONFIG, StartupError
     from gateway.serve import run_node
     from gateway.settings import SettingsError, load_node_settings
 
     try:
         settings = load_node_settings(Path(args.config))
     except SettingsError as exc:
-        return _fail(str(exc))
+        print(f"renkei: error: {exc} [{SettingsError.code}]", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(settings.log_level)
     _use_uvloop()
     # Database drivers run statements on worker threads; with the default 5 ms
@@ -42,8 +44,13 @@ def _node_serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0005)
     try:
         asyncio.run(run_node(settings))
+    except StartupError as exc:
+        # One line, nothing written (gateway/preflight.py); the exit code says which check.
+        print(f"renkei: error: {exc.message} [{exc.code}]", file=sys.stderr)
+        return exc.exit_code
     except SettingsError as exc:  # e.g. an unauthenticated client port on a shared node
-        return _fail(str(exc))
+        print(f"renkei: error: {exc} [{SettingsError.code}]", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 

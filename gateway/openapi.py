@@ -268,6 +268,19 @@ def node_openapi() -> dict[str, Any]:
         ),
         *_client_auth_operations(),
         (get, "/api/services", "service declarations", {"responses": _ok()}),
+        (
+            post,
+            "/api/policy/apply",
+            "apply a declarative policy file (its TOML text); with dry_run only list the "
+            "changes, each with kind, key, action and before/after; applied in one "
+            "transaction, recorded in the operator trail",
+            {
+                "requestBody": _body(
+                    ["policy"], {"policy": _STR, "dry_run": {"type": "boolean"}, "source": _STR}
+                ),
+                "responses": {**_ok(), **_CHANGE},
+            },
+        ),
         (get, "/api/purposes", "purpose declarations", {"responses": _ok()}),
         (
             post,

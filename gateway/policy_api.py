@@ -31,6 +31,7 @@ from policies.errors import (
     PolicyError,
     ReceiptError,
 )
+from policies.files import apply_policy_file, declaration_json, parse_policy_text
 from policies.receipts import make_consent_record, make_receipt, sign_receipt, sign_record
 
 log = structlog.get_logger(__name__)
@@ -241,25 +242,7 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
     async def list_services(request: web.Request) -> web.Response:
         require_role(request, "admin", "auditor", "consent")
         declarations = await store.list_services()
-        return web.json_response(
-            {
-                "services": [
-                    {
-                        "service": str(d.service),
-                        "media_types": list(d.media_types),
-                        "fields": list(d.fields),
-                        "public_fields": list(d.public_fields),
-                        "consent_governed": d.consent_governed,
-                        "subject": str(d.subject),
-                        "subject_fields": list(d.subject_fields),
-                        "impersonal": list(d.impersonal),
-                        "response_headers": list(d.response_headers),
-                        "description": d.description,
-                    }
-                    for d in declarations
-                ]
-            }
-        )
+        return web.json_response({"services": [declaration_json(d) for d in declarations]})
 
     async def list_purposes(request: web.Request) -> web.Response:
         require_role(request, "admin", "auditor", "consent")
@@ -295,6 +278,24 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
             {"consumer": str(declaration.consumer), "code": declaration.code}, status=201
         )
 
+    async def apply_policy(request: web.Request) -> web.Response:
+        """A declarative policy file, applied at once (or with dry_run, only compared)."""
+        require_role(request, "admin")
+        body = await _body(request)
+        text, dry_run = body.get("policy"), body.get("dry_run", False)
+        if not isinstance(text, str) or not isinstance(dry_run, bool):
+            raise DeclarationError(
+                'the body must be {"policy": "<policy file text>", "dry_run": true|false}'
+            )
+        source = str(body.get("source") or "policy.toml")[:255]
+        report = await apply_policy_file(
+            store, parse_policy_text(text, source), now=ctx.clock(), dry_run=dry_run
+        )
+        if report.applied:
+            note_change(request, **report.trail_change())
+        return web.json_response(report.to_json())
+
+    app.router.add_post("/api/policy/apply", apply_policy)
     app.router.add_post("/api/consents", grant_consent)
     app.router.add_get("/api/consents", list_consents)
     app.router.add_get("/api/consents/{consent_id}", get_consent)

@@ -17,7 +17,14 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["management_call", "management_options", "register"]
+__all__ = [
+    "CliError",
+    "call_management",
+    "connection_options",
+    "management_call",
+    "management_options",
+    "register",
+]
 
 
 class CliError(Exception):
@@ -74,6 +81,21 @@ def _run(
         return 1
     print(json.dumps(document, indent=2, ensure_ascii=False))
     return 0
+
+
+def call_management(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    """The management API's answer to one request; CliError when it refuses or is away."""
+    try:
+        return asyncio.run(_call(args, method, path, body))
+    except OSError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--token-file``, for commands that call the management API."""
+    _connection_options(parser)
 
 
 def _consent_grant(args: argparse.Namespace) -> int:

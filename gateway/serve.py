@@ -16,6 +16,7 @@ from gateway.catalogue_push import catalogue_pushing
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.guard import GuardedRunner, GuardedSite, Port
 from gateway.ops_api import NodeOps, install_ops
+from gateway.preflight import Listeners, preflight
 from gateway.refusals import audit_sink
 from gateway.schema import migrate_node_database
 from gateway.settings import NodeSettings
@@ -40,7 +41,7 @@ def token_issuer(settings: NodeSettings) -> TokenIssuer:
     return TokenIssuer.from_key_file(settings.token_key, audience=str(settings.node_id))
 
 
-def _bound_port(site: web.TCPSite) -> int:
+def _bound_port(site: web.BaseSite) -> int:
     server = site._server  # aiohttp exposes the bound socket only here
     assert server is not None
     sockets = getattr(server, "sockets", None) or []
@@ -51,7 +52,23 @@ def _bound_port(site: web.TCPSite) -> int:
 async def running_node(
     settings: NodeSettings, *, clock: Clock = utcnow
 ) -> AsyncIterator[RunningNode]:
-    """Start a node's listeners; stop them, draining in-flight exchanges, on exit."""
+    """Start a node's listeners; stop them, draining in-flight exchanges, on exit.
+
+    Raises :class:`~gateway.preflight.StartupError` before writing anything when a
+    file, key, port or the database is not usable.
+    """
+    listeners = await preflight(settings)
+    try:
+        async with _serving(settings, listeners, clock) as running:
+            yield running
+    finally:
+        listeners.close()
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    settings: NodeSettings, listeners: Listeners, clock: Clock
+) -> AsyncIterator[RunningNode]:
     await migrate_node_database(settings.database_url)
     async with open_node(settings, clock=clock) as ctx:
         runners: list[web.AppRunner] = []
@@ -62,10 +79,10 @@ async def running_node(
             apps = (client_app(ctx), peer_app(ctx), management_app(ctx, token_issuer(settings)))
             install_ops(ctx, NodeOps.from_settings(settings),
                         client=apps[0], peer=apps[1], management=apps[2])
-            for port_name, app, listen, ssl_context in (
-                ("client", apps[0], settings.client, None),
-                ("peer", apps[1], settings.peer, ctx.server_ssl),
-                ("management", apps[2], settings.management, None),
+            for port_name, app, listen, sock, ssl_context in (
+                ("client", apps[0], settings.client, listeners.client, None),
+                ("peer", apps[1], settings.peer, listeners.peer, ctx.server_ssl),
+                ("management", apps[2], settings.management, listeners.management, None),
             ):
                 # The guard: framing, sizes, deadlines and caps (gateway/guard.py).
                 runner = GuardedRunner(
@@ -76,7 +93,7 @@ async def running_node(
                 await runner.setup()
                 runners.append(runner)
                 site = GuardedSite(
-                    runner, listen.host, listen.port, ssl_context=ssl_context,
+                    runner, listen.host, listen.port, ssl_context=ssl_context, sock=sock,
                     reuse_port=listen.reuse_port or None,
                     handshake_timeout_s=settings.limits.tls_handshake_timeout_s,
                 )
@@ -84,10 +101,9 @@ async def running_node(
                 ports.append(_bound_port(site))
                 if port_name == "client" and settings.client_tls is not None:
                     # One application, one guard: the same client port over TLS.
-                    tls = settings.client_tls.listen
-                    tls_site = web.TCPSite(
-                        runner, tls.host, tls.port, ssl_context=ctx.client_ssl,
-                        reuse_port=tls.reuse_port or None,
+                    assert listeners.client_tls is not None  # bound by the preflight
+                    tls_site = web.SockSite(
+                        runner, listeners.client_tls, ssl_context=ctx.client_ssl
                     )
                     await tls_site.start()
                     client_tls_port = _bound_port(tls_site)

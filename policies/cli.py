@@ -14,13 +14,17 @@ from policies.errors import PolicyFileError
 from policies.files import PolicyFile, load_policy_file
 
 
-def register(commands: argparse._SubParsersAction[Any]) -> None:
-    """Add this package's sub-commands to the ``renkei`` parser."""
+def register(commands: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """Add this package's sub-commands to the ``renkei`` parser; the ``policy`` actions
+    (the gateway adds ``apply``, which needs a node)."""
     policy = commands.add_parser("policy", help="access rights, declarations and consent")
-    actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    actions: argparse._SubParsersAction[Any] = policy.add_subparsers(
+        dest="policy_command", required=True, metavar="ACTION"
+    )
     check = actions.add_parser("check", help="validate a policy file and summarise it")
     check.add_argument("file", metavar="FILE", help="policy file (TOML)")
     check.set_defaults(handler=check_command)
+    return actions
 
 
 def summarise(policy_file: PolicyFile) -> list[str]:

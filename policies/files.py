@@ -9,8 +9,11 @@
     [[purpose]]      consumer, code, text
 
 ``load_policy_file`` validates everything and reports every problem, each naming the
-file, the table and its index, and the key. ``apply_policy_file`` makes a store match the
-file for what the file names; applying the same file twice changes nothing.
+file, the table and its index, and the key. ``plan_policy_file`` lists what applying the
+file would change (each change with its before and after: the dry run);
+``apply_policy_file`` makes a store match the file for what the file names, in one
+transaction; applying the same file twice changes nothing. A node applies a file only
+when asked to (``renkei policy apply``), never on its own.
 """
 
 from __future__ import annotations
@@ -28,7 +31,17 @@ from policies.declarations import PurposeDeclaration, ServiceDeclaration, Subjec
 from policies.errors import PolicyError, PolicyFileError
 from policies.store import PolicyStore
 
-__all__ = ["ApplyReport", "LocalGroup", "PolicyFile", "apply_policy_file", "load_policy_file"]
+__all__ = [
+    "ApplyReport",
+    "LocalGroup",
+    "PolicyChange",
+    "PolicyFile",
+    "apply_policy_file",
+    "declaration_json",
+    "load_policy_file",
+    "parse_policy_text",
+    "plan_policy_file",
+]
 
 _T = TypeVar("_T")
 _TABLES = {
@@ -73,17 +86,6 @@ class PolicyFile:
     def named_services(self) -> frozenset[ServiceId]:
         """Services whose access rights the file governs."""
         return frozenset(s.service for s in self.services) | {r.service for r in self.access}
-
-
-@dataclass
-class ApplyReport:
-    """What :func:`apply_policy_file` changed."""
-
-    granted: list[AccessRight] = field(default_factory=list)
-    revoked: list[AccessRight] = field(default_factory=list)
-    services: int = 0
-    purposes: int = 0
-    local_groups: int = 0
 
 
 class _Reader:
@@ -266,12 +268,22 @@ def _duplicates(errors: list[str], source: str, name: str, keys: list[str]) -> N
 def load_policy_file(path: Path | str) -> PolicyFile:
     """Read and validate a policy file; raise PolicyFileError listing every problem."""
     path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyFileError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyFileError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_policy_text(text, path)
+
+
+def parse_policy_text(text: str, path: Path | str = "<policy>") -> PolicyFile:
+    """Validate a policy file's text; ``path`` names it in every message."""
+    path = Path(path)
     source = str(path)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyFileError(f"{source}: cannot read: {exc.strerror}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise PolicyFileError(f"{source}: not valid TOML: {exc}") from exc
     errors = [
         f"{source}: unknown top-level key {key!r} (expected {', '.join(sorted(_TABLES))})"
@@ -298,36 +310,190 @@ def _key(right: AccessRight) -> tuple[str, str, str, str]:
     return (str(right.service), str(right.grantee), right.method, right.path)
 
 
-async def apply_policy_file(
-    store: PolicyStore, policy_file: PolicyFile, *, now: datetime | None = None
-) -> ApplyReport:
-    """Make ``store`` match ``policy_file`` for the groups, services and purposes it names.
+def declaration_json(declaration: ServiceDeclaration) -> dict[str, Any]:
+    """A service declaration as JSON (the management API's and the plans' shape)."""
+    return {
+        "service": str(declaration.service),
+        "media_types": list(declaration.media_types),
+        "fields": list(declaration.fields),
+        "public_fields": list(declaration.public_fields),
+        "consent_governed": declaration.consent_governed,
+        "subject": str(declaration.subject),
+        "subject_fields": list(declaration.subject_fields),
+        "impersonal": list(declaration.impersonal),
+        "response_headers": list(declaration.response_headers),
+        "description": declaration.description,
+    }
 
-    Access rights of every service the file names become exactly the file's (missing
-    ones granted, recorded as granted at ``now`` when given; others revoked); rights of
-    other services are untouched.
+
+def _right_json(right: AccessRight) -> dict[str, Any]:
+    return {
+        "service": str(right.service),
+        "grantee": str(right.grantee),
+        "method": right.method,
+        "path": right.path,
+        **({"id": right.id} if right.id is not None else {}),
+    }
+
+
+def _group_json(description: str, members: frozenset[SubsystemId]) -> dict[str, Any]:
+    return {"description": description, "members": sorted(str(m) for m in members)}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """One difference between a store and a file: ``before`` None adds, ``after`` None removes."""
+
+    kind: str  # "local_group", "service", "purpose" or "access"
+    key: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @property
+    def action(self) -> str:
+        if self.before is None:
+            return "add"
+        return "remove" if self.after is None else "change"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "action": self.action,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass
+class ApplyReport:
+    """What :func:`apply_policy_file` changed (or, for a dry run, would change)."""
+
+    changes: list[PolicyChange] = field(default_factory=list)
+    granted: list[AccessRight] = field(default_factory=list)
+    revoked: list[AccessRight] = field(default_factory=list)
+    applied: bool = False
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for change in self.changes if change.kind == kind)
+
+    @property
+    def services(self) -> int:
+        return self._count("service")
+
+    @property
+    def purposes(self) -> int:
+        return self._count("purpose")
+
+    @property
+    def local_groups(self) -> int:
+        return self._count("local_group")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"applied": self.applied, "changes": [c.to_json() for c in self.changes]}
+
+    def trail_change(self) -> dict[str, Any]:
+        """Before and after of every change, keyed by what changed (the operator trail's)."""
+        return {
+            "before": {f"{c.kind} {c.key}": c.before for c in self.changes},
+            "after": {f"{c.kind} {c.key}": c.after for c in self.changes},
+        }
+
+
+async def plan_policy_file(store: PolicyStore, policy_file: PolicyFile) -> ApplyReport:
+    """The changes applying ``policy_file`` would make to ``store``; nothing is written.
+
+    Groups, services and purposes the file names become the file's; access rights of
+    every service the file names become exactly the file's (missing ones granted,
+    others revoked); everything else is untouched.
     """
     report = ApplyReport()
+    groups = await store.list_local_groups()
     for group in policy_file.local_groups:
-        await store.add_local_group(group.ref, group.description)
-        await store.set_local_group_members(group.ref, group.members)
-        report.local_groups += 1
+        description = await store.local_group_description(group.ref)
+        after = _group_json(group.description, group.members)
+        before = (
+            None if description is None else _group_json(description, groups.get(group.ref,
+                                                                                   frozenset()))
+        )
+        if before != after:
+            report.changes.append(PolicyChange("local_group", str(group.ref), before, after))
     for declaration in policy_file.services:
-        if await store.service_declaration(declaration.service) != declaration:
-            await store.declare_service(declaration)
-            report.services += 1
+        current = await store.service_declaration(declaration.service)
+        if current != declaration:
+            report.changes.append(
+                PolicyChange(
+                    "service",
+                    str(declaration.service),
+                    None if current is None else declaration_json(current),
+                    declaration_json(declaration),
+                )
+            )
     for purpose in policy_file.purposes:
-        if await store.purpose(purpose.consumer, purpose.code) != purpose:
-            await store.declare_purpose(purpose)
-            report.purposes += 1
+        existing = await store.purpose(purpose.consumer, purpose.code)
+        if existing != purpose:
+            report.changes.append(
+                PolicyChange(
+                    "purpose",
+                    f"{purpose.consumer} {purpose.code}",
+                    None if existing is None else {"text": existing.text},
+                    {"text": purpose.text},
+                )
+            )
     wanted = {_key(right): right for right in policy_file.access}
     for service in sorted(policy_file.named_services):
         for right in await store.list_access(service):
             if _key(right) not in wanted and right.id is not None:
-                await store.revoke_access(right.id)
                 report.revoked.append(right)
-    existing = {_key(right) for right in await store.list_access()}
+                report.changes.append(
+                    PolicyChange("access", " ".join(_key(right)), _right_json(right), None)
+                )
+    existing_rights = {_key(right) for right in await store.list_access()}
     for key, right in wanted.items():
-        if key not in existing:
-            report.granted.append(await store.grant_access(right, now=now))
+        if key not in existing_rights:
+            report.granted.append(right)
+            report.changes.append(PolicyChange("access", " ".join(key), None, _right_json(right)))
     return report
+
+
+async def apply_policy_file(
+    store: PolicyStore,
+    policy_file: PolicyFile,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> ApplyReport:
+    """Make ``store`` match ``policy_file`` (see :func:`plan_policy_file`) in one transaction.
+
+    Granted rights are recorded as granted at ``now`` when given. Applying the same
+    file twice changes nothing; with ``dry_run`` nothing is written.
+    """
+    if dry_run:
+        return await plan_policy_file(store, policy_file)
+    async with store.atomic() as bound:
+        report = await plan_policy_file(bound, policy_file)
+        by_ref = {group.ref: group for group in policy_file.local_groups}
+        by_service = {s.service: s for s in policy_file.services}
+        by_purpose = {(p.consumer, p.code): p for p in policy_file.purposes}
+        for change in report.changes:
+            if change.kind == "local_group":
+                group = by_ref[_local_group_ref(change.key)]
+                await bound.add_local_group(group.ref, group.description)
+                await bound.set_local_group_members(group.ref, group.members)
+            elif change.kind == "service":
+                await bound.declare_service(by_service[ServiceId.parse(change.key)])
+            elif change.kind == "purpose":
+                consumer, _, code = change.key.partition(" ")
+                await bound.declare_purpose(by_purpose[(SubsystemId.parse(consumer), code)])
+        for right in report.revoked:
+            assert right.id is not None
+            await bound.revoke_access(right.id)
+        report.granted = [await bound.grant_access(right, now=now) for right in report.granted]
+    report.applied = True
+    return report
+
+
+def _local_group_ref(text: str) -> LocalGroupRef:
+    grantee = parse_grantee(text)
+    assert isinstance(grantee, LocalGroupRef)
+    return grantee

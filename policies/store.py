@@ -12,7 +12,8 @@ are not cached.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
@@ -34,7 +35,7 @@ from policies.errors import (
     PolicyStoreError,
 )
 
-__all__ = ["PolicyStore"]
+__all__ = ["BoundPolicyStore", "PolicyStore"]
 
 _T = TypeVar("_T")
 # Cached reads per store; past this many keys (e.g. unknown purpose codes) start over.
@@ -119,6 +120,16 @@ class PolicyStore:
         async with self._engine.begin() as conn:
             await conn.run_sync(models.metadata.create_all)
             await self._bump_version(conn)
+
+    @contextlib.asynccontextmanager
+    async def atomic(self) -> AsyncIterator[BoundPolicyStore]:
+        """One transaction for several changes: every one of them is kept, or none.
+
+        The store it yields reads and writes on that transaction (uncached), so a
+        plan computed with it sees the state it changes; the policy version moves once.
+        """
+        async with self._begin() as conn:
+            yield BoundPolicyStore(self._engine, conn)
 
     async def drop_schema(self) -> None:
         """Drop the ``policy_*`` tables (tests and sandbox teardown)."""
@@ -266,6 +277,16 @@ class PolicyStore:
                 )
             for member in sorted(wanted - current):
                 await conn.execute(insert(table).values(group_id=group_id, member=member))
+
+    async def local_group_description(self, group: LocalGroupRef) -> str | None:
+        """The group's description, or None when there is no such group."""
+        table = models.local_groups
+        query = select(table.c.description).where(
+            table.c.provider == str(group.provider), table.c.code == group.code
+        )
+        async with self._connect() as conn:
+            found: str | None = (await conn.execute(query)).scalar_one_or_none()
+        return found
 
     async def list_local_groups(self) -> dict[LocalGroupRef, frozenset[SubsystemId]]:
         """Every local group with its members (empty groups included)."""
@@ -546,6 +567,37 @@ class PolicyStore:
         return _Translated(self._reader, begin=False)
 
 
+class BoundPolicyStore(PolicyStore):
+    """A store whose every read and write joins one open transaction (``atomic``).
+
+    ``connection`` is that transaction, for a caller that records something with
+    the change (a node's seed marker).
+    """
+
+    def __init__(self, engine: AsyncEngine, conn: AsyncConnection) -> None:
+        super().__init__(engine)
+        self._conn = conn
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._conn
+
+    @contextlib.asynccontextmanager
+    async def atomic(self) -> AsyncIterator[BoundPolicyStore]:
+        yield self
+
+    async def _cached(
+        self, key: tuple[str, ...], load: Callable[[AsyncConnection], Awaitable[_T]]
+    ) -> _T:
+        return await load(self._conn)
+
+    def _begin(self, *, bump: bool = True) -> _Translated:
+        return _Joined(self._conn)
+
+    def _connect(self) -> _Translated:
+        return _Joined(self._conn)
+
+
 class _Translated:
     """A connection context that turns database errors into PolicyStoreError."""
 
@@ -575,6 +627,27 @@ class _Translated:
             raise DeclarationError(f"conflicting policy change: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise PolicyStoreError(f"the policy database failed: {exc}") from exc
+        if isinstance(error, IntegrityError):
+            raise DeclarationError(f"conflicting policy change: {error.orig}") from error
+        if isinstance(error, SQLAlchemyError):
+            raise PolicyStoreError(f"the policy database failed: {error}") from error
+        if isinstance(error, IdentifierError):
+            raise PolicyStoreError(f"the policy database holds a malformed id: {error}") from error
+        return None
+
+
+class _Joined(_Translated):
+    """The open transaction's connection: errors translated, commit left to its owner."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._bump = False
+
+    async def __aenter__(self) -> AsyncConnection:
+        return self._conn
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        error = exc_info[1]
         if isinstance(error, IntegrityError):
             raise DeclarationError(f"conflicting policy change: {error.orig}") from error
         if isinstance(error, SQLAlchemyError):

@@ -1,0 +1,127 @@
+"""A node's first state from its files, applied once, never again at a later start.
+
+The node's database is the one source of truth for its policies (and services).
+A node whose settings name a ``policy_file`` takes that file as its *initial*
+policy: the first start on a database that was never seeded applies it, in
+one transaction with a ``node_seeds`` row that says so, and writes an operator
+trail entry (actor ``node.toml``). Every later start leaves the database as
+the management API left it; a file that changed since is reported in the log,
+not applied: that is what ``renkei policy apply`` is for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Column, String, Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.db import Base
+from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
+from member_registry.operator_log import OperatorLogUnavailable
+from policies.errors import DeclarationError
+from policies.files import ApplyReport, apply_policy_file, parse_policy_text
+from policies.store import PolicyStore
+
+__all__ = ["NODE_SEEDS", "SEED_ACTOR", "record_change", "seed_policy_file"]
+
+log = structlog.get_logger(__name__)
+
+SEED_ACTOR = "node.toml"
+POLICY_SEED = "policy_file"
+
+NODE_SEEDS = Table(
+    "node_seeds",
+    Base.metadata,
+    Column("name", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("source", String(1024), nullable=False),
+    Column("applied_at", String(40), nullable=False),
+)
+
+
+async def record_change(
+    engine: AsyncEngine,
+    *,
+    now: datetime,
+    actor: str,
+    role: str,
+    action: str,
+    target: str,
+    change: dict[str, Any] | None,
+) -> None:
+    """One operator-trail row for a change not made through the management API."""
+    try:
+        await OperatorLog(engine, NODE_OPERATOR_LOG).record(
+            OperatorAction(
+                at=now,
+                actor=actor,
+                role=role,
+                token_id=None,
+                method="APPLY",
+                action=action,
+                target=target,
+                status=200,
+                source=None,
+                change=change,
+            )
+        )
+    except OperatorLogUnavailable:
+        log.error("operator_log_unavailable", action=action, target=target)
+
+
+async def _seeded(engine: AsyncEngine, name: str) -> str | None:
+    async with engine.connect() as conn:
+        found: str | None = (
+            await conn.execute(select(NODE_SEEDS.c.sha256).where(NODE_SEEDS.c.name == name))
+        ).scalar_one_or_none()
+    return found
+
+
+async def seed_policy_file(
+    engine: AsyncEngine, policy: PolicyStore, path: Path, *, now: datetime
+) -> ApplyReport | None:
+    """Apply ``path`` if this database was never seeded with a policy; the report, or None."""
+    text = path.read_text(encoding="utf-8")  # noqa: ASYNC240 - once, at start
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    seeded = await _seeded(engine, POLICY_SEED)
+    if seeded is not None:
+        if seeded != digest:
+            log.warning(
+                "policy_file_not_applied",
+                path=str(path),
+                reason="the database holds the node's policy; the file changed since it was "
+                "first applied. Apply it explicitly: renkei policy apply FILE --dry-run",
+            )
+        return None
+    policy_file = parse_policy_text(text, path)
+    try:
+        async with policy.atomic() as bound:
+            report = await apply_policy_file(bound, policy_file, now=now)
+            await bound.connection.execute(
+                insert(NODE_SEEDS).values(
+                    name=POLICY_SEED,
+                    sha256=digest,
+                    source=str(path)[:1024],
+                    applied_at=now.isoformat(),
+                )
+            )
+    except DeclarationError:
+        if await _seeded(engine, POLICY_SEED) is not None:
+            return None  # another process of this node seeded it first
+        raise
+    log.info("policy_file_seeded", path=str(path), changes=len(report.changes))
+    await record_change(
+        engine,
+        now=now,
+        actor=SEED_ACTOR,
+        role="bootstrap",
+        action="/policy/seed",
+        target=str(path),
+        change=report.trail_change(),
+    )
+    return report
