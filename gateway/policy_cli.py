@@ -166,7 +166,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     grant.add_argument("--consumer", required=True, help="subsystem or global group allowed")
     grant.add_argument("--service", required=True, help="INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE")
     grant.add_argument("--purpose", required=True, help="the purpose code consented to")
-    grant.add_argument("--field", action="append", required=True, help="a field path; repeat")
+    grant.add_argument(
+        "--field",
+        action="append",
+        required=True,
+        help="a declared field path; repeat (or * alone for every declared field)",
+    )
     grant.add_argument("--valid-from", help="RFC 3339 time (default: now)")
     grant.add_argument("--valid-until", help="RFC 3339 time (default: until revoked)")
     grant.set_defaults(handler=_consent_grant)

@@ -5,6 +5,7 @@ The public API is re-exported here; modules starting with ``_`` are private.
 
 from policies.access import AccessPolicy, AccessRight, LocalGroupRef, parse_grantee
 from policies.consent import Consent, check_consent_fields, released_fields
+from policies.consent_desk import ALL_DECLARED, ConsentRequest, check_consent_request
 from policies.declarations import PurposeDeclaration, ServiceDeclaration, SubjectLocator
 from policies.filter import (
     FhirPath,
@@ -12,6 +13,7 @@ from policies.filter import (
     FilteredBody,
     FilterLimits,
     FilterOutcome,
+    SubjectRules,
     decode_content,
     filter_body,
     filter_fhir_json,
@@ -19,9 +21,11 @@ from policies.filter import (
 )
 
 __all__ = [
+    "ALL_DECLARED",
     "AccessPolicy",
     "AccessRight",
     "Consent",
+    "ConsentRequest",
     "FhirPath",
     "FieldPath",
     "FilterLimits",
@@ -31,7 +35,9 @@ __all__ = [
     "PurposeDeclaration",
     "ServiceDeclaration",
     "SubjectLocator",
+    "SubjectRules",
     "check_consent_fields",
+    "check_consent_request",
     "decode_content",
     "filter_body",
     "filter_fhir_json",
