@@ -7,7 +7,9 @@ response (it must bind our request hash) → commit the audit row → reply.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import re
 import time
@@ -63,17 +65,21 @@ from gateway.status import AUTH, encode_staple
 from member_registry.globalconf import GlobalConf, Node
 
 __all__ = [
+    "ArrivedRefusal",
     "ArrivedResponse",
     "ExpectedResponse",
     "SignedResponse",
     "check_response_description",
     "handle_client_request",
+    "verify_refusal",
     "verify_response",
 ]
 
 log = structlog.get_logger(__name__)
 
 _ERROR_CODE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}")
+# A refusal is an error document, never a payload: read no more than this of it.
+_MAX_REFUSAL_BYTES = 64 * 1024
 
 
 @dataclass
@@ -96,6 +102,7 @@ class ArrivedResponse:
     body_length: int
     withheld_headers: tuple[str, ...] = ()  # every ``Renkei-Withheld`` value
     consent_headers: tuple[str, ...] = ()  # every ``Renkei-Consent`` value
+    error: str | None = None  # the ``X-Road-Error`` of a refusal
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,7 @@ def check_response_description(
         body_sha256=arrived.body_sha256,
         body_length=arrived.body_length,
         issued_at=issued_at,
-        error=None,
+        error=arrived.error,
         withheld=tuple(withheld),
         consent_ids=tuple(consent_ids),
     )
@@ -255,6 +262,10 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
         status = r1_status(exc.status, exc.code)
         entry.status = status
         entry.error_code = exc.code
+        if isinstance(exc, RemoteError):
+            # The provider's signed refusal, kept so that it cannot deny it.
+            entry.response_signature = exc.signature
+            entry.response_body_sha256 = exc.body_sha256
         if isinstance(exc, DatabaseUnavailable):
             # The reply does not wait on the database a second time: the row is
             # committed when the database is back (and settles any reservation).
@@ -426,14 +437,7 @@ async def _receive(
 ) -> _Relayed:
     error_code = response.headers.get("X-Road-Error")
     if error_code is not None:
-        text = (await response.content.read(64 * 1024)).decode("utf-8", "replace")
-        try:
-            message = str(json.loads(text).get("message", ""))
-        except (ValueError, AttributeError):
-            message = "the provider node refused the request"
-        if not _ERROR_CODE.fullmatch(error_code):
-            raise ResponseInvalid("the provider sent a malformed error code")
-        raise RemoteError(message, code=error_code, status=response.status)
+        raise await _verified_refusal(ctx, conf, response, error_code, expected)
     token = response.headers.get("Renkei-Signature")
     if token is None:
         raise ResponseInvalid("the provider's response is not signed")
@@ -479,6 +483,115 @@ async def _receive(
         withheld=signed.withheld,
         consent_ids=signed.consent_ids,
     )
+
+
+@dataclass(frozen=True)
+class ArrivedRefusal:
+    """A refusal (``X-Road-Error``) as the provider node sent it."""
+
+    status: int
+    error_code: str
+    content_type: str
+    body: bytes
+    request_hash: str | None  # its ``X-Road-Request-Hash``
+    signature: str | None  # its ``Renkei-Signature``
+
+
+def verify_refusal(
+    refusal: ArrivedRefusal,
+    expected: ExpectedResponse,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    roots_key: int,
+    now: datetime,
+    clock_skew_s: int,
+    cache: CertificateCache,
+    status_check: StatusCheck | None = None,
+) -> RemoteError:
+    """The provider's refusal to relay, once its signature binds it to our request.
+
+    A refusal is relayed (and logged as the provider's) only when the provider
+    signed it: otherwise anyone between the nodes could put words in the
+    provider's mouth, and a provider could later deny what it answered.
+    Raises :class:`ResponseInvalid` (``server.clientproxy.refusal_unsigned``
+    when there is no signature) for anything else.
+    """
+    if not _ERROR_CODE.fullmatch(refusal.error_code):
+        raise ResponseInvalid("the provider sent a malformed error code")
+    if refusal.signature is None:
+        raise ResponseInvalid(
+            "the provider's refusal is not signed", code="server.clientproxy.refusal_unsigned"
+        )
+    if len(refusal.body) > _MAX_REFUSAL_BYTES:
+        raise ResponseInvalid("the provider's refusal is too large")
+    if refusal.request_hash != expected.request_hash:
+        raise ResponseInvalid("the refusal is not bound to this request")
+    arrived = ArrivedResponse(
+        status=refusal.status,
+        headers=(("content-type", refusal.content_type),),
+        body_sha256=_sha256_b64(refusal.body),
+        body_length=len(refusal.body),
+        error=refusal.error_code,
+    )
+    verify_response(
+        refusal.signature, arrived, expected, trust_roots=trust_roots, roots_key=roots_key,
+        now=now, clock_skew_s=clock_skew_s, cache=cache, status_check=status_check,
+    )  # fmt: skip
+    try:
+        message = str(json.loads(refusal.body).get("message", ""))
+    except (ValueError, AttributeError):
+        message = "the provider node refused the request"
+    return RemoteError(
+        message, code=refusal.error_code, status=refusal.status,
+        signature=refusal.signature, body_sha256=arrived.body_sha256,
+    )  # fmt: skip
+
+
+async def _verified_refusal(
+    ctx: NodeContext,
+    conf: GlobalConf,
+    response: aiohttp.ClientResponse,
+    error_code: str,
+    expected: ExpectedResponse,
+) -> GatewayError:
+    refusal = ArrivedRefusal(
+        status=response.status,
+        error_code=error_code,
+        content_type=response.headers.get("Content-Type", ""),
+        body=await _read_refusal(response),
+        request_hash=response.headers.get("X-Road-Request-Hash"),
+        signature=response.headers.get("Renkei-Signature"),
+    )
+    roots, roots_key = ctx.trust(conf)
+    try:
+        with stage("verify"):
+            return verify_refusal(
+                refusal, expected, trust_roots=roots, roots_key=roots_key, now=ctx.clock(),
+                clock_skew_s=ctx.settings.clock_skew_s, cache=ctx.cert_cache,
+                status_check=lambda cert, staple: ctx.certificate_status().check_peer(
+                    cert, staple, now=ctx.clock(), side="clientproxy"
+                ),
+            )  # fmt: skip
+    except ResponseInvalid as exc:
+        # This node's own refusal now; what the provider claimed goes to the log.
+        log.warning(
+            "provider_refusal_not_verified", claimed_code=error_code[:128], error=exc.message
+        )
+        return exc
+
+
+async def _read_refusal(response: aiohttp.ClientResponse) -> bytes:
+    """The whole refusal, or its first bytes past the size a refusal may have."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > _MAX_REFUSAL_BYTES:
+            break
+    return bytes(body)
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 async def _reply(

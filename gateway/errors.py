@@ -303,8 +303,22 @@ class DatabaseUnavailable(GatewayError):
 
 
 class RemoteError(GatewayError):
-    """A refusal made by the peer node, relayed with the peer's code and status."""
+    """A refusal made by the peer node, relayed with the peer's code and status.
 
-    def __init__(self, message: str, *, code: str, status: int) -> None:
+    ``signature`` is the peer's signed refusal (bound to the request) and
+    ``body_sha256`` the digest of the refusal it covers; the consumer keeps both.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int,
+        signature: str | None = None,
+        body_sha256: str | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.status = status
+        self.signature = signature
+        self.body_sha256 = body_sha256

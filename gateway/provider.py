@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import structlog
 from aiohttp import web
 from yarl import URL
 
+from certs.identifiers import IdentifierError, MemberId, ServiceId
 from gateway.audit.models import AuditEntry
 from gateway.consent_stage import ConsentDecision, ConsentRefused, decide, enforce
 from gateway.context import NodeContext
@@ -338,10 +340,10 @@ def _filtered(
 
 
 def _sign_response(
-    ctx: NodeContext, request: ExchangeRequest, description: dict[str, Any]
+    ctx: NodeContext, request: ExchangeRequest | MemberId, description: dict[str, Any]
 ) -> str:
     """Sign with the provider member's key, stapling that key's certificate status."""
-    member = request.service.member
+    member = request.service.member if isinstance(request, ExchangeRequest) else request
     signer = ctx.signers.get(member)
     if signer is None:
         raise UnknownService(f"this node holds no sign key for {member}")
@@ -462,11 +464,14 @@ async def _refuse(
     headers = {"X-Road-Error": exc.code, "Content-Type": content_type}
     entry.status = exc.status
     entry.error_code = exc.code
-    if verified is not None:
-        # The consumer can prove this refusal: sign it, bound to its request.
+    binding = _refusal_binding(http, entry, verified)
+    if binding is not None:
+        # The consumer can prove this refusal, and must be able to: sign it, bound
+        # to the request it answers (the consumer relays no unsigned refusal).
+        request_id, req_hash, member = binding
         description = response_description(
-            request_id=verified.request_id,
-            request_hash=verified.request_hash,
+            request_id=request_id,
+            request_hash=req_hash,
             status=exc.status,
             headers=(("content-type", content_type),),
             body_sha256=_sha256_b64(body),
@@ -475,15 +480,42 @@ async def _refuse(
             error=exc.code,
         )
         try:
-            token: str | None = _sign_response(ctx, verified.request, description)
+            token: str | None = _sign_response(ctx, member, description)
         except GatewayError:
             token = None  # no usable sign key or status: the refusal goes unsigned
         if token is not None:
             headers["Renkei-Signature"] = token
-            headers["X-Road-Request-Hash"] = verified.request_hash
+            headers["X-Road-Request-Hash"] = req_hash
             entry.response_signature = token
     await ctx.audit.append(entry)
     return web.Response(status=exc.status, body=body, headers=headers)
+
+
+def _refusal_binding(
+    http: web.Request, entry: AuditEntry, verified: _Verified | None
+) -> tuple[str, str, MemberId] | None:
+    """(request id, request hash, provider member) a refusal is signed for, if any.
+
+    Before the request's signature was verified (or when it failed) the
+    refusal is bound to the token as presented: the consumer, who made that
+    token, checks the binding; anyone else learns nothing from it.
+    """
+    if verified is not None:
+        return verified.request_id, verified.request_hash, verified.request.service.member
+    tokens = http.headers.getall("Renkei-Signature", [])
+    if len(tokens) != 1 or entry.service is None:
+        return None
+    try:
+        member = ServiceId.parse(entry.service).member
+        encoded = tokens[0].split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        request_id = str(uuid.UUID(str(payload["request_id"])))
+        req_hash = request_hash(tokens[0])
+    except (IndexError, KeyError, TypeError, ValueError, UnicodeError, IdentifierError):
+        return None
+    entry.request_id = entry.request_id or request_id
+    entry.request_hash = entry.request_hash or req_hash
+    return request_id, req_hash, member
 
 
 def _sha256_b64(data: bytes) -> str:

@@ -23,7 +23,9 @@ from sqlalchemy.engine import make_url
 from yarl import URL
 
 from gateway.db import create_engine
+from gateway.signing import request_hash
 from tests.functional.sandbox_helpers import client_headers, node
+from tests.functional.test_peer_security import peer_url, settings_of, signed_request, tls
 from tests.soak.federation import Federation, running_federation
 
 CONSUMER = "RENKEI/GOV/HOSP-A/EHR"
@@ -225,16 +227,18 @@ async def _roll_back_and_restart(federation: Federation) -> None:
         assert check["ok"] is False
         assert "truncated or rolled back" in check["error"]
         own_client = {"X-Road-Client": "RENKEI/GOV/HOSP-B/EHR"}
-        for url, headers in (
-            (f"{provider['client_url']}/r1/{ECHO}/after", own_client),  # its client port
-            (  # through the peer port
-                f"{consumer['client_url']}/r1/{ECHO}/after",
-                client_headers(federation.document, CONSUMER),
-            ),
-        ):
-            async with session.get(url, headers=headers) as response:
-                assert response.status == 503, url
-                assert response.headers["X-Road-Error"] == "server.audit_chain_mismatch", url
+        async with session.get(
+            f"{provider['client_url']}/r1/{ECHO}/after", headers=own_client
+        ) as response:
+            assert response.status == 503
+            assert response.headers["X-Road-Error"] == "server.audit_chain_mismatch"
+        # Its peer port refuses too, unsigned: the consumer does not relay that as the
+        # provider's word, and says so with its own code.
+        async with session.get(
+            f"{consumer['client_url']}/r1/{ECHO}/after",
+            headers=client_headers(federation.document, CONSUMER),
+        ) as response:
+            assert response.headers["X-Road-Error"] == "server.clientproxy.refusal_unsigned"
 
 
 async def test_the_operator_trail_records_before_and_after_and_verifies(
@@ -261,3 +265,56 @@ async def test_the_operator_trail_records_before_and_after_and_verifies(
     assert revoke == {"before": grant["after"], "after": None}
     assert [entry["seq"] for entry in entries] == list(range(1, len(entries) + 1))
     assert verified == {"ok": True, "entries": len(entries)}
+
+
+async def test_a_provider_refusal_is_signed_and_kept_on_both_sides(
+    federation: dict[str, Any],
+) -> None:
+    consumer = node(federation, HOSP_A)
+    message_id = str(uuid.uuid4())
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{consumer['client_url']}/r1/{ECHO}/refused",
+            headers={
+                **client_headers(federation, "RENKEI/COM/INSURER/CLAIMS"),
+                "X-Road-Id": message_id,
+            },
+        ) as response:
+            assert response.headers["X-Road-Error"] == "server.serverproxy.access_denied"
+        rows = {}
+        for node_id in (HOSP_A, HOSP_B):
+            entry = node(federation, node_id)
+            async with session.get(
+                f"{entry['management_url']}/api/audit/rows", params={"message_id": message_id},
+                headers={"Authorization": f"Bearer {entry['tokens']['auditor']}"},
+            ) as answer:
+                (rows[node_id],) = (await answer.json())["rows"]
+    consumer_row, provider_row = rows[HOSP_A], rows[HOSP_B]
+    assert provider_row["response_signature"]
+    # The consumer keeps the provider's signed refusal: neither side can deny it.
+    assert consumer_row["response_signature"] == provider_row["response_signature"]
+    assert consumer_row["error_code"] == provider_row["error_code"]
+    assert consumer_row["response_body_sha256"]
+
+
+async def test_refusals_before_the_signature_verified_are_signed_too(
+    federation: dict[str, Any],
+) -> None:
+    """Signed for another node, or its body changed: the provider still signs its
+    refusal, bound to the token it was given, so the consumer can relay it."""
+    settings = settings_of(federation, HOSP_A)
+    context = tls(federation, settings.auth_certificate, settings.auth_key)
+    for destination, body in ((HOSP_A, b'{"a": 1}'), (HOSP_B, b'{"a": 2}')):
+        headers, target = await signed_request(federation, destination=destination)
+        token = dict(headers)["Renkei-Signature"]
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
+            session.post(peer_url(federation) + target, headers=headers, data=body) as response,
+        ):
+            await response.read()
+            assert response.headers["X-Road-Error"].startswith("server.serverproxy."), destination
+            assert response.headers["X-Road-Request-Hash"] == request_hash(token)
+            signed = response.headers["Renkei-Signature"]
+        payload = json.loads(base64.urlsafe_b64decode(signed.split(".")[1] + "=="))
+        assert payload["error"] == response.headers["X-Road-Error"]
+        assert payload["request_hash"] == request_hash(token)

@@ -19,14 +19,16 @@ from certs.identifiers import MemberId
 from certs.keys import generate_key
 from certs.profiles import make_csr
 from gateway.consumer import (
+    ArrivedRefusal,
     ArrivedResponse,
     ExpectedResponse,
     SignedResponse,
     check_response_description,
+    verify_refusal,
     verify_response,
 )
 from gateway.descriptions import response_description
-from gateway.errors import ResponseInvalid
+from gateway.errors import RemoteError, ResponseInvalid
 from gateway.relay import response_headers_from
 from gateway.signing import (
     REQUEST_TYP,
@@ -292,3 +294,87 @@ def test_a_cookie_signed_by_a_provider_node_is_refused(
     assert ("set-cookie", "s=1") not in arrived.headers
     with pytest.raises(ResponseInvalid):
         _verify(ca, token, arrived=arrived)
+
+
+REFUSAL_BODY = b'{"type": "server.serverproxy.access_denied", "message": "no access right"}'
+REFUSAL = ArrivedRefusal(
+    status=500,
+    error_code="server.serverproxy.access_denied",
+    content_type="application/json",
+    body=REFUSAL_BODY,
+    request_hash=EXPECTED.request_hash,
+    signature=None,
+)
+
+
+def _refusal_description(**overrides: Any) -> dict[str, Any]:
+    return _description(
+        **{
+            "status": 500,
+            "headers": (("content-type", "application/json"),),
+            "body_sha256": _sha256(REFUSAL_BODY),
+            "body_length": len(REFUSAL_BODY),
+            "error": "server.serverproxy.access_denied",
+            "withheld": (),
+            "consent_ids": (),
+            **overrides,
+        }
+    )
+
+
+def _verify_refusal(ca: CertificateAuthority, refusal: ArrivedRefusal) -> RemoteError:
+    return verify_refusal(
+        refusal, EXPECTED, trust_roots=(ca.certificate,), roots_key=1, now=NOW,
+        clock_skew_s=SKEW_S, cache=CertificateCache(),
+    )  # fmt: skip
+
+
+def test_a_signed_refusal_is_relayed_with_its_signature(
+    ca: CertificateAuthority, provider: MessageSigner
+) -> None:
+    token = provider.sign(_refusal_description(), typ=RESPONSE_TYP)
+    relayed = _verify_refusal(ca, dataclasses.replace(REFUSAL, signature=token))
+    assert (relayed.code, relayed.status, relayed.message) == (
+        "server.serverproxy.access_denied", 500, "no access right",
+    )
+    assert relayed.signature == token
+    assert relayed.body_sha256 == _sha256(REFUSAL_BODY)
+
+
+def test_an_unsigned_refusal_is_not_relayed(ca: CertificateAuthority) -> None:
+    with pytest.raises(ResponseInvalid) as caught:
+        _verify_refusal(ca, REFUSAL)
+    assert caught.value.code == "server.clientproxy.refusal_unsigned"
+
+
+@pytest.mark.parametrize(
+    ("signed", "arrived"),
+    [
+        ({}, {"error_code": "client.bad_request"}),  # another code than signed
+        ({}, {"status": 400}),
+        ({}, {"body": REFUSAL_BODY.replace(b"no access", b"any access")}),
+        ({}, {"content_type": "application/xml"}),
+        ({}, {"request_hash": "b3RoZXItcmVxdWVzdA"}),
+        ({"request_id": str(uuid.UUID(int=2))}, {}),
+        ({"error": None}, {}),  # a success signature does not cover a refusal
+    ],
+    ids=["code", "status", "body", "content_type", "request_hash", "request_id", "no_error"],
+)
+def test_a_refusal_changed_after_signing_is_refused(
+    ca: CertificateAuthority,
+    provider: MessageSigner,
+    signed: dict[str, Any],
+    arrived: dict[str, Any],
+) -> None:
+    token = provider.sign(_refusal_description(**signed), typ=RESPONSE_TYP)
+    with pytest.raises(ResponseInvalid) as caught:
+        _verify_refusal(ca, dataclasses.replace(REFUSAL, signature=token, **arrived))
+    assert caught.value.code == "server.clientproxy.response_invalid"
+
+
+def test_a_refusal_signed_by_another_member_is_refused(
+    ca: CertificateAuthority, other_member: MessageSigner
+) -> None:
+    token = other_member.sign(_refusal_description(), typ=RESPONSE_TYP)
+    with pytest.raises(ResponseInvalid):
+        _verify_refusal(ca, dataclasses.replace(REFUSAL, signature=token))
