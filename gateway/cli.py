@@ -26,7 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register(commands)
     policy_cli.register(commands)
     client_cli.register(commands)
+    _register_broker(commands)
     return parser
+
+
+def _register_broker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from gateway.broker.convert import cli as convert_cli
+
+    broker = commands.add_parser("broker", help="the NGSI-LD broker's tools")
+    broker_commands = broker.add_subparsers(
+        dest="broker_command", required=True, metavar="COMMAND"
+    )
+    convert_cli.register(broker_commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

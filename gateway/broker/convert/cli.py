@@ -1,0 +1,83 @@
+"""``renkei broker convert ...``: source data into NGSI-LD entities, as JSON Lines.
+
+The converters are imported when a command runs, so ``renkei --help`` does not
+load protobuf or parse anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(broker_commands: Any) -> None:
+    """Add ``convert`` to the sub-commands of ``renkei broker``."""
+    convert = broker_commands.add_parser(
+        "convert",
+        help="convert GTFS, GTFS-Realtime or mapped sensor data into NGSI-LD entities",
+        description="Convert source data into NGSI-LD normalized entities, one JSON "
+        "object a line. The whole input is checked first: on any fault nothing is "
+        "written and the error names the file, line and field.",
+    )
+    kinds = convert.add_subparsers(dest="convert_kind", required=True, metavar="KIND")
+
+    gtfs = kinds.add_parser("gtfs", help="a GTFS static feed (zip or directory)")
+    gtfs.add_argument("feed", type=Path, help="the feed: a .zip archive or a directory")
+    gtfs.add_argument("--feed-id", help="the feed's name inside entity ids "
+                      "(default: the file or directory name without extension)")
+    gtfs.add_argument("--source", help="the feed's URL, for the agencies' source attribute")
+    _output(gtfs)
+    gtfs.set_defaults(handler=_gtfs)
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True,
+                        help="the JSON Lines file to write, or - for standard output")
+
+
+def _emit(args: argparse.Namespace, entities: Iterator[dict[str, Any]],
+          counts: Mapping[str, int], extra: Mapping[str, Any] | None = None) -> int:
+    from gateway.broker.convert.output import dump_jsonl, write_jsonl
+
+    if args.out == "-":
+        dump_jsonl(entities, sys.stdout)
+    else:
+        write_jsonl(entities, Path(args.out))
+    summary = {"entities": sum(counts.values()), "by_type": dict(counts), **(extra or {})}
+    print(json.dumps(summary, sort_keys=True), file=sys.stderr)
+    return 0
+
+
+def _guarded(run: Handler, args: argparse.Namespace) -> int:
+    from gateway.broker.convert.errors import ConvertError
+
+    try:
+        return run(args)
+    except ConvertError as exc:
+        print(f"renkei: error: [{exc.code}] {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"renkei: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _gtfs(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
+        from gateway.broker.convert.gtfs import convert_gtfs
+
+        feed: Path = args.feed
+        feed_id = args.feed_id or (feed.stem if feed.is_file() else feed.name)
+        conversion = convert_gtfs(feed, feed_id, source=args.source)
+        return _emit(args, conversion.entities(), conversion.counts,
+                     {"feed_id": conversion.feed_id,
+                      "ignored_files": list(conversion.ignored_files)})
+
+    return _guarded(run, args)
