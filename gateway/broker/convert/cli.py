@@ -37,6 +37,16 @@ def register(broker_commands: Any) -> None:
     _output(gtfs)
     gtfs.set_defaults(handler=_gtfs)
 
+    realtime = kinds.add_parser("gtfs-rt", help="GTFS-Realtime vehicle positions "
+                                "(a protobuf FeedMessage)")
+    realtime.add_argument("message", type=Path, help="the FeedMessage file")
+    realtime.add_argument("--feed-id", required=True,
+                          help="the static feed's name, to which trips and routes refer")
+    realtime.add_argument("--vehicle-type", default="bus",
+                          help="the Smart Data Models vehicleType (default: bus)")
+    _output(realtime)
+    realtime.set_defaults(handler=_realtime)
+
 
 def _output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
@@ -79,5 +89,18 @@ def _gtfs(args: argparse.Namespace) -> int:
         return _emit(args, conversion.entities(), conversion.counts,
                      {"feed_id": conversion.feed_id,
                       "ignored_files": list(conversion.ignored_files)})
+
+    return _guarded(run, args)
+
+
+def _realtime(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
+        from gateway.broker.convert.realtime import convert_vehicle_positions
+
+        message = Path(args.message).read_bytes()
+        entities = convert_vehicle_positions(message, args.feed_id,
+                                             vehicle_type=args.vehicle_type)
+        counts = {"Vehicle": len(entities)} if entities else {}
+        return _emit(args, iter(entities), counts)
 
     return _guarded(run, args)
