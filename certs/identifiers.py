@@ -4,7 +4,7 @@ One immutable type per kind of identifier, parsed once at the boundary and used
 everywhere else. Parsing is strict: a part that contains anything outside the
 allowed alphabet is rejected, never "cleaned".
 
-    member     INSTANCE/CLASS/CODE
+    member     INSTANCE/CLASS/CODE                  (also a client, as in X-Road)
     subsystem  INSTANCE/CLASS/CODE/SUBSYSTEM        (an exchange's client)
     service    INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE
     node       INSTANCE/CLASS/CODE/NODE             (a security server)
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 __all__ = [
+    "ClientId",
     "GlobalGroupId",
     "IdentifierError",
     "MemberId",
@@ -27,6 +28,7 @@ __all__ = [
     "ServiceId",
     "SubsystemId",
     "check_instance",
+    "parse_client_id",
 ]
 
 _PART = re.compile(r"[A-Za-z0-9'()+,\-.=?]{1,255}")
@@ -79,6 +81,11 @@ class MemberId:
 
     def __str__(self) -> str:
         return f"{self.instance}/{self.member_class}/{self.member_code}"
+
+    @property
+    def member(self) -> MemberId:
+        """The member itself, so that any :data:`ClientId` has a ``member``."""
+        return self
 
     def subsystem(self, code: str) -> SubsystemId:
         return SubsystemId(self.instance, self.member_class, self.member_code, code)
@@ -196,3 +203,15 @@ class GlobalGroupId:
 
     def __str__(self) -> str:
         return f"{self.instance}/{self.group_code}"
+
+
+ClientId = MemberId | SubsystemId
+"""An exchange's client: a subsystem, or a member itself (PR-REST §4.1: the
+subsystem code is optional in ``X-Road-Client``)."""
+
+
+def parse_client_id(text: str) -> ClientId:
+    """``INSTANCE/CLASS/CODE`` (a member) or ``INSTANCE/CLASS/CODE/SUBSYSTEM``."""
+    if isinstance(text, str) and text.count("/") == 2:
+        return MemberId.parse(text)
+    return SubsystemId.parse(text)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from certs.identifiers import SubsystemId
+from certs.identifiers import ClientId
 from gateway.errors import ClientAuthenticationFailed
 from gateway.settings import NodeSettings, SettingsError
 from gateway.tokens import TokenClaims, TokenError
@@ -94,7 +94,7 @@ class ClientAuthSnapshot:
     # token id (jti) of every token issued and not revoked -> its subsystem
     tokens: Mapping[str, str] = field(default_factory=dict)
 
-    def connection_type(self, client: SubsystemId, default: ConnectionType) -> ConnectionType:
+    def connection_type(self, client: ClientId, default: ConnectionType) -> ConnectionType:
         return self.connection_types.get(str(client), default)
 
 
@@ -102,7 +102,7 @@ TokenVerifier = Callable[[str], TokenClaims]
 
 
 def _token_proves(
-    client: SubsystemId, token: str, snapshot: ClientAuthSnapshot, verify: TokenVerifier
+    client: ClientId, token: str, snapshot: ClientAuthSnapshot, verify: TokenVerifier
 ) -> None:
     try:
         claims = verify(token)
@@ -117,7 +117,7 @@ def _token_proves(
 
 
 def authenticate_client(
-    client: SubsystemId,
+    client: ClientId,
     credentials: CallerCredentials,
     *,
     snapshot: ClientAuthSnapshot,

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from certs.identifiers import SubsystemId
+from certs.identifiers import ClientId
 from gateway.client_auth import (
     TOKEN_HEADER,
     CallerCredentials,
@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _claimed(request: web.Request) -> SubsystemId | None:
+def _claimed(request: web.Request) -> ClientId | None:
     """The subsystem a well-formed request names.
 
     A request the protocol refuses anyway (ambiguous path, repeated or
@@ -114,7 +114,7 @@ def client_auth_middleware(ctx: NodeContext, sink: RefusalSink) -> Middleware:
     return authenticate
 
 
-def _authenticate(ctx: NodeContext, request: web.Request, client: SubsystemId) -> Proof:
+def _authenticate(ctx: NodeContext, request: web.Request, client: ClientId) -> Proof:
     state, tokens = ctx.client_auth, ctx.client_tokens
     if state is None or tokens is None:
         # Fail closed: a node without its client authentication state proves nobody.

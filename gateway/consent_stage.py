@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
 
+from certs.identifiers import MemberId
 from gateway.context import NodeContext
 from gateway.errors import ProviderError
 from gateway.protocol import ExchangeRequest
@@ -114,13 +115,15 @@ async def decide(
             "Renkei-Subject names another data subject than the request does",
             code="server.serverproxy.subject_mismatch",
         )
-    consents = await ctx.policy.active_consents(
-        subject,
-        request.client,
-        conf.groups_of(request.client),
-        request.service,
-        request.purpose,
-        now,
+    # Consents are given to subsystems and groups: a member-level client holds
+    # none, so only the public fields are released to it.
+    client = request.client
+    consents = (
+        []
+        if isinstance(client, MemberId)
+        else await ctx.policy.active_consents(
+            subject, client, conf.groups_of(client), request.service, request.purpose, now
+        )
     )
     released, consent_ids = released_fields(declaration, consents, now)
     return ConsentDecision(declaration, subject, request.purpose, released, consent_ids)

@@ -287,7 +287,7 @@ async def _exchange(
 ) -> web.StreamResponse:
     conf = ctx.conf.current()
     ctx.check_timestamping(ctx.clock())
-    if not conf.has_subsystem(request.client) or not conf.is_hosted_on(
+    if not conf.has_client(request.client) or not conf.client_hosted_on(
         request.client, ctx.settings.node_id
     ):
         raise UnknownClient(f"{request.client} is not a client registered on this node")
@@ -295,7 +295,9 @@ async def _exchange(
     if signer is None:
         raise UnknownClient(f"this node holds no sign key for {request.client.member}")
     if request.purpose is not None and (
-        await ctx.policy.purpose(request.client, request.purpose) is None
+        # Purposes are declared by subsystems; a member-level client has none.
+        isinstance(request.client, MemberId)
+        or await ctx.policy.purpose(request.client, request.purpose) is None
     ):
         raise PurposeUndeclared(
             f"{request.client} has not declared the purpose {request.purpose!r}"

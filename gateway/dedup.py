@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from certs.identifiers import SubsystemId
+from certs.identifiers import ClientId
 from gateway.db import Base
 from gateway.errors import DatabaseUnavailable, DuplicateMessageId
 
@@ -42,13 +42,13 @@ class ClaimedMessage(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
-def _key(client: SubsystemId, message_id: str) -> str:
+def _key(client: ClientId, message_id: str) -> str:
     return hashlib.sha256(f"{client}\n{message_id}".encode()).hexdigest()
 
 
 async def claim_message_id(
     engine: AsyncEngine,
-    client: SubsystemId,
+    client: ClientId,
     message_id: str,
     *,
     now: datetime,

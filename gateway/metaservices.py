@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
+from certs.identifiers import ClientId, GlobalGroupId, IdentifierError, ServiceId, SubsystemId
 from gateway.context import NodeContext
 from gateway.errors import ClientError, NoOpenApiDescription, ProviderError, UnknownService
 from gateway.protocol import ExchangeRequest
@@ -182,7 +182,7 @@ def allowed_methods(
     provider: SubsystemId,
     services: tuple[ServiceBackend, ...],
     policy: AccessPolicy,
-    client: SubsystemId,
+    client: ClientId,
     client_groups: frozenset[GlobalGroupId],
 ) -> dict[str, Any]:
     """The services ``client`` holds a right on, with the endpoints a right covers.
@@ -229,7 +229,7 @@ def metaservice_body(
     *,
     service: ServiceId,
     query: str,
-    client: SubsystemId,
+    client: ClientId,
     conf: GlobalConf,
     services: tuple[ServiceBackend, ...],
     policy: AccessPolicy,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from certs.identifiers import IdentifierError, NodeId, ServiceId, SubsystemId
+from certs.identifiers import ClientId, IdentifierError, MemberId, NodeId, ServiceId, SubsystemId
 from gateway.errors import ClientError, InvalidClientIdentifier
 
 __all__ = [
@@ -108,7 +108,7 @@ class ExchangeRequest:
     service_path: str
     decoded_path: str
     query: str
-    client: SubsystemId
+    client: ClientId
     message_id: str
     user_id: str | None
     issue: str | None
@@ -227,23 +227,25 @@ def check_path_parameters(service_path: str, *, allowed: bool) -> None:
         raise ClientError("this service accepts no ';' parameters in its path")
 
 
-def _parse_client(text: str) -> SubsystemId:
+def _parse_client(text: str) -> ClientId:
     """``X-Road-Client``: each part percent-decoded on its own, as path parts are.
 
     PR-REST §4.3 says the parts "MUST be represented as UTF-8 and encoded
     using percent-encoding"; a decoded part must still be a valid identifier
     part, so an encoded ``/`` or control character is refused, not cleaned.
+    Three parts name a member, four a subsystem ("Including the subsystem code
+    is OPTIONAL", PR-REST §4.1).
     """
     try:
         parts = [_decode_segment(part) for part in text.split("/")]
     except ClientError as exc:
         raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc.message}") from exc
-    if len(parts) != 4:
+    if len(parts) not in (3, 4):
         raise InvalidClientIdentifier(
-            f"invalid X-Road-Client: a subsystem identifier has 4 parts, got {len(parts)}"
+            f"invalid X-Road-Client: a client identifier has 3 or 4 parts, got {len(parts)}"
         )
     try:
-        return SubsystemId(*parts)
+        return MemberId(*parts) if len(parts) == 3 else SubsystemId(*parts)
     except IdentifierError as exc:
         raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc}") from exc
 

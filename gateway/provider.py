@@ -124,7 +124,7 @@ async def _verify(
         raise PeerAuthenticationFailed("the stapled OCSP response is malformed") from exc
     peer = ctx.authenticate_peer(der, conf, now, auth_staple)
     entry.peer_node = str(peer.id)
-    if not conf.is_hosted_on(request.client, peer.id):
+    if not conf.client_hosted_on(request.client, peer.id):
         raise ClientNotHosted(f"{request.client} is not hosted on {peer.id}")
     tokens = http.headers.getall("Renkei-Signature", [])
     if len(tokens) != 1:

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 
-from certs.identifiers import GlobalGroupId, IdentifierError, MemberId, NodeId, SubsystemId
+from certs.identifiers import (
+    ClientId,
+    GlobalGroupId,
+    IdentifierError,
+    MemberId,
+    NodeId,
+    SubsystemId,
+)
 from member_registry._certificates import (
     certificate_to_pem,
     is_fingerprint,
@@ -385,14 +392,33 @@ class GlobalConf:
     def is_hosted_on(self, subsystem: SubsystemId, node_id: NodeId) -> bool:
         return any(node.id == node_id for node in self.nodes_hosting(subsystem))
 
-    def groups_of(self, subsystem: SubsystemId) -> frozenset[GlobalGroupId]:
-        return self._groups_by_subsystem.get(subsystem, frozenset())
+    def client_hosted_on(self, client: ClientId, node_id: NodeId) -> bool:
+        """Whether ``client`` calls through ``node_id``.
+
+        A subsystem is hosted where the configuration says; a member-level
+        client is served by the nodes the member owns, as X-Road serves a
+        security server's owner member.
+        """
+        if isinstance(client, MemberId):
+            return node_id.member == client and node_id in self._nodes_by_id
+        return self.is_hosted_on(client, node_id)
+
+    def groups_of(self, client: ClientId) -> frozenset[GlobalGroupId]:
+        if isinstance(client, MemberId):
+            return frozenset()  # global groups list subsystems
+        return self._groups_by_subsystem.get(client, frozenset())
 
     def member(self, member_id: MemberId) -> Member | None:
         return self._members_by_id.get(member_id)
 
     def has_subsystem(self, subsystem: SubsystemId) -> bool:
         return subsystem in self._subsystems
+
+    def has_client(self, client: ClientId) -> bool:
+        """A registered subsystem, or a member of the federation."""
+        if isinstance(client, MemberId):
+            return client in self._members_by_id
+        return self.has_subsystem(client)
 
     def trust_roots(self) -> tuple[x509.Certificate, ...]:
         return tuple(ca.certificate for ca in self.trusted_cas)

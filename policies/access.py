@@ -3,8 +3,9 @@
 ``AccessPolicy.check_query(client, groups, service, method, path)`` is X-Road's
 ``isQueryAllowed``: it returns the right that allows the query or raises
 :class:`AccessDenied`. Nothing is allowed unless a right says so; an empty policy denies
-everything. A right names a grantee (a subsystem, a global group, or a local group the
-provider defines), an HTTP method (or ``*``) and a path pattern (see ``_pathpattern``).
+everything. A right names a grantee (a subsystem, a member calling as itself, a global
+group, or a local group the provider defines), an HTTP method (or ``*``) and a path
+pattern (see ``_pathpattern``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
+from certs.identifiers import (
+    ClientId,
+    GlobalGroupId,
+    IdentifierError,
+    MemberId,
+    ServiceId,
+    SubsystemId,
+)
 from policies._pathpattern import PathPattern, split_request_path
 from policies.errors import AccessDenied, DeclarationError
 
@@ -47,17 +55,20 @@ class LocalGroupRef:
         return f"{_LOCAL_PREFIX}{self.provider}/{self.code}"
 
 
-Grantee = SubsystemId | GlobalGroupId | LocalGroupRef
+Grantee = SubsystemId | MemberId | GlobalGroupId | LocalGroupRef
 
 
 def parse_grantee(text: str) -> Grantee:
-    """Parse ``I/C/M/S`` (subsystem), ``I/GROUP`` (global group) or ``local:I/C/M/S/CODE``."""
+    """Parse ``I/C/M/S`` (subsystem), ``I/C/M`` (a member as a client itself),
+    ``I/GROUP`` (global group) or ``local:I/C/M/S/CODE``."""
     try:
         if text.startswith(_LOCAL_PREFIX):
             provider, _, code = text[len(_LOCAL_PREFIX) :].rpartition("/")
             return LocalGroupRef(SubsystemId.parse(provider), code)
         if text.count("/") == 1:
             return GlobalGroupId.parse(text)
+        if text.count("/") == 2:
+            return MemberId.parse(text)
         return SubsystemId.parse(text)
     except IdentifierError as exc:
         raise DeclarationError(f"grantee {text!r} is malformed: {exc}") from exc
@@ -115,10 +126,11 @@ class AccessPolicy:
         self._local_groups = {ref: frozenset(members) for ref, members in local_groups.items()}
 
     def _grants(
-        self, right: AccessRight, client: SubsystemId, client_groups: frozenset[GlobalGroupId]
+        self, right: AccessRight, client: ClientId, client_groups: frozenset[GlobalGroupId]
     ) -> bool:
         grantee = right.grantee
-        if isinstance(grantee, SubsystemId):
+        if isinstance(grantee, (SubsystemId, MemberId)):
+            # A right for a member is for the member as a client, not its subsystems.
             return grantee == client
         if isinstance(grantee, GlobalGroupId):
             return grantee in client_groups
@@ -126,7 +138,7 @@ class AccessPolicy:
 
     def check_query(
         self,
-        client: SubsystemId,
+        client: ClientId,
         client_groups: frozenset[GlobalGroupId],
         service: ServiceId,
         method: str,
@@ -156,7 +168,7 @@ class AccessPolicy:
 
     def allowed_rights(
         self,
-        client: SubsystemId,
+        client: ClientId,
         client_groups: frozenset[GlobalGroupId],
         provider: SubsystemId,
     ) -> list[AccessRight]:

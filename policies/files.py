@@ -4,7 +4,7 @@
     [[service]]      id, media_types, fields, public_fields?, consent_governed?,
                      subject? = {header = NAME} | {path = TEMPLATE} | {query = NAME},
                      subject_fields?, impersonal?, response_headers?, description?
-    [[access]]       service, grantee (I/C/M/S, I/GROUP or local:I/C/M/S/CODE),
+    [[access]]       service, grantee (I/C/M/S, I/C/M, I/GROUP or local:I/C/M/S/CODE),
                      method? ("*"), path? ("*")
     [[purpose]]      consumer, code, text
 

@@ -152,7 +152,7 @@ description = "PR-REST Appendix 1's pet store"
 [[service]]
 id = "DEV/COM/222/TESTSERVICE/BARSERVICE"
 backend = "{petstore}"
-allowed = ["DEV/COM/222/TESTCLIENT"]
+allowed = ["DEV/COM/222/TESTCLIENT", "DEV/COM/222"]
 
 [[service]]
 id = "DEV/COM/222/TESTSERVICE/broken"
@@ -292,11 +292,16 @@ def example_body(example: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]
 
 
 def check_xroad_response_headers(
-    answer: Answer, sent: Sent, service: str, *, message_id: str | None = None
+    answer: Answer,
+    sent: Sent,
+    service: str,
+    *,
+    message_id: str | None = None,
+    client: str = CLIENT,
 ) -> None:
     """PR-REST §4.3 "X-Road specific headers returned in the response", one by one."""
     assert answer.header("X-Road-Error") is None
-    assert answer.header("X-Road-Client") == CLIENT
+    assert answer.header("X-Road-Client") == client
     assert answer.header("X-Road-Service") == service
     got_id = answer.header("X-Road-Id")
     assert got_id is not None
@@ -403,6 +408,26 @@ def test_4_3_a_client_part_that_decodes_badly_is_an_invalid_client(
     assert (answer.status, answer.header("X-Road-Error")) == (
         400, "client.invalid_client_identifier"
     )
+
+
+def test_4_1_a_member_level_client_is_served(federation: Federation) -> None:
+    # "Including the subsystem code is OPTIONAL": the member DEV/COM/222 calls as
+    # itself through the node it owns, under a right granted to the member.
+    bar = "DEV/COM/222/TESTSERVICE/BARSERVICE"
+    sent, answer = send(federation, "GET", f"/r1/{bar}/v1/bar/zyggy?quu=1",
+                        [("X-Road-Client", "DEV/COM/222")])
+    assert answer.status == 200, answer.body
+    check_xroad_response_headers(answer, sent, bar, client="DEV/COM/222")
+    assert federation.store.received[-1].header("X-Road-Client") == "DEV/COM/222"
+    # A right of its subsystem is not the member's, and an unknown member is no client.
+    _, denied = send(federation, "GET", f"/r1/{PETSTORE_ID}/v2/pets/1124",
+                     [("X-Road-Client", "DEV/COM/222")])
+    assert (denied.status, denied.header("X-Road-Error")) == (
+        500, "server.serverproxy.access_denied"
+    )
+    _, unknown = send(federation, "GET", f"/r1/{bar}/v1/bar/zyggy",
+                      [("X-Road-Client", "DEV/COM/999")])
+    assert (unknown.status, unknown.header("X-Road-Error")) == (400, "client.unknown_client")
 
 
 def test_4_3_optional_headers_reach_the_service(federation: Federation) -> None:

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs.identifiers import SubsystemId
+from certs.identifiers import ClientId, SubsystemId
 from gateway.client_auth import (
     CallerCredentials,
     ClientAuthSnapshot,
@@ -49,7 +49,7 @@ PLAIN_REMOTE = CallerCredentials(tls=False, loopback=False)
 
 
 def _check(
-    client: SubsystemId,
+    client: ClientId,
     credentials: CallerCredentials,
     *,
     snapshot: ClientAuthSnapshot = SNAPSHOT,
@@ -97,7 +97,7 @@ def test_plain_http_passes_only_where_the_type_allows_it() -> None:
     )
 
 
-def _refused(client: SubsystemId, credentials: CallerCredentials, **kwargs: object) -> str:
+def _refused(client: ClientId, credentials: CallerCredentials, **kwargs: object) -> str:
     with pytest.raises(ClientAuthenticationFailed) as caught:
         _check(client, credentials, **kwargs)  # type: ignore[arg-type]
     assert caught.value.code == "client.authentication_failed"
@@ -155,6 +155,17 @@ def test_the_token_of_another_subsystem_is_refused() -> None:
         connection_types={str(HOSPITAL): ConnectionType.HTTP}, tokens=SNAPSHOT.tokens
     )
     _refused(HOSPITAL, _with(PLAIN_LOCAL, token=INSURER_TOKEN), snapshot=open_types)
+
+
+def test_a_subsystems_credentials_do_not_prove_its_member() -> None:
+    # A member-level X-Road-Client (PR-REST §4.1) is another client than its
+    # subsystems: their token or certificate is refused for it, and with no
+    # credential of its own it passes only where the node proves nobody.
+    member = HOSPITAL.member
+    assert "issued for" in _refused(member, _with(TLS, token=HOSPITAL_TOKEN))
+    assert "another client" in _refused(member, _with(TLS, certificate_sha256=HOSPITAL_CERT))
+    assert "must prove" in _refused(member, TLS)
+    assert _check(member, PLAIN_LOCAL, default=ConnectionType.HTTP) == "none"
 
 
 def test_an_expired_token_is_refused() -> None:

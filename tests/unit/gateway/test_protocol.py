@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certs.identifiers import NodeId, ServiceId, SubsystemId
+from certs.identifiers import MemberId, NodeId, ServiceId, SubsystemId
 from gateway.errors import ClientError, InvalidClientIdentifier
 from gateway.protocol import check_path_parameters, end_to_end_headers, parse_exchange_request
 
@@ -117,7 +117,7 @@ def test_duplicate_identity_headers(name: str) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "RENKEI/GOV/HOSP-A",
+        "RENKEI/GOV",
         "RENKEI/GOV/HOSP A/EHR",
         "",
         "a/b/c/d/e",
@@ -133,6 +133,13 @@ def test_invalid_client_identifier(value: str) -> None:
     with pytest.raises(InvalidClientIdentifier) as info:
         parse_exchange_request("GET", SERVICE, [("X-Road-Client", value)])
     assert info.value.code == "client.invalid_client_identifier"
+
+
+def test_a_member_level_client_is_accepted() -> None:
+    # PR-REST §4.1: "Including the subsystem code is OPTIONAL."
+    request = parse_exchange_request("GET", SERVICE, [("X-Road-Client", "RENKEI/GOV/HOSP%2DA")])
+    assert request.client == MemberId("RENKEI", "GOV", "HOSP-A")
+    assert request.client.member == request.client
 
 
 def test_percent_encoded_client_parts_are_decoded_one_by_one() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from certs.identifiers import NodeId, SubsystemId
+from certs.identifiers import MemberId, NodeId, SubsystemId
 from member_registry._certificates import fingerprint
 from member_registry.errors import GlobalConfMalformed
 from member_registry.globalconf import GlobalConf, Member, Node
@@ -94,6 +94,20 @@ def test_lookups(sample_conf: GlobalConf, auth_certificate: x509.Certificate,
     assert sample_conf.has_subsystem(EHR)
     assert not sample_conf.has_subsystem(SubsystemId.parse("RENKEI/GOV/HOSP-A/NOPE"))
     assert sample_conf.trust_roots() == (ca_certificate,)
+
+
+def test_member_level_clients(sample_conf: GlobalConf) -> None:
+    # A member is a client of the nodes it owns (X-Road: the owner member of a
+    # security server); it has no global groups, and must be a member.
+    assert NODE1.member == HOSP_A
+    assert sample_conf.has_client(HOSP_A)
+    assert sample_conf.has_client(EHR)
+    assert not sample_conf.has_client(MemberId.parse("RENKEI/GOV/NOBODY"))
+    assert sample_conf.client_hosted_on(HOSP_A, NODE1)
+    assert sample_conf.client_hosted_on(EHR, NODE1)
+    assert not sample_conf.client_hosted_on(CITY, NODE1)
+    assert not sample_conf.client_hosted_on(HOSP_A, NodeId.parse("RENKEI/GOV/HOSP-A/other"))
+    assert sample_conf.groups_of(HOSP_A) == frozenset()
 
 
 def test_expiry_is_inclusive(sample_conf: GlobalConf) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from certs.identifiers import GlobalGroupId, SubsystemId
+from certs.identifiers import GlobalGroupId, MemberId, SubsystemId
 from policies.access import AccessPolicy, AccessRight, LocalGroupRef, parse_grantee
 from policies.errors import AccessDenied, DeclarationError
 
@@ -35,6 +35,20 @@ def test_grant_to_subsystem_allows_only_that_subsystem() -> None:
         rules.check_query(STRANGER, NONE, SERVICE, "GET", "/Patient/1")
     with pytest.raises(AccessDenied):
         rules.check_query(CLIENT, NONE, OTHER_SERVICE, "GET", "/Patient/1")
+
+
+def test_a_member_and_its_subsystems_are_different_clients() -> None:
+    # X-Road: a member-level client is the member itself; a right for the member is
+    # not a right for its subsystems, nor the other way round.
+    member = CLIENT.member
+    for_member = AccessRight(SERVICE, member)
+    assert policy(for_member).check_query(member, NONE, SERVICE, "GET", "/x") is for_member
+    with pytest.raises(AccessDenied):
+        policy(for_member).check_query(CLIENT, NONE, SERVICE, "GET", "/x")
+    with pytest.raises(AccessDenied):
+        policy(AccessRight(SERVICE, CLIENT)).check_query(member, NONE, SERVICE, "GET", "/x")
+    with pytest.raises(AccessDenied):
+        policy(for_member).check_query(STRANGER.member, NONE, SERVICE, "GET", "/x")
 
 
 def test_grant_to_global_group_needs_membership() -> None:
@@ -201,6 +215,7 @@ def test_allowed_services_lists_only_the_providers_services_for_this_client() ->
     ("text", "expected"),
     [
         ("EE/GOV/A/clinic", CLIENT),
+        ("EE/GOV/A", MemberId.parse("EE/GOV/A")),  # a member as a client (PR-REST §4.1)
         ("EE/hospitals", GROUP),
         ("local:EE/GOV/B/records/partners", LocalGroupRef(PROVIDER, "partners")),
     ],
@@ -211,7 +226,8 @@ def test_parse_grantee_round_trips(text: str, expected: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "EE", "EE/GOV/A", "local:EE/GOV/B/partners", "EE/a b", "local:x"]
+    "text", ["", "EE", "EE/GOV/A/b/c/d", "EE/GOV/A b", "local:EE/GOV/B/partners", "EE/a b",
+             "local:x"]
 )
 def test_parse_grantee_rejects_malformed(text: str) -> None:
     with pytest.raises(DeclarationError):
