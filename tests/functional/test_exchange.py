@@ -152,7 +152,7 @@ async def test_unknown_provider_subsystem(federation: dict[str, Any]) -> None:
     [
         ([], "client.bad_request"),
         ([("X-Road-Client", CONSUMER), ("X-Road-Client", CONSUMER)], "client.bad_request"),
-        ([("X-Road-Client", "RENKEI/GOV/HOSP-A")], "client.invalid_client_identifier"),
+        ([("X-Road-Client", "RENKEI/GOV")], "client.invalid_client_identifier"),
         ([("X-Road-Client", "RENKEI/GOV/HOSP-B/EHR")], "client.unknown_client"),
     ],
 )
@@ -168,6 +168,25 @@ async def test_client_header_errors(
         assert response.status == 400
         assert response.headers["X-Road-Error"] == code
         assert (await response.json())["type"] == code
+
+
+async def test_a_member_level_client_must_prove_itself_on_a_shared_node(
+    federation: dict[str, Any],
+) -> None:
+    # HOSP-A's node also hosts the insurer, so its client port proves every caller;
+    # a member-level client has no credential of its own there, and a subsystem's
+    # token does not prove its member.
+    token = client_headers(federation, CONSUMER).get("Renkei-Client-Token")
+    for extra in ({}, {"Renkei-Client-Token": token} if token else {}):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{client_url(federation)}/r1/{ECHO}",
+                headers={"X-Road-Client": "RENKEI/GOV/HOSP-A", **extra},
+            ) as response,
+        ):
+            assert response.status == 401
+            assert response.headers["X-Road-Error"] == "client.authentication_failed"
 
 
 async def test_errors_in_xml_when_asked(federation: dict[str, Any]) -> None:
