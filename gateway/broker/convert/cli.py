@@ -47,6 +47,13 @@ def register(broker_commands: Any) -> None:
     _output(realtime)
     realtime.set_defaults(handler=_realtime)
 
+    mapped = kinds.add_parser("mapped", help="a CSV or JSON sensor payload, as a TOML "
+                              "mapping says")
+    mapped.add_argument("mapping", type=Path, help="the mapping file (TOML)")
+    mapped.add_argument("payload", type=Path, help="the payload file")
+    _output(mapped)
+    mapped.set_defaults(handler=_mapped)
+
 
 def _output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
@@ -101,6 +108,20 @@ def _realtime(args: argparse.Namespace) -> int:
         entities = convert_vehicle_positions(message, args.feed_id,
                                              vehicle_type=args.vehicle_type)
         counts = {"Vehicle": len(entities)} if entities else {}
+        return _emit(args, iter(entities), counts)
+
+    return _guarded(run, args)
+
+
+def _mapped(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace) -> int:
+        from gateway.broker.convert.mapping import load_mapping
+        from gateway.broker.convert.payloads import convert_payload
+
+        mapping = load_mapping(Path(args.mapping))
+        payload: Path = args.payload
+        entities = convert_payload(mapping, payload.read_bytes(), source=payload.name)
+        counts = {mapping.entity_type: len(entities)} if entities else {}
         return _emit(args, iter(entities), counts)
 
     return _guarded(run, args)
