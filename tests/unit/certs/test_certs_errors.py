@@ -35,6 +35,8 @@ EXPECTED = {
     errors.OcspUnknown: ("certs.ocsp_unknown", errors.OcspError),
     errors.TsaError: ("certs.tsa_error", errors.CertsError),
     errors.TimestampInvalid: ("certs.timestamp_invalid", errors.CertsError),
+    errors.SignatureInvalid: ("certs.signature_invalid", errors.CertsError),
+    errors.PayloadInvalid: ("certs.payload_invalid", errors.SignatureInvalid),
 }
 
 
