@@ -21,6 +21,7 @@ from gateway.provider import handle_peer_request
 from gateway.refusals import audit_sink
 from gateway.rejections import MANAGEMENT_BEARER
 from gateway.responses import error_response
+from gateway.services_api import add_service_routes
 from gateway.tokens import TokenError, TokenIssuer
 
 __all__ = ["CONTEXT", "TOKENS", "client_app", "management_app", "peer_app"]
@@ -169,5 +170,6 @@ def management_app(ctx: NodeContext, tokens: TokenIssuer) -> web.Application:
     app.router.add_get("/readyz", readyz)
     add_audit_routes(app, ctx, require_role)
     add_policy_routes(app, ctx, require_role)
+    add_service_routes(app, ctx, require_role)
     add_client_routes(app, ctx, require_role)
     return app

@@ -12,27 +12,32 @@ not applied: that is what ``renkei policy apply`` is for.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy import Column, String, Table, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import Base
 from gateway.operator_log import NODE_OPERATOR_LOG, OperatorAction, OperatorLog
+from gateway.services import Service, ServiceStore, read_openapi_file
+from gateway.settings import ServiceBackend
 from member_registry.operator_log import OperatorLogUnavailable
 from policies.errors import DeclarationError
 from policies.files import ApplyReport, apply_policy_file, parse_policy_text
 from policies.store import PolicyStore
 
-__all__ = ["NODE_SEEDS", "SEED_ACTOR", "record_change", "seed_policy_file"]
+__all__ = ["NODE_SEEDS", "SEED_ACTOR", "record_change", "seed_policy_file", "seed_services"]
 
 log = structlog.get_logger(__name__)
 
 SEED_ACTOR = "node.toml"
 POLICY_SEED = "policy_file"
+SERVICES_SEED = "services"
 
 NODE_SEEDS = Table(
     "node_seeds",
@@ -125,3 +130,73 @@ async def seed_policy_file(
         change=report.trail_change(),
     )
     return report
+
+
+def _seed_service(backend: ServiceBackend) -> Service:
+    return Service(
+        service=backend.service,
+        url=backend.url,
+        timeout_s=backend.timeout_s,
+        openapi=read_openapi_file(backend.openapi) if backend.openapi is not None else None,
+        openapi_source=str(backend.openapi or ""),
+        path_parameters=backend.path_parameters,
+        title=backend.title,
+        description=backend.description,
+    )
+
+
+def _services_digest(backends: tuple[ServiceBackend, ...]) -> str:
+    text = json.dumps(
+        [[str(b.service), b.url, b.timeout_s, str(b.openapi or ""), b.path_parameters,
+          b.title, b.description] for b in backends],
+        sort_keys=True,
+    )  # fmt: skip
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+async def seed_services(
+    engine: AsyncEngine,
+    store: ServiceStore,
+    backends: tuple[ServiceBackend, ...],
+    *,
+    now: datetime,
+) -> int | None:
+    """Add node.toml's ``[[service]]`` entries if the services were never seeded.
+
+    The number added, or None when the database already holds the node's services
+    (then a node.toml whose entries changed since is reported, not applied).
+    """
+    digest = _services_digest(backends)
+    seeded = await _seeded(engine, SERVICES_SEED)
+    if seeded is not None:
+        if seeded != digest and backends:
+            log.warning(
+                "services_not_applied",
+                reason="the database holds the node's services; node.toml's [[service]] "
+                "entries changed since they were first added. Change services with "
+                "renkei service add/update/remove",
+            )
+        return None
+    services = tuple(_seed_service(backend) for backend in backends)
+
+    async def marker(conn: AsyncConnection) -> None:
+        await conn.execute(
+            insert(NODE_SEEDS).values(
+                name=SERVICES_SEED, sha256=digest, source="node.toml", applied_at=now.isoformat()
+            )
+        )
+
+    try:
+        await store.seed(services, now=now, marker=marker)
+    except IntegrityError:
+        if await _seeded(engine, SERVICES_SEED) is not None:
+            return None  # another process of this node seeded them first
+        raise
+    if services:
+        log.info("services_seeded", count=len(services))
+        await record_change(
+            engine, now=now, actor=SEED_ACTOR, role="bootstrap", action="/services/seed",
+            target="node.toml",
+            change={"before": None, "after": [service.to_json() for service in services]},
+        )  # fmt: skip
+    return len(services)

@@ -1,6 +1,7 @@
 """Publishing this node's services to the registry's API catalogue.
 
-At start and then periodically, the node describes each configured service
+At start, whenever its services change, and then periodically, the node
+describes each of its enabled services
 (title and description from its OpenAPI document or its declaration, the
 declaration itself, the OpenAPI document), signs the list with its auth key
 (``member_registry.catalogue.sign_publication``) and POSTs it to the
@@ -22,9 +23,9 @@ import aiohttp
 import structlog
 
 from certs.keys import load_certificate, load_private_key
-from gateway.errors import ProviderError
-from gateway.metaservices import is_metaservice, load_openapi
-from gateway.settings import NodeSettings, ServiceBackend
+from gateway.metaservices import is_metaservice
+from gateway.services import Service
+from gateway.settings import NodeSettings
 from member_registry.anchor import load_anchor
 from member_registry.catalogue import CatalogueRefused, sign_publication
 from policies.declarations import ServiceDeclaration
@@ -58,7 +59,7 @@ def _declaration_json(declaration: ServiceDeclaration) -> dict[str, Any]:
     }
 
 
-def _title(backend: ServiceBackend, info: dict[str, Any]) -> str:
+def _title(backend: Service, info: dict[str, Any]) -> str:
     title = info.get("title")
     if isinstance(title, str) and title.strip():
         return title
@@ -66,7 +67,7 @@ def _title(backend: ServiceBackend, info: dict[str, Any]) -> str:
 
 
 def _description(
-    backend: ServiceBackend, declaration: ServiceDeclaration | None, info: dict[str, Any]
+    backend: Service, declaration: ServiceDeclaration | None, info: dict[str, Any]
 ) -> str:
     """The first description that says something; a service always has one."""
     candidates = (
@@ -81,20 +82,16 @@ def _description(
     return f"The {service.service_code} service of {service.subsystem}."
 
 
-async def describe_services(settings: NodeSettings, policy: PolicyStore) -> list[dict[str, Any]]:
+async def describe_services(
+    services: tuple[Service, ...], policy: PolicyStore
+) -> list[dict[str, Any]]:
     """The catalogue document's services: what integrators need to find and call them."""
     described = []
-    for backend in settings.services:
-        if is_metaservice(backend.service):
+    for backend in services:
+        if is_metaservice(backend.service) or not backend.enabled:
             continue
         declaration = await policy.service_declaration(backend.service)
-        openapi: dict[str, Any] | None = None
-        if backend.openapi is not None:
-            try:
-                openapi = load_openapi(backend.openapi)
-            except ProviderError as exc:
-                log.warning("catalogue_openapi_unreadable", service=str(backend.service),
-                            error=exc.message)
+        openapi = dict(backend.openapi) if backend.openapi is not None else None
         info = openapi.get("info") if openapi is not None else None
         info = info if isinstance(info, dict) else {}
         described.append(
@@ -112,6 +109,7 @@ async def describe_services(settings: NodeSettings, policy: PolicyStore) -> list
 async def publish_catalogue(
     session: aiohttp.ClientSession,
     settings: NodeSettings,
+    services: tuple[Service, ...],
     policy: PolicyStore,
     *,
     url: str,
@@ -122,12 +120,12 @@ async def publish_catalogue(
     Raises ``aiohttp.ClientError`` or ``TimeoutError`` when the registry cannot
     be reached, ``RuntimeError`` when it refuses the publication.
     """
-    services = await describe_services(settings, policy)
+    described = await describe_services(services, policy)
     token = sign_publication(
         load_private_key(settings.auth_key),
         load_certificate(settings.auth_certificate),
         settings.node_id,
-        services,
+        described,
         now,
     )
     async with session.post(
@@ -139,35 +137,42 @@ async def publish_catalogue(
         if response.status != 200:
             text = (await response.content.read(2048)).decode("utf-8", "replace")
             raise RuntimeError(f"the registry refused the catalogue ({response.status}): {text}")
-    return len(services)
+    return len(described)
 
 
 @contextlib.asynccontextmanager
 async def catalogue_pushing(
     settings: NodeSettings,
+    services: Callable[[], tuple[Service, ...]],
     policy: PolicyStore,
     clock: Callable[[], datetime],
     *,
     interval_s: float = DEFAULT_INTERVAL_S,
-) -> AsyncIterator[None]:
-    """Push the catalogue now and every ``interval_s`` while the block runs."""
+) -> AsyncIterator[asyncio.Event]:
+    """Push the catalogue now and every ``interval_s`` while the block runs.
+
+    Setting the event it yields pushes at once (the node's services changed).
+    """
     url = publish_url(load_anchor(settings.anchor).download_urls[0])
+    wake = asyncio.Event()
 
     async def run() -> None:
         async with aiohttp.ClientSession() as session:
             while True:
+                wake.clear()
                 try:
                     count = await publish_catalogue(
-                        session, settings, policy, url=url, now=clock()
+                        session, settings, services(), policy, url=url, now=clock()
                     )
                     log.info("catalogue_published", services=count)
                 except (aiohttp.ClientError, TimeoutError, RuntimeError, CatalogueRefused) as exc:
                     log.warning("catalogue_publish_failed", url=url, error=str(exc)[:500])
-                await asyncio.sleep(interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), interval_s)
 
     task = asyncio.create_task(run(), name="catalogue-push")
     try:
-        yield
+        yield wake
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -11,7 +11,14 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     from certs import cli as certs_cli
-    from gateway import audit_cli, client_cli, node_cli, policy_apply_cli, policy_cli
+    from gateway import (
+        audit_cli,
+        client_cli,
+        node_cli,
+        policy_apply_cli,
+        policy_cli,
+        service_cli,
+    )
     from member_registry import cli as registry_cli
     from policies import cli as policies_cli
 
@@ -25,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_cli.register(commands)
     audit_cli.register(commands)
     policy_cli.register(commands)
+    service_cli.register(commands)
     client_cli.register(commands)
     _register_broker(commands)
     return parser

@@ -29,7 +29,7 @@ from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.integrity import ChainCheck
 from gateway.audit.service import check_chain_at_start, checkpoints_running
 from gateway.audit.writer import AuditWriter
-from gateway.bootstrap import seed_policy_file
+from gateway.bootstrap import seed_policy_file, seed_services
 from gateway.client_auth import (
     ClientAuthSnapshot,
     ClientPortUnprotected,
@@ -45,6 +45,7 @@ from gateway.errors import PeerAuthenticationFailed, TimestampingFailed
 from gateway.peer_connector import PinnedConnector, Pins
 from gateway.rejections import PEER_TLS, RejectionLog, tls_reason
 from gateway.replay import ReplayGuard
+from gateway.services import ServiceSnapshot, ServiceState, ServiceStore
 from gateway.settings import NodeSettings
 from gateway.signing import CertificateCache, MessageSigner
 from gateway.status import StatusService
@@ -95,11 +96,22 @@ class NodeContext:
     client_tokens: ClientTokens | None = None
     client_default: ConnectionType = ConnectionType.HTTPS
     client_ssl: ssl.SSLContext | None = None
+    # The services this node provides (gateway/services.py), reloaded when they change.
+    services: ServiceState | None = None
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0
     _roots: tuple[x509.Certificate, ...] = ()
     _peer_checks: dict[bytes, _PeerCheck] = field(default_factory=dict)
+
+    def on_services_change(self, callback: Callable[[ServiceSnapshot], None]) -> None:
+        if self.services is not None:
+            self.services.on_change(callback)
+
+    def service_snapshot(self) -> ServiceSnapshot:
+        if self.services is None:
+            raise RuntimeError("services not loaded")
+        return self.services.current
 
     @property
     def node_id(self) -> str:
@@ -263,6 +275,11 @@ async def open_node(
     if settings.policy_file is not None:
         # The node's initial policy, once; later starts never overwrite the database.
         await seed_policy_file(engine, policy, settings.policy_file, now=clock())
+    service_store = ServiceStore(engine)
+    # node.toml's [[service]] entries seed the database once, like the policy file.
+    await seed_services(engine, service_store, settings.services, now=clock())
+    service_state = ServiceState(service_store)
+    await service_state.reload()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conf = ConfigurationClient(
         settings.anchor, settings.data_dir / "globalconf.jws", clock=clock,
@@ -293,6 +310,7 @@ async def open_node(
         client_tokens=ClientTokens.from_key_file(settings.token_key, node_id=str(settings.node_id)),
         client_default=client_default_type(settings),
         client_ssl=client_ssl,
+        services=service_state,
     )
     on_handshake_failure(
         context.server_ssl,
@@ -310,6 +328,7 @@ async def open_node(
     conf.on_change(context.on_conf_change)
     status_task: asyncio.Task[None] | None = None
     client_auth_task = asyncio.create_task(client_state.run(), name="client-auth-reload")
+    services_task = asyncio.create_task(service_state.run(), name="services-reload")
     try:
         # Before any row is appended: the chain must be the one last witnessed.
         context.chain_check = await check_chain_at_start(settings, engine)
@@ -326,9 +345,10 @@ async def open_node(
             context.checkpointer = checkpointer
             yield context
     finally:
-        client_auth_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await client_auth_task
+        for task in (client_auth_task, services_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if status_task is not None:
             status_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

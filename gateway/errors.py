@@ -35,6 +35,7 @@
     │   ├── WrongDestination          server.serverproxy.wrong_destination   500
     │   ├── ClientNotHosted           server.serverproxy.client_not_hosted   500
     │   ├── UnknownService            server.serverproxy.unknown_service     500
+    │   ├── ServiceDisabled           server.serverproxy.service_disabled    500
     │   ├── AccessDenied              server.serverproxy.access_denied       500
     │   ├── ServiceFailed             server.serverproxy.service_failed      500
     │   └── ServiceTimeout            server.serverproxy.service_timeout     504
@@ -80,6 +81,7 @@ __all__ = [
     "Replayed",
     "RequestTimeout",
     "ResponseInvalid",
+    "ServiceDisabled",
     "ServiceFailed",
     "ServiceTimeout",
     "SignatureInvalid",
@@ -268,6 +270,12 @@ class ClientNotHosted(ProviderError):
 
 class UnknownService(ProviderError):
     code = "server.serverproxy.unknown_service"
+
+
+class ServiceDisabled(ProviderError):
+    """The service exists on this node but its operator disabled it."""
+
+    code = "server.serverproxy.service_disabled"
 
 
 class AccessDenied(ProviderError):

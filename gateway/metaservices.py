@@ -2,9 +2,10 @@
 
 ``listMethods``, ``allowedMethods`` and ``getOpenAPI`` arrive at the provider node as
 ordinary signed exchanges whose service code is the metaservice's name; the provider
-answers them from its configured services, its access rights and the services' OpenAPI
-files instead of calling a backend. The codes are reserved: a configured service with
-such a code is never reached. (``listClients`` is the consumer node's: ``list_clients``.)
+answers them from its services (gateway/services.py), its access rights and the
+services' OpenAPI descriptions instead of calling a backend. The codes are reserved: a
+service with such a code is never reached. (``listClients`` is the consumer node's:
+``list_clients``.)
 
 Endpoints are written in X-Road's notation: an upper-case method or ``*``, and a path in
 which ``*`` is one segment and ``**`` any number of them. A service's endpoints are the
@@ -24,7 +25,8 @@ from certs.identifiers import ClientId, GlobalGroupId, IdentifierError, ServiceI
 from gateway.context import NodeContext
 from gateway.errors import ClientError, NoOpenApiDescription, ProviderError, UnknownService
 from gateway.protocol import ExchangeRequest
-from gateway.settings import ServiceBackend
+from gateway.services import Service
+from gateway.services import openapi_endpoints as _openapi_endpoints
 from gateway.spool import SpooledBody
 from member_registry.globalconf import GlobalConf
 from policies.access import AccessPolicy, AccessRight
@@ -97,21 +99,7 @@ def anonymise_servers(document: dict[str, Any]) -> dict[str, Any]:
 
 def openapi_endpoints(document: dict[str, Any]) -> list[Endpoint]:
     """The operations of an OpenAPI document as X-Road endpoints (``/pet/{id}`` -> ``/pet/*``)."""
-    paths = document.get("paths")
-    if not isinstance(paths, dict):
-        return []
-    endpoints: list[Endpoint] = []
-    for template, item in paths.items():
-        if not isinstance(template, str) or not template.startswith("/"):
-            continue
-        if not isinstance(item, dict):
-            continue
-        path = "/".join(
-            "*" if part.startswith("{") and part.endswith("}") else part
-            for part in template.split("/")
-        )
-        endpoints.extend((method.upper(), path) for method in _OPERATIONS if method in item)
-    return endpoints
+    return _openapi_endpoints(document)
 
 
 def _is_base(method: str, path: str) -> bool:
@@ -123,10 +111,8 @@ def _right_endpoint(right: AccessRight) -> Endpoint:
     return right.method, "**" if right.path in _WHOLE_SERVICE else right.path
 
 
-def _endpoints(backend: ServiceBackend, policy: AccessPolicy) -> list[Endpoint]:
-    found: list[Endpoint] = []
-    if backend.openapi is not None:
-        found.extend(openapi_endpoints(load_openapi(backend.openapi)))
+def _endpoints(backend: Service, policy: AccessPolicy) -> list[Endpoint]:
+    found: list[Endpoint] = list(backend.endpoints())
     found.extend(_right_endpoint(right) for right in policy.service_rights(backend.service))
     unique: list[Endpoint] = []
     for endpoint in found:
@@ -139,35 +125,36 @@ def _segments(path: str) -> tuple[str, ...]:
     return () if path == "/" else tuple(path[1:].split("/"))
 
 
-def _service_json(backend: ServiceBackend, endpoints: list[Endpoint]) -> dict[str, Any]:
+def _service_json(backend: Service, endpoints: list[Endpoint]) -> dict[str, Any]:
     service = backend.service
     return {
         "member_class": service.member_class,
         "member_code": service.member_code,
         "object_type": "SERVICE",
         "service_code": service.service_code,
-        "service_type": "OPENAPI" if backend.openapi is not None else "REST",
+        "service_type": backend.service_type,
         "subsystem_code": service.subsystem_code,
         "xroad_instance": service.instance,
         "endpoint_list": [{"method": method, "path": path} for method, path in endpoints],
     }
 
 
-def _served(
-    provider: SubsystemId, services: tuple[ServiceBackend, ...]
-) -> list[ServiceBackend]:
+def _served(provider: SubsystemId, services: tuple[Service, ...]) -> list[Service]:
+    """The provider's enabled services (a disabled one is not offered, as in X-Road)."""
     return sorted(
         (
             backend
             for backend in services
-            if backend.service.subsystem == provider and not is_metaservice(backend.service)
+            if backend.service.subsystem == provider
+            and backend.enabled
+            and not is_metaservice(backend.service)
         ),
         key=lambda backend: backend.service,
     )
 
 
 def list_methods(
-    provider: SubsystemId, services: tuple[ServiceBackend, ...], policy: AccessPolicy
+    provider: SubsystemId, services: tuple[Service, ...], policy: AccessPolicy
 ) -> dict[str, Any]:
     """The provider subsystem's services and their endpoints (``listMethods``)."""
     return {
@@ -180,7 +167,7 @@ def list_methods(
 
 def allowed_methods(
     provider: SubsystemId,
-    services: tuple[ServiceBackend, ...],
+    services: tuple[Service, ...],
     policy: AccessPolicy,
     client: ClientId,
     client_groups: frozenset[GlobalGroupId],
@@ -206,7 +193,7 @@ def allowed_methods(
 
 
 def _openapi_of(
-    provider: SubsystemId, services: tuple[ServiceBackend, ...], query: str
+    provider: SubsystemId, services: tuple[Service, ...], query: str
 ) -> dict[str, Any]:
     codes = parse_qs(query, keep_blank_values=True).get("serviceCode", [])
     if len(codes) != 1 or not codes[0]:
@@ -216,12 +203,12 @@ def _openapi_of(
     except IdentifierError as exc:
         raise ClientError(f"bad serviceCode: {exc}") from exc
     for backend in services:
-        if backend.service == wanted and not is_metaservice(wanted):
+        if backend.service == wanted and backend.enabled and not is_metaservice(wanted):
             if backend.openapi is None:
                 raise NoOpenApiDescription(
                     f"{wanted} has no OpenAPI description (its service_type is REST)"
                 )
-            return anonymise_servers(load_openapi(backend.openapi))
+            return anonymise_servers(dict(backend.openapi))
     raise UnknownService(f"{wanted} is not a service of this node")
 
 
@@ -231,7 +218,7 @@ def metaservice_body(
     query: str,
     client: ClientId,
     conf: GlobalConf,
-    services: tuple[ServiceBackend, ...],
+    services: tuple[Service, ...],
     policy: AccessPolicy,
 ) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
     """The provider's answer to a metaservice call: status, headers, JSON body."""
@@ -259,7 +246,7 @@ async def answer_metaservice(
         query=request.query or "",
         client=request.client,
         conf=conf,
-        services=ctx.settings.services,
+        services=ctx.service_snapshot().all(),
         policy=await ctx.policy.access_policy(),
     )
     body = SpooledBody(memory_limit=len(content))

@@ -292,6 +292,8 @@ def _init(args: argparse.Namespace) -> int:
         print(f"  renkei ca issue --dir CA --csr {csr} --profile sign "
               f"--out {csr.with_suffix('.pem')}")
     print(f"then: renkei node register --config {layout.config} --registry URL")
+    print(f"and once it serves: renkei service add ... and renkei policy apply POLICY.toml "
+          f"(or, before its first start, renkei policy apply POLICY.toml --config {layout.config})")
     return 0
 
 

@@ -53,6 +53,65 @@ _CLIENT = "/api/clients/{instance}/{member_class}/{member_code}/{subsystem}"
 _CONNECTION_TYPES = ["HTTP", "HTTPS_NO_AUTH", "HTTPS", "TOKEN"]
 
 
+_SERVICE_SETTINGS: dict[str, Any] = {
+    "backend": {**_STR, "description": "the backend's http:// or https:// URL"},
+    "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+    "path_parameters": {"type": "boolean"},
+    "title": _STR,
+    "description": _STR,
+    "enabled": {"type": "boolean"},
+    "openapi": {"type": ["object", "null"], "description": "an OpenAPI 3 description (JSON)"},
+    "openapi_url": {**_STR, "description": "where the node fetches the description, once"},
+    "tls": {
+        "type": "object",
+        "properties": {"verify": {"type": "boolean"}, "ca_pem": {"type": ["string", "null"]}},
+    },
+}
+_SERVICE_ID = [
+    {
+        "name": "service_id",
+        "in": "path",
+        "required": True,
+        "description": "INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE, its slashes as they are",
+        "schema": _STR,
+    }
+]
+
+
+def _service_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The node's services at runtime (docs/operations.md, "Services")."""
+    one = "/api/services/{service_id}"
+    return [
+        ("GET", "/api/services", "the node's services (role admin, auditor or consent)",
+         {"responses": _ok()}),
+        (
+            "POST",
+            "/api/services",
+            "add a service: a plain REST service, or one whose OpenAPI description (openapi,"
+            " or openapi_url fetched once) gives its endpoints; served at once, its"
+            " provider subsystem must be hosted on this node (409: it exists)",
+            {
+                "requestBody": _body(["id", "backend"], {"id": _STR, **_SERVICE_SETTINGS}),
+                "responses": {**_ok(status="201"), **error_responses(400, 409)},
+            },
+        ),
+        ("GET", one, "one service with its endpoints",
+         {"parameters": _SERVICE_ID, "responses": {**_ok(), **_CHANGE}}),
+        (
+            "PATCH",
+            one,
+            "change some of a service's settings (enabled false disables it)",
+            {
+                "parameters": _SERVICE_ID,
+                "requestBody": _body([], _SERVICE_SETTINGS),
+                "responses": {**_ok(), **_CHANGE},
+            },
+        ),
+        ("DELETE", one, "remove a service and its access rights",
+         {"parameters": _SERVICE_ID, "responses": {**_ok(), **_CHANGE}}),
+    ]  # fmt: skip
+
+
 def _client_auth_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
     """Client-port authentication (docs/protocol.md, "Who is calling")."""
     changed = {**_ok(), **error_responses(400, 404)}
@@ -267,7 +326,8 @@ def node_openapi() -> dict[str, Any]:
             {"responses": {**_ok(), **_CHANGE}},
         ),
         *_client_auth_operations(),
-        (get, "/api/services", "service declarations", {"responses": _ok()}),
+        (get, "/api/declarations", "service declarations", {"responses": _ok()}),
+        *_service_operations(),
         (
             post,
             "/api/policy/apply",

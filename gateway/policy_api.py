@@ -36,7 +36,7 @@ from policies.receipts import make_consent_record, make_receipt, sign_receipt, s
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["add_policy_routes", "consent_json", "right_json"]
+__all__ = ["add_policy_routes", "consent_json", "right_json", "strict_body"]
 
 RoleCheck = Callable[..., None]
 
@@ -101,6 +101,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _strict_loads(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+
+
+async def strict_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; a duplicate key or another shape is a 400."""
+    return await _body(request)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -239,10 +244,10 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
         note_change(request, before=before[0] if before else None, after=None)
         return web.json_response({"revoked": right_id})
 
-    async def list_services(request: web.Request) -> web.Response:
+    async def list_declarations(request: web.Request) -> web.Response:
         require_role(request, "admin", "auditor", "consent")
         declarations = await store.list_services()
-        return web.json_response({"services": [declaration_json(d) for d in declarations]})
+        return web.json_response({"declarations": [declaration_json(d) for d in declarations]})
 
     async def list_purposes(request: web.Request) -> web.Response:
         require_role(request, "admin", "auditor", "consent")
@@ -303,7 +308,7 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
     app.router.add_get("/api/access", list_access)
     app.router.add_post("/api/access", grant_access)
     app.router.add_delete("/api/access/{right_id}", revoke_access)
-    app.router.add_get("/api/services", list_services)
+    app.router.add_get("/api/declarations", list_declarations)
     app.router.add_get("/api/purposes", list_purposes)
     app.router.add_post("/api/purposes", declare_purpose)
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from certs.errors import CertsError
 from certs.keys import load_certificate, load_certificates, load_private_key
 from gateway.db import create_engine, is_sqlite
+from gateway.services import ServiceError, read_openapi_file
 from gateway.settings import ListenSettings, NodeSettings
 from gateway.tokens import TokenIssuer
 from member_registry.anchor import load_anchor
@@ -109,12 +110,14 @@ def check_files(settings: NodeSettings) -> None:
         except PolicyFileError as exc:
             raise StartupError("config.invalid", EXIT_CONFIG, str(exc)) from exc
     for backend in settings.services:
-        if backend.openapi is not None and not Path(backend.openapi).is_file():
+        if backend.openapi is None:
+            continue
+        try:
+            read_openapi_file(backend.openapi)
+        except ServiceError as exc:
             raise StartupError(
-                "config.invalid",
-                EXIT_CONFIG,
-                f"service {backend.service}: OpenAPI file {backend.openapi} does not exist",
-            )
+                "config.invalid", EXIT_CONFIG, f"service {backend.service}: {exc.message}"
+            ) from exc
 
 
 def _bind(name: str, listen: ListenSettings) -> socket.socket:

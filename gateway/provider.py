@@ -34,6 +34,7 @@ from gateway.errors import (
     ClientNotHosted,
     GatewayError,
     PeerAuthenticationFailed,
+    ServiceDisabled,
     ServiceFailed,
     ServiceTimeout,
     SignatureInvalid,
@@ -46,7 +47,7 @@ from gateway.protocol import ExchangeRequest, check_path_parameters, parse_excha
 from gateway.relay import response_headers_from
 from gateway.responses import error_body
 from gateway.sending import send_body
-from gateway.settings import ServiceBackend
+from gateway.services import Service
 from gateway.signing import (
     REQUEST_TYP,
     RESPONSE_TYP,
@@ -230,10 +231,12 @@ async def _serve(
     ctx: NodeContext, http: web.Request, verified: _Verified, entry: AuditEntry
 ) -> web.StreamResponse:
     request = verified.request
-    backend = ctx.settings.backend(request.service)
+    backend = ctx.service_snapshot().get(request.service)
     meta = is_metaservice(request.service)  # answered here (gateway/metaservices.py)
     if backend is None and not meta:
         raise UnknownService(f"{request.service} is not a service of this node")
+    if backend is not None and not backend.enabled and not meta:
+        raise ServiceDisabled(f"{request.service} is disabled on this node")
     path_parameters = backend is not None and backend.path_parameters and not meta
     check_path_parameters(request.service_path, allowed=path_parameters)
     now = ctx.clock()
@@ -400,7 +403,7 @@ def _xroad_headers(
 
 async def _call_backend(
     ctx: NodeContext,
-    backend: ServiceBackend,
+    backend: Service,
     request: ExchangeRequest,
     request_id: str,
     body: SpooledBody,
@@ -427,6 +430,7 @@ async def _call_backend(
             data=body.chunks() if body.size else None,
             allow_redirects=False,
             timeout=timeout,
+            ssl=backend.ssl if backend.ssl is not None else True,
             skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
         ) as response:
             try:

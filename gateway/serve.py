@@ -116,7 +116,13 @@ async def _serving(
                 management_port=ports[2],
             )
             # The registry's API catalogue learns this node's services (gateway/catalogue_push.py).
-            async with catalogue_pushing(settings, ctx.policy, clock):
+            snapshot = ctx.service_snapshot
+            async with catalogue_pushing(
+                settings, lambda: snapshot().all(), ctx.policy, clock
+            ) as republish:
+                # A service added, changed or removed (here or by another process)
+                # reaches the registry's catalogue at once, not at the next period.
+                ctx.on_services_change(lambda _: republish.set())
                 yield RunningNode(ctx, ports[0], ports[1], ports[2], client_tls_port)
         finally:
             for started in reversed(runners):

@@ -121,12 +121,6 @@ class NodeSettings:
     management_rate_limit_burst: int = 60
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def backend(self, service: ServiceId) -> ServiceBackend | None:
-        for backend in self.services:
-            if backend.service == service:
-                return backend
-        return None
-
 
 def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, value in environ.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from certs.identifiers import NodeId, SubsystemId
 from certs.keys import fingerprint, private_key_pem, save_certificate
 from gateway.catalogue_push import describe_services, publish_catalogue, publish_url
-from gateway.settings import ServiceBackend
+from gateway.services import Service
 from member_registry.catalogue import CatalogueEntry, CatalogueRefused, verify_publication
 from member_registry.globalconf import Node
 from member_registry.signing import generate_signing_identity
@@ -47,20 +46,19 @@ def settings(tmp_path: Path) -> Any:
     key, certificate = generate_signing_identity("I", NOW - timedelta(days=1))
     (tmp_path / "auth.key").write_bytes(private_key_pem(key))
     save_certificate(certificate, tmp_path / "auth.pem")
-    described = tmp_path / "echo.json"
-    described.write_text(json.dumps({"info": {"title": "Echo", "description": "Echoes"}}))
+    described = {"openapi": "3.0.3", "info": {"title": "Echo", "description": "Echoes"}}
     return SimpleNamespace(
         node_id=NODE,
         auth_key=tmp_path / "auth.key",
         auth_certificate=tmp_path / "auth.pem",
         fingerprint=fingerprint(certificate),
         services=(
-            ServiceBackend(EHR.service("patients"), "http://b/p"),
-            ServiceBackend(EHR.service("echo"), "http://b/e", openapi=described),
-            ServiceBackend(EHR.service("broken"), "http://b/x", openapi=tmp_path / "none.json"),
-            ServiceBackend(EHR.service("listMethods"), "http://b/shadow"),
-            ServiceBackend(EHR.service("feeds"), "http://b/f", description="News feeds"),
-            ServiceBackend(EHR.service("bare"), "http://b/b"),
+            Service(EHR.service("patients"), "http://b/p"),
+            Service(EHR.service("echo"), "http://b/e", openapi=described),
+            Service(EHR.service("paused"), "http://b/x", enabled=False),
+            Service(EHR.service("listMethods"), "http://b/shadow"),
+            Service(EHR.service("feeds"), "http://b/f", description="News feeds"),
+            Service(EHR.service("bare"), "http://b/b"),
         ),
     )
 
@@ -70,23 +68,21 @@ def test_publish_url_is_beside_the_download_url() -> None:
 
 
 async def test_describe_services_uses_declarations_and_openapi(settings: Any) -> None:
-    described = {s["id"]: s for s in await describe_services(settings, Declarations())}  # type: ignore[arg-type]
-    assert sorted(described) == [
-        f"{EHR}/bare", f"{EHR}/broken", f"{EHR}/echo", f"{EHR}/feeds", f"{EHR}/patients"
-    ]
+    described = {s["id"]: s for s in await describe_services(settings.services, Declarations())}  # type: ignore[arg-type]
+    # A disabled service and a metaservice code are not published.
+    assert sorted(described) == [f"{EHR}/bare", f"{EHR}/echo", f"{EHR}/feeds", f"{EHR}/patients"]
     patients = described[f"{EHR}/patients"]
     assert (patients["title"], patients["description"]) == ("patients", "Patient records")
     assert patients["declaration"]["consent_governed"] is True
     echo = described[f"{EHR}/echo"]
     assert (echo["title"], echo["description"], echo["declaration"]) == ("Echo", "Echoes", None)
-    # An unreadable OpenAPI file leaves the service listed without one.
-    assert described[f"{EHR}/broken"]["openapi"] is None
+    assert echo["openapi"] == described_openapi(settings)
 
 
 async def test_a_service_without_openapi_still_has_a_title_and_description(
     settings: Any,
 ) -> None:
-    described = {s["id"]: s for s in await describe_services(settings, Declarations())}  # type: ignore[arg-type]
+    described = {s["id"]: s for s in await describe_services(settings.services, Declarations())}  # type: ignore[arg-type]
     feeds = described[f"{EHR}/feeds"]
     assert (feeds["title"], feeds["description"], feeds["openapi"]) == ("feeds", "News feeds", None)
     # Nothing configured at all: the service still says what it is.
@@ -122,10 +118,10 @@ async def test_the_registry_verifies_the_signed_publication(
     server, received = registry
     async with aiohttp.ClientSession() as session:
         count = await publish_catalogue(
-            session, settings, Declarations(), url=str(server.make_url("/catalogue/publish")),  # type: ignore[arg-type]
-            now=NOW,
+            session, settings, settings.services, Declarations(),  # type: ignore[arg-type]
+            url=str(server.make_url("/catalogue/publish")), now=NOW,
         )
-    assert count == 5
+    assert count == 4
     node, entries = received[0]
     assert node == NODE
     assert all(isinstance(entry, CatalogueEntry) for entry in entries)
@@ -138,7 +134,12 @@ async def test_a_refused_publication_raises(
     async with aiohttp.ClientSession() as session:
         with pytest.raises(RuntimeError, match="403"):
             await publish_catalogue(
-                session, settings, Declarations(), url=str(server.make_url("/catalogue/publish")),  # type: ignore[arg-type]
+                session, settings, settings.services, Declarations(),  # type: ignore[arg-type]
+                url=str(server.make_url("/catalogue/publish")),
                 now=NOW - timedelta(hours=1),  # stale: the registry refuses it
             )
     assert received == []
+
+
+def described_openapi(settings: Any) -> Any:
+    return next(s.openapi for s in settings.services if s.service == EHR.service("echo"))

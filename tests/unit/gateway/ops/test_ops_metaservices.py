@@ -18,7 +18,7 @@ from gateway.metaservices import (
     load_openapi,
     metaservice_body,
 )
-from gateway.settings import ServiceBackend
+from gateway.services import Service
 from member_registry.globalconf import GlobalConf, GlobalGroup, Member, Settings
 from policies.access import AccessPolicy, AccessRight
 
@@ -63,14 +63,14 @@ PATIENTS_OPENAPI = {
 }
 
 
-def _services(tmp_path: Path) -> tuple[ServiceBackend, ...]:
-    described = tmp_path / "patients.json"
-    described.write_text(json.dumps(PATIENTS_OPENAPI), "utf-8")
+def _services(tmp_path: Path) -> tuple[Service, ...]:
     return (
-        ServiceBackend(PROVIDER.service("patients"), "http://b/p", openapi=described),
-        ServiceBackend(PROVIDER.service("echo"), "http://b/e"),
-        ServiceBackend(PROVIDER.service("listMethods"), "http://b/shadow"),
-        ServiceBackend(SubsystemId.parse("I/GOV/B/OTHER").service("x"), "http://b/x"),
+        Service(PROVIDER.service("patients"), "http://b/p", openapi=PATIENTS_OPENAPI),
+        Service(PROVIDER.service("echo"), "http://b/e"),
+        Service(PROVIDER.service("listMethods"), "http://b/shadow"),
+        Service(SubsystemId.parse("I/GOV/B/OTHER").service("x"), "http://b/x"),
+        # A disabled service is not offered, as X-Road leaves it out.
+        Service(PROVIDER.service("paused"), "http://b/z", enabled=False),
     )
 
 
@@ -242,5 +242,5 @@ def test_list_methods_matches_annex_b1() -> None:
     policy = AccessPolicy(
         [AccessRight(kore, client, method, "/school") for method in ("GET", "PUT", "POST")], {}
     )
-    services = (ServiceBackend(kore, "http://kore"),)
+    services = (Service(kore, "http://kore"),)
     assert list_methods(provider, services, policy) == expected
