@@ -90,6 +90,7 @@ class _Relayed:
     signature: str
     withheld: tuple[str, ...]
     consent_ids: tuple[str, ...]
+    subject: str | None
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class ExpectedResponse:
 class SignedResponse:
     withheld: tuple[str, ...]
     consent_ids: tuple[str, ...]
+    subject: str | None = None  # the data subject the provider signed, if any
 
 
 def check_response_description(
@@ -154,6 +156,9 @@ def check_response_description(
         raise ResponseInvalid("the signed withheld list is malformed")
     if not _strings(consent_ids):
         raise ResponseInvalid("the signed consent list is malformed")
+    subject = signed.get("subject")
+    if "subject" in signed and not isinstance(subject, str):
+        raise ResponseInvalid("the signed subject is malformed")
     rebuilt = response_description(
         request_id=expected.request_id,
         request_hash=expected.request_hash,
@@ -165,6 +170,7 @@ def check_response_description(
         error=arrived.error,
         withheld=tuple(withheld),
         consent_ids=tuple(consent_ids),
+        subject=subject,
     )
     if signed != rebuilt:
         raise ResponseInvalid("the response differs from what the provider signed")
@@ -173,7 +179,9 @@ def check_response_description(
         consent_ids
     ):
         raise ResponseInvalid("the withheld or consent headers differ from the signed lists")
-    return SignedResponse(withheld=tuple(withheld), consent_ids=tuple(consent_ids))
+    return SignedResponse(
+        withheld=tuple(withheld), consent_ids=tuple(consent_ids), subject=subject
+    )
 
 
 def _strings(value: Any) -> TypeGuard[list[str]]:
@@ -266,6 +274,7 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
             # The provider's signed refusal, kept so that it cannot deny it.
             entry.response_signature = exc.signature
             entry.response_body_sha256 = exc.body_sha256
+            entry.subject = exc.subject  # as the provider signed it: both rows agree
         if isinstance(exc, DatabaseUnavailable):
             # The reply does not wait on the database a second time: the row is
             # committed when the database is back (and settles any reservation).
@@ -363,6 +372,9 @@ async def _exchange(
         entry.response_size = relayed.body.size
         entry.response_body_sha256 = relayed.body.sha256
         entry.response_signature = relayed.signature
+        # The subject the provider decided on (named, or located by path or query), as
+        # it signed it: both nodes' rows name the same data subject.
+        entry.subject = relayed.subject
         ctx.audit.keep_body(entry, "resp", relayed.body)
         if relayed.withheld or relayed.consent_ids:
             entry.consent = {
@@ -484,6 +496,7 @@ async def _receive(
         signature=token,
         withheld=signed.withheld,
         consent_ids=signed.consent_ids,
+        subject=signed.subject,
     )
 
 
@@ -535,7 +548,7 @@ def verify_refusal(
         body_length=len(refusal.body),
         error=refusal.error_code,
     )
-    verify_response(
+    signed = verify_response(
         refusal.signature, arrived, expected, trust_roots=trust_roots, roots_key=roots_key,
         now=now, clock_skew_s=clock_skew_s, cache=cache, status_check=status_check,
     )  # fmt: skip
@@ -545,7 +558,7 @@ def verify_refusal(
         message = "the provider node refused the request"
     return RemoteError(
         message, code=refusal.error_code, status=refusal.status,
-        signature=refusal.signature, body_sha256=arrived.body_sha256,
+        signature=refusal.signature, body_sha256=arrived.body_sha256, subject=signed.subject,
     )  # fmt: skip
 
 

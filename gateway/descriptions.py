@@ -65,8 +65,12 @@ def response_description(
     error: str | None,
     withheld: tuple[str, ...] = (),
     consent_ids: tuple[str, ...] = (),
+    subject: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    """``subject``: the data subject the provider decided the exchange was about
+    (named in the request, or located by its path or query); present only when
+    there is one, so both nodes log the same subject."""
+    described: dict[str, Any] = {
         "v": VERSION,
         "kind": "response",
         "request_id": request_id,
@@ -80,3 +84,6 @@ def response_description(
         "withheld": list(withheld),
         "consent_ids": list(consent_ids),
     }
+    if subject is not None:
+        described["subject"] = subject
+    return described

@@ -325,8 +325,10 @@ class RemoteError(GatewayError):
         status: int,
         signature: str | None = None,
         body_sha256: str | None = None,
+        subject: str | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.status = status
         self.signature = signature
         self.body_sha256 = body_sha256
+        self.subject = subject  # the data subject the peer's signed refusal names

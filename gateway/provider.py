@@ -283,6 +283,7 @@ async def _serve(
             error=None,
             withheld=withheld,
             consent_ids=consent_ids,
+            subject=entry.subject,
         )
         with stage("sign"):
             token = _sign_response(ctx, request, description)
@@ -482,6 +483,7 @@ async def _refuse(
             body_length=len(body),
             issued_at=int(ctx.clock().timestamp()),
             error=exc.code,
+            subject=entry.subject,
         )
         try:
             token: str | None = _sign_response(ctx, member, description)
@@ -491,6 +493,7 @@ async def _refuse(
             headers["Renkei-Signature"] = token
             headers["X-Road-Request-Hash"] = req_hash
             entry.response_signature = token
+            entry.response_body_sha256 = description["body_sha256"]  # as the consumer keeps it
     await ctx.audit.append(entry)
     return web.Response(status=exc.status, body=body, headers=headers)
 

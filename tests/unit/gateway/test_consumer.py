@@ -378,3 +378,21 @@ def test_a_refusal_signed_by_another_member_is_refused(
     token = other_member.sign(_refusal_description(), typ=RESPONSE_TYP)
     with pytest.raises(ResponseInvalid):
         _verify_refusal(ca, dataclasses.replace(REFUSAL, signature=token))
+
+
+def test_the_subject_the_provider_signed_is_what_the_consumer_logs(
+    ca: CertificateAuthority, provider: MessageSigner
+) -> None:
+    token = provider.sign(_description(subject="example"), typ=RESPONSE_TYP)
+    assert _verify(ca, token).subject == "example"
+    assert _verify(ca, provider.sign(_description(), typ=RESPONSE_TYP)).subject is None
+
+
+def test_a_malformed_signed_subject_is_refused(
+    ca: CertificateAuthority, provider: MessageSigner
+) -> None:
+    description = {**_description(), "subject": None}  # present, but no subject
+    with pytest.raises(ResponseInvalid):
+        _verify(ca, provider.sign(description, typ=RESPONSE_TYP))
+    with pytest.raises(ResponseInvalid, match="subject"):
+        _verify(ca, provider.sign({**_description(), "subject": ["a"]}, typ=RESPONSE_TYP))
