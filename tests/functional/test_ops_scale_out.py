@@ -221,7 +221,9 @@ async def test_one_caller_in_sequence_reaches_both_provider_processes(
             urls = (provider["metrics_url"].rsplit("/", 1)[0], provider_2["management_url"])
             before = [await _peer_exchanges(session, url) for url in urls]
             for _ in range(SEQUENTIAL_EXCHANGES):
-                assert await _echo(session, consumer["client_url"]) == (200, "")
+                assert await _echo(
+                    session, consumer["client_url"], client_headers(federation, CONSUMER)
+                ) == (200, "")
             served = [
                 await _peer_exchanges(session, url) - count
                 for url, count in zip(urls, before, strict=True)
