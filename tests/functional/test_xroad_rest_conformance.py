@@ -375,8 +375,9 @@ def test_4_2_an_encoded_service_id_is_refused(federation: Federation) -> None:
 def test_4_2_a_slash_inside_a_part_is_refused_as_x_road_7_identifiers_are(
     federation: Federation,
 ) -> None:
-    # The specification's "valid" BAR%2FSERVICE is "not recommended"; since PR-REST 1.0.1
-    # (§4.8, identifier character restrictions) X-Road 7 refuses '/' in identifiers too.
+    # The specification's "valid" BAR%2FSERVICE is "not recommended"; Renkei's identifier
+    # alphabet (DESIGN §2) has no '/', in the spirit of the identifier character
+    # restrictions X-Road 7 added (PR-REST 1.0.1, §4.8). A deliberate difference.
     _, answer = send(federation, "GET", "/r1/DEV/COM/222/TESTSERVICE/BAR%2FSERVICE/x",
                      [("X-Road-Client", CLIENT)])
     assert (answer.status, answer.header("X-Road-Error")) == (400, "client.bad_request")
