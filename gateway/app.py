@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.audit.api import add_audit_routes
+from gateway.broker.api import add_ngsi_ld_routes
 from gateway.client_api import add_client_routes
 from gateway.client_port import client_auth_middleware
 from gateway.consumer import handle_client_request
@@ -84,6 +85,8 @@ def client_app(ctx: NodeContext) -> web.Application:
         return await handle_client_request(ctx, request)
 
     app.router.add_route("*", "/r1/{tail:.*}", exchange)
+    if ctx.ngsi_ld is not None:
+        add_ngsi_ld_routes(app, ctx, ctx.ngsi_ld)
     return app
 
 

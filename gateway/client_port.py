@@ -35,7 +35,7 @@ from gateway.errors import (
     TooManyRequests,
 )
 from gateway.guard import InFlightLimiter, Refusal, RefusalSink
-from gateway.protocol import parse_exchange_request
+from gateway.protocol import NGSI_LD_ROOT, parse_client_header, parse_exchange_request
 from gateway.responses import error_response
 from gateway.tls import peer_certificate_der
 
@@ -53,6 +53,11 @@ def _claimed(request: web.Request) -> ClientId | None:
     malformed ``X-Road-Client``, node-set headers) is left to the exchange
     handler, which refuses it with its own code before anything is sent.
     """
+    if request.path.startswith(NGSI_LD_ROOT + "/"):
+        try:
+            return parse_client_header(request.headers.items())
+        except ClientError:
+            return None
     try:
         return parse_exchange_request(
             request.method, request.raw_path, request.headers.items()

@@ -30,6 +30,11 @@ from gateway.audit.integrity import ChainCheck
 from gateway.audit.service import check_chain_at_start, checkpoints_running
 from gateway.audit.writer import AuditWriter
 from gateway.bootstrap import seed_policy_file, seed_services
+from gateway.broker.convert.contexts import bundled_context, bundled_context_urls
+from gateway.broker.ldcontext import ContextCache, ContextDocuments
+from gateway.broker.service import EntityService
+from gateway.broker.store import EntityStore
+from gateway.broker.views import NgsiLdApi
 from gateway.client_auth import (
     ClientAuthSnapshot,
     ClientPortUnprotected,
@@ -98,6 +103,8 @@ class NodeContext:
     client_ssl: ssl.SSLContext | None = None
     # The services this node provides (gateway/services.py), reloaded when they change.
     services: ServiceState | None = None
+    # The NGSI-LD API over this node's entity store (gateway/broker/).
+    ngsi_ld: NgsiLdApi | None = None
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0
@@ -311,6 +318,12 @@ async def open_node(
         client_default=client_default_type(settings),
         client_ssl=client_ssl,
         services=service_state,
+    )
+    documents = ContextDocuments()
+    for url in bundled_context_urls():
+        documents.pin(url, bundled_context(url))
+    context.ngsi_ld = NgsiLdApi(
+        EntityService(EntityStore(engine), clock), ContextCache(documents)
     )
     on_handshake_failure(
         context.server_ssl,

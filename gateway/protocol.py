@@ -22,15 +22,19 @@ __all__ = [
     "DEDUPLICATE_HEADER",
     "HOP_BY_HOP",
     "METHOD_OVERRIDE_HEADERS",
+    "NGSI_LD_ROOT",
     "NODE_SET_HEADERS",
     "RESPONSE_ONLY_HEADERS",
     "ExchangeRequest",
     "check_path_parameters",
     "end_to_end_headers",
+    "parse_client_header",
     "parse_exchange_request",
 ]
 
 PROTOCOL_PREFIX = "/r1/"
+# The NGSI-LD API on the client port (gateway/broker/): callers identified as on /r1/.
+NGSI_LD_ROOT = "/ngsi-ld/v1"
 
 # RFC 9110 §7.6.1 connection-specific fields, plus what a proxy must rewrite.
 HOP_BY_HOP = frozenset(
@@ -264,6 +268,17 @@ def _optional(value: str | None, pattern: re.Pattern[str], name: str) -> str | N
     if not pattern.fullmatch(value):
         raise ClientError(f"header {name} has an invalid value")
     return value
+
+
+def parse_client_header(headers: Iterable[tuple[str, str]]) -> SubsystemId:
+    """The ``X-Road-Client`` of a request outside ``/r1/`` (the NGSI-LD API): exactly once."""
+    client_text = _single(list(headers)).get("x-road-client")
+    if client_text is None:
+        raise ClientError("the X-Road-Client header is required")
+    try:
+        return SubsystemId.parse(client_text)
+    except IdentifierError as exc:
+        raise InvalidClientIdentifier(f"invalid X-Road-Client: {exc}") from exc
 
 
 def parse_exchange_request(

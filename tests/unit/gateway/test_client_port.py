@@ -121,3 +121,31 @@ async def test_the_in_flight_cap_counts_only_proven_callers(
     assert [r.code for r in refusals] == [
         "client.authentication_failed", "client.too_many_requests",
     ]
+
+
+async def test_the_ngsi_ld_api_is_behind_the_same_gate(aiohttp_client: ClientFactory) -> None:
+    # Fails on a gate that only knew /r1/: the NGSI-LD path would be served unproven.
+    refusals: list[Refusal] = []
+    release = asyncio.Event()
+    release.set()
+    app, _ = _app(refusals, release)
+
+    async def served(_: web.Request) -> web.Response:
+        return web.Response(text="served")
+
+    ngsi = web.Application(middlewares=app.middlewares)
+    ngsi.router.add_route("*", "/ngsi-ld/v1/{tail:.*}", served)
+    client = await aiohttp_client(ngsi)
+    path = "/ngsi-ld/v1/entities?type=WaterObserved"
+    unproven = await client.get(path, headers={"X-Road-Client": HOSPITAL})
+    assert unproven.status == 401
+    assert unproven.headers["X-Road-Error"] == "client.authentication_failed"
+    wrong = await client.get(
+        path, headers={"X-Road-Client": HOSPITAL, "Renkei-Client-Token": app[TOKENS][INSURER]}
+    )
+    assert wrong.status == 401
+    proven = await client.get(
+        path, headers={"X-Road-Client": HOSPITAL, "Renkei-Client-Token": app[TOKENS][HOSPITAL]}
+    )
+    assert proven.status == 200
+    assert [r.port for r in refusals] == ["client", "client"]

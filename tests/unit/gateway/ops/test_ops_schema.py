@@ -14,6 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+import gateway.bootstrap  # registers the node seeds table
+import gateway.broker.store  # registers the NGSI-LD entity store tables
 import gateway.client_auth_store  # registers the client authentication tables
 import gateway.dedup  # registers the message-id claims table
 import gateway.operator_log  # registers the operator trail table
