@@ -1,7 +1,7 @@
 """The NGSI-LD entity store: entities, their attribute and geometry index, registered @contexts.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision: str | None = "0012"
+revision = "0014"
+down_revision: str | None = "0013"
 branch_labels = None
 depends_on = None
 
