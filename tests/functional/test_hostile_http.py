@@ -417,9 +417,12 @@ async def _grant_get_open_to_the_insurer(hostile: dict[str, Any]) -> None:
 async def test_a_get_right_on_open_reaches_open_only(hostile: dict[str, Any]) -> None:
     await _grant_get_open_to_the_insurer(hostile)
     client_url, _, _ = _urls(hostile)
-    allowed = await send_raw(client_url, _request(f"{ECHO}/open/items", client=INSURER))
+    proof = (_proven(hostile, INSURER),)
+    allowed = await send_raw(
+        client_url, _request(f"{ECHO}/open/items", client=INSURER, headers=proof)
+    )
     assert allowed.status == 200, allowed.body[:300]
-    denied = await send_raw(client_url, _request(f"{ECHO}/admin", client=INSURER))
+    denied = await send_raw(client_url, _request(f"{ECHO}/admin", client=INSURER, headers=proof))
     assert denied.headers.get("x-road-error") == "server.serverproxy.access_denied"
 
 
@@ -441,7 +444,11 @@ async def test_path_parameters_do_not_reach_a_backend(
     before = await last_seq(management_url, token)
     message_id = str(uuid.uuid4())
     response = await send_raw(
-        client_url, _request(target, client=INSURER, headers=(("X-Road-Id", message_id),))
+        client_url, _request(
+            target,
+            client=INSURER,
+            headers=(("X-Road-Id", message_id), _proven(hostile, INSURER)),
+        )
     )
     assert (response.status, response.headers.get("x-road-error")) == (
         400, "client.bad_request",
@@ -463,7 +470,11 @@ async def test_method_override_headers_are_refused(
     before = await last_seq(management_url, token)
     response = await send_raw(
         client_url,
-        _request(f"{ECHO}/open/items", client=INSURER, headers=((header, "DELETE"),)),
+        _request(
+            f"{ECHO}/open/items",
+            client=INSURER,
+            headers=((header, "DELETE"), _proven(hostile, INSURER)),
+        ),
     )
     assert (response.status, response.headers.get("x-road-error")) == (
         400, "client.bad_request",
