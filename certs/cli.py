@@ -17,35 +17,43 @@ exit 2 (argparse).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-
-from certs.ca import CertificateAuthority
-from certs.crl import REVOCATION_REASONS
-from certs.errors import CertsError
-from certs.identifiers import IdentifierError, MemberId, NodeId
-from certs.keys import (
-    KEY_ALGORITHMS,
-    fingerprint,
-    generate_key,
-    load_csr,
-    load_private_key,
-    save_certificate,
-    save_csr,
-    save_private_key,
-)
-from certs.profiles import PROFILES, identity_of, make_csr
 from certs.serve_cli import register_services
-from certs.service_profiles import SERVICE_PROFILES
+
+__all__ = ["KEY_ALGORITHMS", "PROFILES", "REVOCATION_REASONS", "SERVICE_PROFILES", "register"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+# The choices, written out so that ``renkei --help`` loads no cryptography; a test
+# keeps them equal to certs.keys, certs.profiles, certs.crl and certs.service_profiles.
+KEY_ALGORITHMS = ("ec-p256", "ed25519", "rsa-2048", "rsa-3072")
+PROFILES = ("auth", "sign")
+SERVICE_PROFILES = ("ocsp", "tsa")
+REVOCATION_REASONS = (
+    "unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+    "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise",
+)  # fmt: skip
+
+
+def _handler(name: str) -> Handler:
+    """The command ``name`` of certs/_cli_commands.py, imported when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from certs import _cli_commands
+
+        handler: Handler = getattr(_cli_commands, name)
+        return handler(args)
+
+    return run
+
+
+def parse_serial(text: str) -> int:
+    from certs._cli_commands import parse_serial as parse
+
+    return parse(text)
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -53,7 +61,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     _register_ca(commands)
     _register_key(commands)
     _register_csr(commands)
-    register_services(commands, _user_errors)
+    register_services(commands)
 
 
 def _register_ca(commands: argparse._SubParsersAction[Any]) -> None:
@@ -65,7 +73,7 @@ def _register_ca(commands: argparse._SubParsersAction[Any]) -> None:
     init.add_argument("--instance", required=True, help="federation instance code")
     init.add_argument("--algorithm", choices=KEY_ALGORITHMS, default="ec-p256")
     init.add_argument("--days", type=int, default=3650, help="validity (default 3650)")
-    init.set_defaults(handler=_ca_init)
+    init.set_defaults(handler=_handler("_ca_init"))
 
     issue = actions.add_parser("issue", help="issue a certificate from a CSR")
     issue.add_argument("--dir", type=Path, required=True, help="CA directory")
@@ -73,23 +81,23 @@ def _register_ca(commands: argparse._SubParsersAction[Any]) -> None:
     issue.add_argument("--profile", choices=PROFILES, required=True)
     issue.add_argument("--out", type=Path, required=True, help="where to write the PEM cert")
     issue.add_argument("--days", type=int, default=365, help="validity (default 365)")
-    issue.set_defaults(handler=_ca_issue)
+    issue.set_defaults(handler=_handler("_ca_issue"))
 
     listing = actions.add_parser("list", help="list the certificates a CA has issued")
     listing.add_argument("--dir", type=Path, required=True, help="CA directory")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(handler=_ca_list)
+    listing.set_defaults(handler=_handler("_ca_list"))
 
     revoke = actions.add_parser("revoke", help="revoke an issued certificate")
     revoke.add_argument("serial", help="0x-prefixed or 40-digit hex (as listed), or decimal")
     revoke.add_argument("--dir", type=Path, required=True, help="CA directory")
-    revoke.add_argument("--reason", choices=list(REVOCATION_REASONS), required=True)
-    revoke.set_defaults(handler=_ca_revoke)
+    revoke.add_argument("--reason", choices=REVOCATION_REASONS, required=True)
+    revoke.set_defaults(handler=_handler("_ca_revoke"))
 
     crl = actions.add_parser("crl", help="sign a new CRL (crl.pem, crl.der in the CA dir)")
     crl.add_argument("--dir", type=Path, required=True, help="CA directory")
     crl.add_argument("--days", type=int, default=7, help="days until nextUpdate (default 7)")
-    crl.set_defaults(handler=_ca_crl)
+    crl.set_defaults(handler=_handler("_ca_crl"))
 
     service = actions.add_parser("issue-service", help="issue an OCSP responder or TSA cert")
     service.add_argument("--dir", type=Path, required=True, help="CA directory")
@@ -97,7 +105,7 @@ def _register_ca(commands: argparse._SubParsersAction[Any]) -> None:
     service.add_argument("--key", type=Path, required=True, help="the service's private key")
     service.add_argument("--out", type=Path, required=True, help="where to write the PEM cert")
     service.add_argument("--days", type=int, default=365, help="validity (default 365)")
-    service.set_defaults(handler=_ca_issue_service)
+    service.set_defaults(handler=_handler("_ca_issue_service"))
 
 
 def _register_key(commands: argparse._SubParsersAction[Any]) -> None:
@@ -106,7 +114,7 @@ def _register_key(commands: argparse._SubParsersAction[Any]) -> None:
     generate = actions.add_parser("generate", help="generate a private key (PEM, mode 0600)")
     generate.add_argument("--out", type=Path, required=True, help="key file to create")
     generate.add_argument("--algorithm", choices=KEY_ALGORITHMS, default="ec-p256")
-    generate.set_defaults(handler=_key_generate)
+    generate.set_defaults(handler=_handler("_key_generate"))
 
 
 def _register_csr(commands: argparse._SubParsersAction[Any]) -> None:
@@ -119,131 +127,4 @@ def _register_csr(commands: argparse._SubParsersAction[Any]) -> None:
         "--id", dest="identifier", required=True, help="node id (auth) or member id (sign)"
     )
     create.add_argument("--out", type=Path, required=True, help="where to write the PEM CSR")
-    create.set_defaults(handler=_csr_create)
-
-
-def _user_errors(handler: Handler) -> Handler:
-    """Report the package's errors as one line on stderr and exit 1, never a traceback."""
-
-    @wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (CertsError, IdentifierError) as exc:
-            print(f"error: {exc} [{exc.code}]", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-@_user_errors
-def _ca_init(args: argparse.Namespace) -> int:
-    ca = CertificateAuthority.create(
-        args.dir,
-        instance=args.instance,
-        now=datetime.now(UTC),
-        validity_days=args.days,
-        algorithm=args.algorithm,
-    )
-    print(f"created CA for instance {ca.instance} in {args.dir}")
-    print(f"certificate: {args.dir / 'ca.pem'}")
-    print(f"sha256 fingerprint: {fingerprint(ca.certificate)}")
-    return 0
-
-
-@_user_errors
-def _ca_issue(args: argparse.Namespace) -> int:
-    ca = CertificateAuthority.load(args.dir)
-    csr = load_csr(args.csr)
-    certificate = ca.issue(
-        csr, profile=args.profile, now=datetime.now(UTC), validity_days=args.days
-    )
-    save_certificate(certificate, args.out)
-    identity = identity_of(certificate, args.profile)
-    print(f"issued {args.profile} certificate for {identity} -> {args.out}")
-    print(f"serial: {certificate.serial_number:040x}")
-    print(f"sha256 fingerprint: {fingerprint(certificate)}")
-    return 0
-
-
-@_user_errors
-def _ca_list(args: argparse.Namespace) -> int:
-    records = CertificateAuthority.load(args.dir).issued()
-    if args.json:
-        print(json.dumps([record.to_json() for record in records], indent=2))
-        return 0
-    for record in records:
-        print(
-            f"{record.serial_hex}  {record.profile:<4}  {record.status:<7}  "
-            f"{record.not_after.isoformat()}  {record.identity}"
-        )
-    return 0
-
-
-def parse_serial(text: str) -> int:
-    """A serial as typed: ``0x``-prefixed or 40 hex digits (as listed) is hex, else decimal."""
-    cleaned = text.strip().lower()
-    try:
-        if cleaned.startswith("0x"):
-            return int(cleaned[2:], 16)
-        if len(cleaned) == 40:
-            return int(cleaned, 16)
-        if cleaned.isdigit():
-            return int(cleaned, 10)
-        return int(cleaned, 16)
-    except ValueError:
-        raise CertsError(f"not a certificate serial: {text!r}") from None
-
-
-@_user_errors
-def _ca_revoke(args: argparse.Namespace) -> int:
-    ca = CertificateAuthority.load(args.dir)
-    record = ca.revoke(parse_serial(args.serial), reason=args.reason, now=datetime.now(UTC))
-    print(f"revoked {record.serial_hex} ({record.identity}): {args.reason}")
-    print("run `renkei ca crl` to publish a new CRL; OCSP answers 'revoked' at once")
-    return 0
-
-
-@_user_errors
-def _ca_crl(args: argparse.Namespace) -> int:
-    ca = CertificateAuthority.load(args.dir)
-    now = datetime.now(UTC)
-    crl = ca.build_crl(now, now + timedelta(days=args.days))
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    print(f"CRL number {number} with {len(crl)} revoked certificate(s) -> {args.dir / 'crl.pem'}")
-    return 0
-
-
-@_user_errors
-def _ca_issue_service(args: argparse.Namespace) -> int:
-    ca = CertificateAuthority.load(args.dir)
-    key = load_private_key(args.key)
-    certificate = ca.issue_service_certificate(
-        key.public_key(), profile=args.profile, now=datetime.now(UTC), validity_days=args.days
-    )
-    save_certificate(certificate, args.out)
-    print(f"issued {args.profile} certificate -> {args.out}")
-    print(f"serial: {certificate.serial_number:040x}")
-    print(f"sha256 fingerprint: {fingerprint(certificate)}")
-    return 0
-
-
-@_user_errors
-def _key_generate(args: argparse.Namespace) -> int:
-    save_private_key(generate_key(args.algorithm), args.out)
-    print(f"wrote {args.algorithm} private key to {args.out}")
-    return 0
-
-
-@_user_errors
-def _csr_create(args: argparse.Namespace) -> int:
-    identity = (
-        NodeId.parse(args.identifier) if args.profile == "auth" else MemberId.parse(args.identifier)
-    )
-    csr = make_csr(load_private_key(args.key), identity, args.profile)
-    save_csr(csr, args.out)
-    print(f"wrote {args.profile} CSR for {identity} to {args.out}")
-    return 0
+    create.set_defaults(handler=_handler("_csr_create"))

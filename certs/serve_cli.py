@@ -13,32 +13,34 @@ Without explicit key files, the service key and certificate live in
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from certs._serving import serve_until_stopped
-from certs.ca import CertificateAuthority
-from certs.errors import CertsError
-from certs.keys import load_certificate, load_private_key
-from certs.ocsp_responder import DEFAULT_VALIDITY, OcspResponder
-from certs.ocsp_server import create_ocsp_app
-from certs.service_keys import ServiceIdentity, load_or_issue_service_identity
-from certs.service_profiles import ServiceProfile
-from certs.tsa import DEFAULT_POLICY_OID, TimeStampAuthority
-from certs.tsa_server import create_tsa_app
+if TYPE_CHECKING:
+    from certs.ca import CertificateAuthority
+    from certs.service_keys import ServiceIdentity
+    from certs.service_profiles import ServiceProfile
 
 __all__ = ["register_services"]
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def register_services(
-    commands: argparse._SubParsersAction[Any], user_errors: Callable[[Handler], Handler]
-) -> None:
-    """Add ``ocsp serve`` and ``tsa serve``; ``user_errors`` reports errors the CLI way."""
+def _errors_reported(handler: Handler) -> Handler:
+    """``handler`` with the package's errors as one line (certs/_cli_commands.py)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from certs._cli_commands import _user_errors
+
+        return _user_errors(handler)(args)
+
+    return run
+
+
+def register_services(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``ocsp serve`` and ``tsa serve``."""
     ocsp = commands.add_parser("ocsp", help="run the OCSP responder (RFC 6960)")
     ocsp_actions = ocsp.add_subparsers(dest="ocsp_command", required=True, metavar="ACTION")
     serve = ocsp_actions.add_parser("serve", help="answer OCSP requests for a CA")
@@ -47,12 +49,12 @@ def register_services(
     serve.add_argument(
         "--validity",
         type=int,
-        default=int(DEFAULT_VALIDITY.total_seconds()),
+        default=3600,  # certs.ocsp_responder.DEFAULT_VALIDITY
         help="seconds from thisUpdate to nextUpdate (default 3600)",
     )
     serve.add_argument("--responder-cert", type=Path, help="delegated responder certificate")
     serve.add_argument("--responder-key", type=Path, help="delegated responder key")
-    serve.set_defaults(handler=user_errors(_ocsp_serve))
+    serve.set_defaults(handler=_errors_reported(_ocsp_serve))
 
     tsa = commands.add_parser("tsa", help="run the time-stamping authority (RFC 3161)")
     tsa_actions = tsa.add_subparsers(dest="tsa_command", required=True, metavar="ACTION")
@@ -61,8 +63,8 @@ def register_services(
     tsa_serve.add_argument("--cert", type=Path, help="TSA certificate (instead of --ca-dir)")
     tsa_serve.add_argument("--key", type=Path, help="TSA private key (instead of --ca-dir)")
     _listen_arguments(tsa_serve, default_port=8889)
-    tsa_serve.add_argument("--policy", default=DEFAULT_POLICY_OID, help="TSA policy OID")
-    tsa_serve.set_defaults(handler=user_errors(_tsa_serve))
+    tsa_serve.add_argument("--policy", help="TSA policy OID (default: Renkei's)")
+    tsa_serve.set_defaults(handler=_errors_reported(_tsa_serve))
 
 
 def _listen_arguments(parser: argparse.ArgumentParser, *, default_port: int) -> None:
@@ -81,6 +83,10 @@ def _identity(
     cert_path: Path | None,
     key_path: Path | None,
 ) -> ServiceIdentity:
+    from certs.errors import CertsError
+    from certs.keys import load_certificate, load_private_key
+    from certs.service_keys import ServiceIdentity, load_or_issue_service_identity
+
     if (cert_path is None) != (key_path is None):
         raise CertsError("give both the certificate and the key, or neither")
     if cert_path is not None and key_path is not None:
@@ -98,6 +104,15 @@ def _announce(what: str) -> Callable[[str], None]:
 
 
 def _ocsp_serve(args: argparse.Namespace) -> int:
+    # The HTTP server is imported when a server runs, not for every ``renkei`` command.
+    import asyncio
+
+    from certs._serving import serve_until_stopped
+    from certs.ca import CertificateAuthority
+    from certs.errors import CertsError
+    from certs.ocsp_responder import OcspResponder
+    from certs.ocsp_server import create_ocsp_app
+
     if args.validity < 1:
         raise CertsError("--validity must be at least one second")
     ca = CertificateAuthority.load(args.ca_dir)
@@ -119,9 +134,18 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
 
 
 def _tsa_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from certs._serving import serve_until_stopped
+    from certs.ca import CertificateAuthority
+    from certs.tsa import DEFAULT_POLICY_OID, TimeStampAuthority
+    from certs.tsa_server import create_tsa_app
+
     ca = CertificateAuthority.load(args.ca_dir) if args.ca_dir is not None else None
     identity = _identity(args, ca, "tsa", args.cert, args.key)
-    tsa = TimeStampAuthority(identity.certificate, identity.key, policy_oid=args.policy)
+    tsa = TimeStampAuthority(
+        identity.certificate, identity.key, policy_oid=args.policy or DEFAULT_POLICY_OID
+    )
     app = create_tsa_app(tsa, clock=_now)
     asyncio.run(serve_until_stopped(app, host=args.host, port=args.port, announce=_announce("TSA")))
     return 0

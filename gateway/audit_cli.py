@@ -8,18 +8,15 @@ node's database directly (run them on the node's host with its config);
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from gateway.audit.errors import AuditError
-from gateway.settings import NodeSettings, SettingsError, load_node_settings
+if TYPE_CHECKING:
+    from gateway.settings import NodeSettings
 
 __all__ = ["register"]
 
@@ -108,18 +105,28 @@ def _time(text: str) -> datetime:
 
 def _guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
+        from gateway.audit.errors import AuditError
         from gateway.auditor.errors import AuditorError
+        from gateway.settings import SettingsError
         from member_registry.errors import RegistryBaseError
 
         _logs_to_stderr()
         try:
             return handler(args)
+        except BrokenPipeError:
+            raise  # the reader went away: renkei's main ends quietly
         except (AuditError, AuditorError, SettingsError, RegistryBaseError, OSError) as exc:
             code = getattr(exc, "code", "audit.error")
             print(f"renkei: error: {code}: {exc}", file=sys.stderr)
             return 1
 
     return run
+
+
+def _load_settings(path: Path) -> NodeSettings:
+    from gateway.settings import load_node_settings
+
+    return load_node_settings(path)
 
 
 def _logs_to_stderr() -> None:
@@ -129,6 +136,13 @@ def _logs_to_stderr() -> None:
     if not structlog.is_configured():
         # Looked up per line, so a replaced sys.stderr (tests, daemons) is honoured.
         structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))
+
+
+def _progress(message: str) -> None:
+    """A step of a long command, on stderr (stdout carries the JSON result)."""
+    from gateway.cli_output import progress
+
+    progress(message)
 
 
 def _print(document: Any) -> None:
@@ -155,10 +169,12 @@ def _conf_of(settings: NodeSettings) -> tuple[str, Any]:
 
 
 def _export(args: argparse.Namespace) -> int:
+    import asyncio
+
     from certs.keys import certificate_pem, load_certificate
     from gateway.audit.export import collect_bundle, write_bundle
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
     token, _ = _conf_of(settings)
 
     async def run() -> str:
@@ -173,16 +189,21 @@ def _export(args: argparse.Namespace) -> int:
             await engine.dispose()
         return write_bundle(content, args.out, now=datetime.now(UTC))
 
+    _progress(f"exporting the audit log to {args.out} ...")
     digest = asyncio.run(run())
     _print({"bundle": str(args.out), "manifest_sha256": digest})
     return 0
 
 
 def _checkpoint(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import aiohttp
+
     from gateway.audit.checkpoints import DEFAULT_LEASE_S
     from gateway.audit.service import checkpointer_for
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
     _, conf = _conf_of(settings)
 
     async def run() -> dict[str, Any] | None:
@@ -214,9 +235,12 @@ def _verify(args: argparse.Namespace) -> int:
     from member_registry.anchor import load_anchor
 
     state = json.loads(args.witness_state.read_text("utf-8")) if args.witness_state else None
+    _progress(f"reading {len(args.bundles)} bundle(s) ...")
+    bundles = [read_bundle(path) for path in args.bundles]
+    _progress("verifying the chain, the checkpoints, their time-stamps and cosignatures ...")
     try:
         report = verify_bundles(
-            [read_bundle(path) for path in args.bundles],
+            bundles,
             anchor=load_anchor(args.anchor),
             now=datetime.now(UTC),
             allow_unstamped=args.allow_unstamped,
@@ -234,7 +258,9 @@ def _verify(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from gateway.auditor import read_bundle, reconcile
 
+    _progress("reading both bundles ...")
     a, b = read_bundle(args.a), read_bundle(args.b)
+    _progress(f"matching {a.node_id}'s exchanges with {b.node_id}'s ...")
     report = reconcile(a.json_lines("rows.jsonl"), a.node_id, b.json_lines("rows.jsonl"),
                        b.node_id)
     _print(report.to_json_dict())
@@ -242,6 +268,8 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _subject(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.auditor import read_bundle, subject_report
 
     now = datetime.now(UTC)
@@ -253,7 +281,7 @@ def _subject(args: argparse.Namespace) -> int:
     else:
         from gateway.audit.queries import subject_rows
 
-        settings = load_node_settings(args.config)
+        settings = _load_settings(args.config)
 
         async def run() -> tuple[list[dict[str, Any]], dict[str, str]]:
             engine = await _engine(settings)
@@ -269,9 +297,11 @@ def _subject(args: argparse.Namespace) -> int:
 
 
 def _hide(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.audit.queries import hide_from_subject
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
 
     async def run() -> None:
         engine = await _engine(settings)
@@ -287,9 +317,11 @@ def _hide(args: argparse.Namespace) -> int:
 
 
 def _operational(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.audit.queries import operational_records
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
 
     async def run() -> list[dict[str, Any]]:
         engine = await _engine(settings)
@@ -304,9 +336,11 @@ def _operational(args: argparse.Namespace) -> int:
 
 
 def _erase_subject(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.audit.erasure import Erasure, erase_subject_bodies
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
 
     async def run() -> Erasure:
         engine = await _engine(settings)
@@ -330,12 +364,13 @@ def _body_key(args: argparse.Namespace) -> int:
 
 
 def _body(args: argparse.Namespace) -> int:
+    import asyncio
     import base64
 
     from gateway.audit.bodies import body_vault_for, read_bodies
     from gateway.audit.errors import BodyStoreError
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
     vault = body_vault_for(settings)
     if vault is None:
         raise BodyStoreError("this node logs no bodies ([audit] body_services is empty)")
@@ -357,10 +392,12 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace) -> int:
+    import asyncio
+
     from certs.keys import certificate_pem, load_certificate
     from gateway.audit.archive import archive_before
 
-    settings = load_node_settings(args.config)
+    settings = _load_settings(args.config)
     token, _ = _conf_of(settings)
 
     async def run() -> Any:

@@ -1,8 +1,15 @@
-"""The ``renkei`` command: each package contributes its own sub-commands."""
+"""The ``renkei`` command: each package contributes its own sub-commands.
+
+Sub-command modules import what their handlers need when a handler runs, so
+``renkei --help`` loads no database, HTTP or cryptography library. A reader
+that goes away (``renkei ... | head``) ends the command quietly with status
+141, as the shell reports SIGPIPE; Ctrl-C ends it with 130, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -48,11 +55,24 @@ def _register_broker(commands: argparse._SubParsersAction[argparse.ArgumentParse
     convert_cli.register(broker_commands)
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.handler
-    return handler(args)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler: Handler = args.handler
+        return handler(args)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)  # end the line the terminal's ^C started
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and report that pipe error too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

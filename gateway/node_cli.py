@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,8 @@ def _fail(message: str) -> int:
 
 
 def _use_uvloop() -> None:
+    import asyncio
+
     try:
         import uvloop
     except ImportError:  # pragma: no cover - optional speed-up
@@ -26,6 +27,8 @@ def _use_uvloop() -> None:
 
 
 def _node_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.logs import configure_logging
     from gateway.preflight import EXIT_CONFIG, StartupError
     from gateway.serve import run_node
@@ -105,6 +108,8 @@ def _registry_token_issue(args: argparse.Namespace) -> int:
 
 
 def _sandbox_up(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.sandbox.run import run_sandbox
 
     _use_uvloop()
@@ -127,9 +132,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     serve = node_commands.add_parser("serve", help="serve the node until SIGINT/SIGTERM")
     serve.add_argument("--config", required=True, help="the node's TOML settings file")
     serve.set_defaults(handler=_node_serve)
-    from gateway.node_init import register_join_commands
-
-    register_join_commands(node_commands)  # renkei node init, renkei node register
+    _register_join_commands(node_commands)  # renkei node init, renkei node register
+    _register_maintenance(node_commands)
 
     token = commands.add_parser("token", help="management API bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
@@ -162,3 +166,84 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "postgresql+asyncpg://postgres@127.0.0.1/test (default: SQLite files)",
     )
     up.set_defaults(handler=_sandbox_up)
+
+
+def _joining(name: str) -> Any:
+    """``renkei node init``/``register``, importing gateway/node_init.py when they run."""
+
+    def run(args: argparse.Namespace) -> int:
+        from gateway import node_init
+
+        for option, default in (
+            ("peer_port", node_init.DEFAULT_PEER_PORT),
+            ("client_port", node_init.DEFAULT_CLIENT_PORT),
+            ("management_port", node_init.DEFAULT_MANAGEMENT_PORT),
+        ):
+            if getattr(args, option, 0) is None:
+                setattr(args, option, default)
+        result: int = getattr(node_init, name)(args)
+        return result
+
+    return run
+
+
+def _register_join_commands(node_commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``init`` and ``register`` to ``renkei node`` (gateway/node_init.py does them)."""
+    init = node_commands.add_parser("init", help="create a node directory: keys, CSRs, node.toml")
+    init.add_argument("--dir", required=True, help="the node directory to create")
+    init.add_argument("--id", required=True, help="the node, INSTANCE/CLASS/CODE/NODE")
+    init.add_argument("--member", action="append", default=[],
+                      help="a member whose sign key the node holds (default: the node's own "
+                           "member, which is always included); repeatable")
+    init.add_argument("--subsystem", action="append", default=[],
+                      help="a subsystem of the member this node hosts; repeatable")
+    init.add_argument("--anchor", help="the configuration anchor to install")
+    init.add_argument("--address", default="127.0.0.1",
+                      help="the address peers reach this node at (default 127.0.0.1)")
+    init.add_argument("--peer-port", type=int, help="default 5500")
+    init.add_argument("--client-port", type=int, help="default 8000")
+    init.add_argument("--management-port", type=int, help="default 5588")
+    init.add_argument("--database", help="SQLAlchemy URL (default: SQLite node.db in --dir)")
+    init.set_defaults(handler=_joining("_init"))
+
+    register = node_commands.add_parser(
+        "register", help="ask the registry to list this node's auth certificate")
+    register.add_argument("--config", required=True, help="the node's TOML settings file")
+    register.add_argument("--registry", required=True, help="the registry's base URL")
+    register.add_argument("--auth-key", help="a new auth key (renewal; default: the config's)")
+    register.add_argument("--auth-cert", help="its certificate (renewal; default: the config's)")
+    register.set_defaults(handler=_joining("_register"))
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    from gateway.cli_output import print_summary
+    from gateway.policy_cli import management_call
+
+    def show(document: dict[str, Any]) -> None:
+        if not document["enabled"]:
+            line = "maintenance off: the node reports ready"
+        else:
+            reason = f" ({document['reason']})" if document.get("reason") else ""
+            line = (
+                f"maintenance on since {document['since']}{reason}: /readyz answers 503; "
+                f"{document['in_flight']} exchange(s) in flight"
+            )
+        print_summary(line)
+
+    if args.state == "status":
+        return management_call(args, "GET", "/api/maintenance", human=show)
+    body = {"enabled": args.state == "on", "reason": args.reason or ""}
+    return management_call(args, "PUT", "/api/maintenance", body, show)
+
+
+def _register_maintenance(node_commands: argparse._SubParsersAction[Any]) -> None:
+    from gateway.policy_cli import connection_options
+
+    maintenance = node_commands.add_parser(
+        "maintenance",
+        help="drain the node: /readyz answers 503 while exchanges under way finish",
+    )
+    maintenance.add_argument("state", choices=["on", "off", "status"])
+    maintenance.add_argument("--reason", help="why (shown by /readyz and in the trail)")
+    connection_options(maintenance)
+    maintenance.set_defaults(handler=_maintenance)

@@ -44,7 +44,7 @@ from member_registry.anchor import anchor_digest, load_anchor
 from member_registry.errors import RegistryBaseError
 from member_registry.registration_request import new_registration_request, sign_registration
 
-__all__ = ["JoinError", "NodeLayout", "init_node", "register_join_commands", "send_registration"]
+__all__ = ["JoinError", "NodeLayout", "init_node", "send_registration"]
 
 DEFAULT_CLIENT_PORT = 8000
 DEFAULT_PEER_PORT = 5500
@@ -309,31 +309,3 @@ def _register(args: argparse.Namespace) -> int:
     print(f"registration {document.get('id')} of node {document.get('node')}: "
           f"{document.get('status')} (auth certificate {document.get('auth_fingerprint')})")
     return 0
-
-
-def register_join_commands(node_commands: argparse._SubParsersAction[Any]) -> None:
-    """Add ``init`` and ``register`` to ``renkei node``."""
-    init = node_commands.add_parser("init", help="create a node directory: keys, CSRs, node.toml")
-    init.add_argument("--dir", required=True, help="the node directory to create")
-    init.add_argument("--id", required=True, help="the node, INSTANCE/CLASS/CODE/NODE")
-    init.add_argument("--member", action="append", default=[],
-                      help="a member whose sign key the node holds (default: the node's own "
-                           "member, which is always included); repeatable")
-    init.add_argument("--subsystem", action="append", default=[],
-                      help="a subsystem of the member this node hosts; repeatable")
-    init.add_argument("--anchor", help="the configuration anchor to install")
-    init.add_argument("--address", default="127.0.0.1",
-                      help="the address peers reach this node at (default 127.0.0.1)")
-    init.add_argument("--peer-port", type=int, default=DEFAULT_PEER_PORT)
-    init.add_argument("--client-port", type=int, default=DEFAULT_CLIENT_PORT)
-    init.add_argument("--management-port", type=int, default=DEFAULT_MANAGEMENT_PORT)
-    init.add_argument("--database", help="SQLAlchemy URL (default: SQLite node.db in --dir)")
-    init.set_defaults(handler=_init)
-
-    register = node_commands.add_parser(
-        "register", help="ask the registry to list this node's auth certificate")
-    register.add_argument("--config", required=True, help="the node's TOML settings file")
-    register.add_argument("--registry", required=True, help="the registry's base URL")
-    register.add_argument("--auth-key", help="a new auth key (renewal; default: the config's)")
-    register.add_argument("--auth-cert", help="its certificate (renewal; default: the config's)")
-    register.set_defaults(handler=_register)

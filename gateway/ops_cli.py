@@ -8,7 +8,6 @@ reports whether a secret file can be read, never what it holds.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tomllib
@@ -153,6 +152,8 @@ async def _upgrade(path: Path, revision: str) -> str:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.settings import SettingsError
     from member_registry.errors import RegistryBaseError
 

@@ -10,7 +10,6 @@ transaction; ``--dry-run`` only lists them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +69,8 @@ async def _apply_locally(config: Path, text: str, source: str, dry_run: bool) ->
 
 
 def _apply(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.cli_output import error, print_document, print_summary
     from policies.errors import PolicyError
 
@@ -104,7 +105,6 @@ def _apply(args: argparse.Namespace) -> int:
 
 def register_apply(actions: argparse._SubParsersAction[Any]) -> None:
     """``renkei policy apply`` (added beside ``renkei policy check``)."""
-    from gateway.cli_output import add_json_option
     from gateway.policy_cli import connection_options
 
     apply = actions.add_parser(
@@ -116,6 +116,5 @@ def register_apply(actions: argparse._SubParsersAction[Any]) -> None:
     apply.add_argument(
         "--config", help="apply into a stopped node's database (its node.toml) instead"
     )
-    add_json_option(apply)
     apply.set_defaults(handler=_apply)
 

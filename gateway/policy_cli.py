@@ -8,14 +8,12 @@ line would end up in the shell history).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 __all__ = [
     "CliError",
@@ -47,6 +45,8 @@ def _connection(args: argparse.Namespace) -> tuple[str, str]:
 async def _call(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
 ) -> Any:
+    import aiohttp  # here: ``renkei --help`` does not need the HTTP client
+
     url, token = _connection(args)
     async with aiohttp.ClientSession() as session:
         try:
@@ -72,21 +72,99 @@ async def _call(
 
 
 def _run(
-    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    human: Callable[[Any], None] | None = None,
 ) -> int:
+    """Call the API; print the answer as ``human`` renders it, or as JSON (``--json``)."""
+    import asyncio
+
+    from gateway.cli_output import print_document, print_json
+
     try:
         document = asyncio.run(_call(args, method, path, body))
     except (CliError, OSError) as exc:
         print(f"renkei: error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(document, indent=2, ensure_ascii=False))
+    print_document(args, document, human or print_json)
     return 0
+
+
+def _consent_line(consent: dict[str, Any]) -> str:
+    until = consent.get("valid_until") or "until revoked"
+    state = f", revoked {consent['revoked_at']}" if consent.get("revoked_at") else ""
+    return (
+        f"consent {consent['id']}: {consent['subject']} -> {consent['consumer']} on "
+        f"{consent['service']} for {consent['purpose']}: {', '.join(consent['fields'])} "
+        f"({consent['valid_from']} .. {until}{state})"
+    )
+
+
+def _show_granted(document: dict[str, Any]) -> None:
+    from gateway.cli_output import print_summary
+
+    signed = "a signed receipt" if document.get("receipt_jws") else "no signed receipt"
+    print_summary(f"granted {_consent_line(document['consent'])}; {signed} (--json shows it)")
+
+
+def _show_consents(document: dict[str, Any]) -> None:
+    from gateway.cli_output import print_table
+
+    print_table(
+        None, ["id", "subject", "consumer", "service", "purpose", "fields", "until", "revoked"],
+        ((c["id"], c["subject"], c["consumer"], c["service"], c["purpose"],
+          ", ".join(c["fields"]), c.get("valid_until") or "-", c.get("revoked_at") or "-")
+         for c in document["consents"]),
+        empty="no consents",
+    )  # fmt: skip
+
+
+def _show_consent(document: dict[str, Any]) -> None:
+    from gateway.cli_output import print_summary
+
+    print_summary(_consent_line(document))
+
+
+def _show_rights(document: dict[str, Any]) -> None:
+    from gateway.cli_output import print_table
+
+    print_table(
+        None, ["id", "service", "grantee", "method", "path", "granted"],
+        ((r["id"], r["service"], r["grantee"], r["method"], r["path"], r.get("granted_at") or "-")
+         for r in document["access"]),
+        empty="no access rights",
+    )  # fmt: skip
+
+
+def _show_right(document: dict[str, Any]) -> None:
+    from gateway.cli_output import print_summary
+
+    print_summary(
+        f"granted {document['grantee']} {document['method']} {document['path']} on "
+        f"{document['service']} (right {document['id']})"
+    )
+
+
+def _show_revoked(what: str) -> Callable[[Any], None]:
+    def show(document: dict[str, Any]) -> None:
+        from gateway.cli_output import print_summary
+
+        if what == "consent":
+            print_summary(f"revoked {_consent_line(document)}")
+        else:
+            print_summary(f"revoked access right {document['revoked']}")
+
+    return show
 
 
 def call_management(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
 ) -> Any:
     """The management API's answer to one request; CliError when it refuses or is away."""
+    import asyncio
+
     try:
         return asyncio.run(_call(args, method, path, body))
     except OSError as exc:
@@ -108,7 +186,10 @@ def _consent_grant(args: argparse.Namespace) -> int:
         "valid_from": args.valid_from,
         "valid_until": args.valid_until,
     }
-    return _run(args, "POST", "/api/consents", {k: v for k, v in body.items() if v is not None})
+    return _run(
+        args, "POST", "/api/consents", {k: v for k, v in body.items() if v is not None},
+        _show_granted,
+    )
 
 
 def _consent_list(args: argparse.Namespace) -> int:
@@ -117,20 +198,20 @@ def _consent_list(args: argparse.Namespace) -> int:
         "service": args.service,
         "include_inactive": "true" if args.all else None,
     }
-    return _run(args, "GET", "/api/consents")
+    return _run(args, "GET", "/api/consents", human=_show_consents)
 
 
 def _consent_revoke(args: argparse.Namespace) -> int:
-    return _run(args, "DELETE", f"/api/consents/{args.consent_id}")
+    return _run(args, "DELETE", f"/api/consents/{args.consent_id}", human=_show_revoked("consent"))
 
 
 def _consent_show(args: argparse.Namespace) -> int:
-    return _run(args, "GET", f"/api/consents/{args.consent_id}")
+    return _run(args, "GET", f"/api/consents/{args.consent_id}", human=_show_consent)
 
 
 def _access_list(args: argparse.Namespace) -> int:
     args.params = {"service": args.service}
-    return _run(args, "GET", "/api/access")
+    return _run(args, "GET", "/api/access", human=_show_rights)
 
 
 def _access_grant(args: argparse.Namespace) -> int:
@@ -140,16 +221,20 @@ def _access_grant(args: argparse.Namespace) -> int:
         "method": args.method,
         "path": args.path,
     }
-    return _run(args, "POST", "/api/access", body)
+    return _run(args, "POST", "/api/access", body, _show_right)
 
 
 def _access_revoke(args: argparse.Namespace) -> int:
-    return _run(args, "DELETE", f"/api/access/{args.right_id}")
+    return _run(args, "DELETE", f"/api/access/{args.right_id}", human=_show_revoked("access"))
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
+    """``--url``, ``--token-file`` and ``--json``: every management command has them."""
     parser.add_argument("--url", help="the node's management URL (or RENKEI_MANAGEMENT_URL)")
     parser.add_argument("--token-file", help="a file holding the bearer token (or RENKEI_TOKEN)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the API's JSON answer (for scripts)"
+    )
 
 
 # For the other management commands (gateway/client_cli.py).

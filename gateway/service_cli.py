@@ -190,7 +190,6 @@ def _options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
-    from gateway.cli_output import add_json_option
     from gateway.policy_cli import connection_options
 
     service = commands.add_parser("service", help="the node's services: add, change, remove")
@@ -203,7 +202,6 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                 "service", metavar="ID", help="INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE"
             )
         connection_options(parser)
-        add_json_option(parser)
         parser.set_defaults(handler=handler)
         return parser
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policies.errors import PolicyFileError
-from policies.files import PolicyFile, load_policy_file
+if TYPE_CHECKING:
+    from policies.files import PolicyFile
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
@@ -46,6 +46,10 @@ def summarise(policy_file: PolicyFile) -> list[str]:
 
 
 def check_command(args: argparse.Namespace) -> int:
+    # Imported here: the policy store (SQLAlchemy) is not needed for ``renkei --help``.
+    from policies.errors import PolicyFileError
+    from policies.files import load_policy_file
+
     try:
         policy_file = load_policy_file(args.file)
     except PolicyFileError as exc:

@@ -16,7 +16,8 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gateway import cli_output
 from gateway.sandbox.backends import backend_app
 from gateway.sandbox.build import BuiltSandbox, build_sandbox, client_slug, describe
 from gateway.sandbox.description import (
@@ -189,8 +191,12 @@ async def sandbox_running(
     directory: Path,
     *,
     database: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> AsyncIterator[tuple[BuiltSandbox, str]]:
-    """Run a whole federation; yield it with its JSON description; stop it on exit."""
+    """Run a whole federation; yield it with its JSON description; stop it on exit.
+
+    ``progress`` hears a line per step (``renkei sandbox up`` shows them on stderr).
+    """
     runner = web.AppRunner(backend_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -208,6 +214,8 @@ async def sandbox_running(
                 for node in description.nodes
             ]
             databases = await create_databases(database, names)
+        progress(f"building the federation in {directory}: CA, registry, "
+                 f"{len(description.nodes)} node(s)")
         built = await asyncio.to_thread(
             build_sandbox,
             description,
@@ -225,11 +233,13 @@ async def sandbox_running(
                 ("tsa", ("tsa", "serve", "--ca-dir", ca_dir, "--port", str(built.tsa_port)),
                  built.tsa_url),
             ):
+                progress(f"starting the {name.upper()} server")
                 process = await processes.start(name, *argv)
                 await _wait_ready(
                     session, f"{url}/healthz", process, f"the {name} server",
                     directory / "logs" / f"{name}.log",
                 )
+            progress("starting the registry")
             registry = await processes.start(
                 "registry", "registry", "serve", "--config", str(built.registry_config)
             )
@@ -240,6 +250,7 @@ async def sandbox_running(
                 "the registry",
                 directory / "logs" / "registry.log",
             )
+            progress(f"starting {len(built.nodes)} node(s)")
             started = []
             for node in built.nodes:
                 process = await processes.start(
@@ -254,6 +265,7 @@ async def sandbox_running(
                     f"node {node.spec.id}",
                     directory / "logs" / f"{node.spec.slug}.log",
                 )
+                progress(f"node {node.spec.id} ready")
             await _authenticate_clients(session, built)
             consents = await _seed_consents(session, built, description)
         document = json.loads(describe(built, description, consents))
@@ -267,6 +279,24 @@ async def sandbox_running(
         await runner.cleanup()
         if databases and database is not None:
             await drop_databases(database, databases)
+
+
+def summary(document: dict[str, Any], seconds: float) -> str:
+    """What ``renkei sandbox up`` tells a person on stderr (stdout has the JSON)."""
+    lines = [
+        f"sandbox {document['instance']} ready in {seconds:.0f} s, in {document['dir']}",
+        f"  registry  {document['registry']['url']}",
+    ]
+    for node in document["nodes"]:
+        lines.append(
+            f"  node {node['id']}: client {node['client_url']}, "
+            f"management {node['management_url']}"
+        )
+    for service in document["services"]:
+        governed = ", consent-governed" if service.get("consent_governed") else ""
+        lines.append(f"  service {service['id']}{governed}")
+    lines.append("The JSON description (with the tokens) is on stdout; Ctrl-C stops it.")
+    return "\n".join(lines)
 
 
 async def run_sandbox(
@@ -288,9 +318,13 @@ async def run_sandbox(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    started = time.monotonic()
     try:
-        async with sandbox_running(description, work, database=database) as (_, document):
+        async with sandbox_running(
+            description, work, database=database, progress=cli_output.progress
+        ) as (_, document):
             print(document, flush=True)
+            cli_output.progress(summary(json.loads(document), time.monotonic() - started))
             await stop.wait()
     except SandboxError as exc:
         print(f"renkei: error: {exc}", file=sys.stderr)
