@@ -45,7 +45,10 @@ def verify_chain(
             raise ChainBroken(seq, f"sequence jumps from {expected_seq - 1} to {seq}")
         if row["prev_hash"] != prev:
             raise ChainBroken(seq, "prev_hash does not match the row before")
-        computed = entry_hash(prev, {k: row[k] for k in HASHED_FIELDS})
+        try:
+            computed = entry_hash(prev, {k: row[k] for k in HASHED_FIELDS})
+        except ValueError as exc:  # a format no rule is known for, or a field of no type
+            raise ChainBroken(seq, str(exc)) from exc
         if computed != row["entry_hash"]:
             raise ChainBroken(seq, "entry_hash does not match the row's contents")
         prev = row["entry_hash"]

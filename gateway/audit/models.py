@@ -68,6 +68,9 @@ class AuditRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(128))
     consent: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
+    # The row's hashing rule (gateway/audit/hashing.py); NULL for rows written before
+    # rows carried one (rule 1), and itself hashed from rule 2 on.
+    format: Mapped[int | None] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
@@ -231,7 +234,8 @@ class ArchivedLeaf(Base):
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
-# Every column that the entry hash covers, in the row's own terms.
+# Every column that the entry hash covers, in the row's own terms (``format`` only
+# from rule 2 on: gateway/audit/hashing.py dispatches on it).
 HASHED_FIELDS = (
     "node_id",
     "seq",
@@ -256,6 +260,7 @@ HASHED_FIELDS = (
     "error_code",
     "consent",
     "prev_hash",
+    "format",
 )
 
 

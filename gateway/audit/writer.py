@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.bodies import BodyVault, sealed_body_rows
 from gateway.audit.errors import BodyStoreError
-from gateway.audit.hashing import GENESIS_HASH, entry_hash
+from gateway.audit.hashing import GENESIS_HASH, ROW_FORMAT, entry_hash
 from gateway.audit.models import (
     HASHED_FIELDS,
     AuditEntry,
@@ -53,7 +53,7 @@ OUTCOME_UNKNOWN = "audit.outcome_unknown"
 
 # The chained fields of an entry a reservation keeps (all but seq and hashes).
 _RESERVED_FIELDS = tuple(
-    name for name in HASHED_FIELDS if name not in ("node_id", "seq", "prev_hash")
+    name for name in HASHED_FIELDS if name not in ("node_id", "seq", "prev_hash", "format")
 )
 
 
@@ -98,6 +98,7 @@ def row_fields(entry: AuditEntry, *, node_id: str, seq: int, prev_hash: str) -> 
         "error_code": entry.error_code,
         "consent": consent,
         "prev_hash": prev_hash,
+        "format": ROW_FORMAT,
     }
     assert tuple(fields) == HASHED_FIELDS
     fields["entry_hash"] = entry_hash(prev_hash, {k: fields[k] for k in HASHED_FIELDS})

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from certs.jws import loads_strict
 from gateway.auditor.errors import BundleInvalid
 
 __all__ = ["BUNDLE_FORMAT", "Bundle", "read_bundle"]
@@ -43,9 +43,10 @@ class Bundle:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                # Strictly: a row with a key twice would hash one way and read another.
+                value = loads_strict(line)
             except ValueError as exc:
-                raise BundleInvalid(f"{name} line {number} is not JSON") from exc
+                raise BundleInvalid(f"{name} line {number} is not strict JSON: {exc}") from exc
             if not isinstance(value, dict):
                 raise BundleInvalid(f"{name} line {number} is not an object")
             result.append(value)
@@ -87,9 +88,9 @@ def read_bundle(path: Path) -> Bundle:
     if raw is None:
         raise BundleInvalid(f"{path} has no manifest.json")
     try:
-        manifest = json.loads(raw)
+        manifest = loads_strict(raw)
     except ValueError as exc:
-        raise BundleInvalid("manifest.json is not JSON") from exc
+        raise BundleInvalid(f"manifest.json is not strict JSON: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise BundleInvalid(f"manifest.json is not a {BUNDLE_FORMAT} manifest")
     digests = manifest.get("files")

@@ -48,7 +48,8 @@ from member_registry.signing import claimed_time, verify_global_conf
 
 __all__ = ["ROW_FIELDS", "VerifyReport", "verify_bundles", "verify_cosignature"]
 
-# The fields of a chained row, entry_hash excluded (the chain rule of DESIGN §6).
+# The fields of a chained row, entry_hash excluded (the chain rule of DESIGN §6);
+# rows of format 2 on also carry "format" (gateway/audit/hashing.py).
 ROW_FIELDS = (
     "node_id", "seq", "logged_at", "role", "message_id", "request_id", "client", "service",
     "method", "path", "peer_node", "user_id", "purpose", "subject", "request_hash",
@@ -150,7 +151,8 @@ def _check_rows(bundles: Sequence[Bundle], leaves: list[str]) -> int:
             expected_seq = len(leaves) + 1
             seq = row.get("seq")
             where = seq if isinstance(seq, int) else expected_seq
-            if set(row) != {*ROW_FIELDS, "entry_hash"}:
+            # Bundles exported before rows carried a format have no "format" key.
+            if set(row) - {"format"} != {*ROW_FIELDS, "entry_hash"}:
                 raise _fail("row_invalid", "the row does not have the chained fields", where)
             if seq != expected_seq:
                 missing = isinstance(seq, int) and seq > expected_seq
@@ -163,7 +165,11 @@ def _check_rows(bundles: Sequence[Bundle], leaves: list[str]) -> int:
             if row["prev_hash"] != previous:
                 raise _fail("chain_broken", "prev_hash is not the entry_hash of the row before",
                             seq)
-            if entry_hash(previous, {k: row[k] for k in ROW_FIELDS}) != row["entry_hash"]:
+            try:
+                computed = entry_hash(previous, {k: v for k, v in row.items() if k != "entry_hash"})
+            except ValueError as exc:  # a format this verifier has no rule for
+                raise _fail("row_invalid", str(exc), seq) from exc
+            if computed != row["entry_hash"]:
                 raise _fail("row_invalid", "the row's contents do not give its entry_hash", seq)
             leaves.append(str(row["entry_hash"]))
             count += 1

@@ -126,11 +126,14 @@ ROW_FIELDS = {
 def test_the_audit_chain() -> None:
     rows, previous = load("audit_chain.json")["rows"], "0" * 64
     assert len(rows) == 3
+    assert [row["format"] for row in rows] == [None, 2, 2]  # a node upgraded after row 1
     for seq, row in enumerate(rows, start=1):
-        assert set(row) == {*ROW_FIELDS, "entry_hash"}
+        assert set(row) == {*ROW_FIELDS, "format", "entry_hash"}
         assert row["seq"] == seq
         assert row["prev_hash"] == previous
-        fields = {name: row[name] for name in ROW_FIELDS}
+        # Format 1 (null) hashes the 23 fields; format 2 also the format itself.
+        hashed = ROW_FIELDS if row["format"] is None else {*ROW_FIELDS, "format"}
+        fields = {name: row[name] for name in hashed}
         body = previous.encode("ascii") + b"\x00" + canonical(fields)
         assert row["entry_hash"] == hashlib.sha256(body).hexdigest()
         if row["consent"] is not None:

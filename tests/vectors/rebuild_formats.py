@@ -27,8 +27,8 @@ from certs.identifiers import MemberId, NodeId, ServiceId, SubsystemId
 from certs.keys import PrivateKey, generate_key, save_certificate
 from certs.profiles import make_csr
 from gateway.audit.checkpoints import CheckpointSigner
-from gateway.audit.hashing import GENESIS_HASH
-from gateway.audit.models import AuditEntry
+from gateway.audit.hashing import GENESIS_HASH, entry_hash
+from gateway.audit.models import HASHED_FIELDS, AuditEntry
 from gateway.audit.writer import row_fields
 from gateway.descriptions import request_description, response_description
 from gateway.protocol import parse_exchange_request
@@ -144,6 +144,10 @@ def build(ca: CertificateAuthority) -> None:
     ]  # fmt: skip
     for seq, entry in enumerate(entries, start=1):
         row = row_fields(entry, node_id=str(PROVIDER_NODE), seq=seq, prev_hash=previous)
+        if seq == 1:
+            # Written before rows carried a format (rule 1), as a node upgraded mid-chain has.
+            row["format"] = None
+            row["entry_hash"] = entry_hash(previous, {k: row[k] for k in HASHED_FIELDS})
         rows.append(row)
         previous = row["entry_hash"]
     _write_json("audit_chain.json", {"rows": rows})

@@ -75,6 +75,27 @@ async def _rehash_from(fed: Federation, seq: int) -> None:
         await conn.execute(update(ChainHead).values(entry_hash=prev))
 
 
+async def test_a_log_written_across_the_format_upgrade_verifies(federation: Federation) -> None:
+    # Rows 1-4 as a node wrote them before rows carried a format (rule 1), then rule 2.
+    await federation.exchange(7)
+    async with federation.engine.begin() as conn:
+        await conn.execute(update(AuditRow).where(AuditRow.seq <= 4).values(format=None))
+    await _rehash_from(federation, 1)
+    assert await federation.checkpointer.checkpoint() is not None
+    assert _verify(await _export(federation), federation).rows == 7  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("forged", [None, 3])
+async def test_a_row_moved_to_another_format_is_caught(
+    federation: Federation, forged: int | None
+) -> None:
+    # Format 1 would drop the format field from the hash; 3 names no rule.
+    await _logged(federation)
+    async with federation.engine.begin() as conn:
+        await conn.execute(update(AuditRow).where(AuditRow.seq == 5).values(format=forged))
+    _fails(await _export(federation), federation, "auditor.row_invalid", 5)
+
+
 async def test_edited_row(federation: Federation) -> None:
     await _logged(federation)
     async with federation.engine.begin() as conn:

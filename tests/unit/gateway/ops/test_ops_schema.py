@@ -21,6 +21,7 @@ import gateway.dedup  # registers the message-id claims table
 import gateway.operator_log  # registers the operator trail table
 import gateway.replay
 from gateway.audit.chain import fetch_rows, verify_chain
+from gateway.audit.hashing import ROW_FORMAT, entry_hash
 from gateway.audit.models import AuditEntry, AuditRow, ChainHead
 from gateway.audit.writer import row_fields
 from gateway.db import Base, create_engine
@@ -71,6 +72,9 @@ async def _write_chain(engine: AsyncEngine, count: int) -> None:
                 status=200,
             )
             fields = row_fields(entry, node_id=NODE, seq=seq, prev_hash=prev)
+            # Before migration 0015 rows carried no format and hashed without one (rule 1).
+            del fields["format"], fields["entry_hash"]
+            fields["entry_hash"] = entry_hash(prev, fields)
             await connection.execute(insert(AuditRow.__table__).values(**fields))
             prev = fields["entry_hash"]
         await connection.execute(
@@ -102,6 +106,24 @@ async def test_upgrade_from_the_baseline_keeps_rows_and_chain(engine: AsyncEngin
     rows = await fetch_rows(engine, NODE)
     assert verify_chain(rows) == 5
     assert [row["message_id"] for row in rows] == [f"m-{n}" for n in range(1, 6)]
+    assert {row["format"] for row in rows} == {None}  # rule 1, as they were written
+
+
+async def test_rows_written_after_the_format_migration_chain_onto_older_ones(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade_node_schema(engine, "0014")
+    await _write_chain(engine, 2)
+    await upgrade_node_schema(engine)
+    head = (await fetch_rows(engine, NODE))[-1]
+    entry = AuditEntry(role="consumer", message_id="m-3",
+                       logged_at=datetime(2026, 1, 2, tzinfo=UTC))
+    fields = row_fields(entry, node_id=NODE, seq=3, prev_hash=head["entry_hash"])
+    async with engine.begin() as connection:
+        await connection.execute(insert(AuditRow.__table__).values(**fields))
+    rows = await fetch_rows(engine, NODE)
+    assert [row["format"] for row in rows] == [None, None, ROW_FORMAT]
+    assert verify_chain(rows) == 3
 
 
 async def test_database_from_before_migrations_is_stamped_and_upgraded(
@@ -114,6 +136,8 @@ async def test_database_from_before_migrations_is_stamped_and_upgraded(
                 sync, tables=[AuditRow.__table__, ChainHead.__table__]
             )
         )
+        # The rows of that time named no format (migration 0015 adds it).
+        await connection.execute(text("ALTER TABLE audit_log DROP COLUMN format"))
     await _write_chain(engine, 3)
     await upgrade_node_schema(engine)
     assert await current_revision(engine, NODE_SCHEMA) == head_revision(NODE_SCHEMA)
