@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_openapi", "error_responses", "registry_openapi"]
+from member_registry.openapi_schemas import (
+    COUNT,
+    INT,
+    NULLABLE_INT,
+    NULLABLE_STR,
+    SHARED_SCHEMAS,
+    STR,
+    STRINGS,
+    array,
+    obj,
+    ref,
+)
 
-_PROBLEM = {
-    "type": "object",
-    "required": ["type", "message"],
-    "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-}
-_ANY_OBJECT: dict[str, Any] = {"type": "object"}
-_ANY_ARRAY: dict[str, Any] = {"type": "array"}
+__all__ = ["build_openapi", "error_responses", "json_ok", "query", "registry_openapi"]
+
 _ID = {"type": "string", "minLength": 1, "maxLength": 1400}
 
 
@@ -45,8 +51,15 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     }
 
 
-def _json(status: str, schema: dict[str, Any], what: str = "ok") -> dict[str, Any]:
+def json_ok(schema: dict[str, Any], status: str = "200", what: str = "ok") -> dict[str, Any]:
+    """A JSON answer ``status`` with its body's schema."""
     return {status: {"description": what, "content": {"application/json": {"schema": schema}}}}
+
+
+def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    """An optional query parameter."""
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+    return {**parameter, "description": description} if description else parameter
 
 
 def build_openapi(
@@ -56,13 +69,15 @@ def build_openapi(
     *,
     secured: tuple[str, ...],
     every: dict[str, Any] | None = None,
+    schemas: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """An OpenAPI 3.1 document from (method, path, summary, operation) entries.
 
     Operations under one of the ``secured`` prefixes need a bearer token and
     may answer 401, 403 and 429. ``every`` holds the responses any operation
     may give before it is routed (the HTTP layer refusing a request's framing);
-    an operation's own description of the same status wins.
+    an operation's own description of the same status wins. ``schemas`` are the
+    document's named body schemas, beside the shared ones (Problem, OperatorLog).
     """
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, operation in operations:
@@ -85,7 +100,7 @@ def build_openapi(
         "info": {"title": title, "version": "1", "description": description},
         "paths": paths,
         "components": {
-            "schemas": {"Problem": _PROBLEM},
+            "schemas": {**SHARED_SCHEMAS, **(schemas or {})},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
@@ -119,9 +134,82 @@ def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-_STR = {"type": "string"}
-_CREATED = {**_json("201", _ANY_OBJECT, "created"), **error_responses(400, 404, 409)}
-_LIST = _json("200", _ANY_ARRAY)
+# The OpenAPI document itself and a service's description: their top-level keys.
+_OPENAPI_DOCUMENT = {
+    "type": "object",
+    "properties": {"openapi": STR, "info": {"type": "object"}, "paths": {"type": "object"}},
+}
+_NULLABLE_OBJECT: dict[str, Any] = {"type": ["object", "null"]}
+_SETTINGS = obj(
+    {
+        "refresh_interval_s": INT,
+        "validity_s": INT,
+        "ocsp_freshness_s": INT,
+        "timestamping_interval_s": INT,
+    }
+)
+_CATALOGUE_ENTRY = obj(
+    {
+        "service": STR,
+        "node": STR,
+        "title": STR,
+        "description": STR,
+        "declaration": {**_NULLABLE_OBJECT, "description": "the service's declaration"},
+        "openapi": {**_NULLABLE_OBJECT, "description": "the service's OpenAPI description"},
+        "published_at": STR,
+    }
+)
+_REGISTRATION = obj(
+    {
+        "id": INT,
+        "status": {"enum": ["pending", "approved", "rejected"]},
+        "node": STR,
+        "address": STR,
+        "peer_port": INT,
+        "subsystems": STRINGS,
+        "auth_fingerprint": STR,
+        "issued_at": STR,
+        "received_at": STR,
+        "decided_at": NULLABLE_STR,
+        "decided_by": NULLABLE_STR,
+    }
+)
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Health": obj({"status": STR}),
+    "OpenApiDocument": _OPENAPI_DOCUMENT,
+    "Settings": _SETTINGS,
+    "CatalogueEntry": _CATALOGUE_ENTRY,
+    "Member": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "subsystems": STRINGS,
+            "subsystem_names": {"type": "object", "additionalProperties": STR},
+        },
+        optional=("subsystem_names",),
+    ),
+    "Node": obj(
+        {
+            "id": STR,
+            "address": STR,
+            "peer_port": INT,
+            "auth_cert_sha256": STRINGS,
+            "subsystems": STRINGS,
+        }
+    ),
+    "GlobalGroup": obj({"id": STR, "description": STR, "members": STRINGS}),
+    "TrustedCa": obj({"fingerprint": STR, "certificate": STR, "ocsp_urls": STRINGS}),
+    "Tsa": obj({"name": STR, "url": STR, "certificate": STR}),
+    "Registration": _REGISTRATION,
+}
+
+
+def _created(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**json_ok(schema, "201", "created"), **error_responses(400, 404, 409)}
+
+
+def _list(name: str) -> dict[str, Any]:
+    return json_ok(array(ref(name)))
 
 
 def registry_openapi() -> dict[str, Any]:
@@ -134,37 +222,48 @@ def registry_openapi() -> dict[str, Any]:
             "the signed global configuration (compact JWS)",
             {
                 "responses": {
-                    "200": {"description": "ok", "content": {"application/jose": {"schema": _STR}}}
+                    "200": {"description": "ok", "content": {"application/jose": {"schema": STR}}}
                 }
             },
         ),
-        (get, "/healthz", "alive", {"responses": _json("200", _ANY_OBJECT)}),
+        (get, "/healthz", "alive", {"responses": json_ok(ref("Health"))}),
         (
             get,
             "/metrics",
             "Prometheus metrics (text exposition format)",
             {"responses": {"200": {"description": "ok",
-                                   "content": {"text/plain": {"schema": _STR}}}}},
+                                   "content": {"text/plain": {"schema": STR}}}}},
         ),
-        (get, "/openapi.json", "this document", {"responses": _json("200", _ANY_OBJECT)}),
+        (get, "/openapi.json", "this document", {"responses": json_ok(ref("OpenApiDocument"))}),
         (
             get,
             "/catalogue",
             "search the API catalogue",
             {
-                "parameters": [{"name": "q", "in": "query", "required": False, "schema": _STR}],
-                "responses": _json("200", _ANY_OBJECT),
+                "parameters": [query("q", STR, "words to find in a service's id, title or"
+                                               " description; empty: every service")],
+                "responses": json_ok(
+                    obj({"query": STR, "services": array(ref("CatalogueEntry"))})
+                ),
             },
         ),
         (
             get,
             "/catalogue/dcat",
-            "the catalogue as DCAT-AP JSON-LD",
+            "the catalogue as DCAT-AP JSON-LD (Turtle when Accept asks for text/turtle)",
             {
                 "responses": {
                     "200": {
                         "description": "ok",
-                        "content": {"application/ld+json": {"schema": _ANY_OBJECT}},
+                        "content": {
+                            "application/ld+json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"@context": {}, "@graph": {"type": "array"}},
+                                }
+                            },
+                            "text/turtle": {"schema": STR},
+                        },
                     }
                 }
             },
@@ -173,13 +272,25 @@ def registry_openapi() -> dict[str, Any]:
             get,
             "/catalogue/services/{service}",
             "a service's catalogue entry and the r1 path to call it by",
-            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404)}},
+            {
+                "responses": {
+                    **json_ok(
+                        {
+                            "allOf": [
+                                ref("CatalogueEntry"),
+                                obj({"r1_path": STR, "access": STR}),
+                            ]
+                        }
+                    ),
+                    **error_responses(400, 404),
+                }
+            },
         ),
         (
             get,
             "/catalogue/services/{service}/openapi.json",
             "a service's OpenAPI description",
-            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404)}},
+            {"responses": {**json_ok(ref("OpenApiDocument")), **error_responses(400, 404)}},
         ),
         (
             post,
@@ -188,29 +299,35 @@ def registry_openapi() -> dict[str, Any]:
             {
                 "requestBody": {
                     "required": True,
-                    "content": {"application/jose": {"schema": _STR}},
+                    "content": {"application/jose": {"schema": STR}},
                 },
-                "responses": {**_json("200", _ANY_OBJECT), **error_responses(403, 413, 429)},
+                "responses": {
+                    **json_ok(obj({"node": STR, "services": INT})),
+                    **error_responses(403, 413, 429),
+                },
             },
         ),
-        (get, "/api/members", "list members", {"responses": _LIST}),
+        (get, "/api/members", "list members", {"responses": _list("Member")}),
         (
             post,
             "/api/members",
             "add a member",
             {
-                "requestBody": _body(["id", "name"], {"id": _STR, "name": _STR}),
-                "responses": _CREATED,
+                "requestBody": _body(["id", "name"], {"id": STR, "name": STR}),
+                "responses": _created(obj({"id": STR})),
             },
         ),
-        (get, "/api/subsystems", "list subsystems", {"responses": _LIST}),
+        (get, "/api/subsystems", "list subsystems", {"responses": json_ok(STRINGS)}),
         (
             post,
             "/api/subsystems",
-            "add a subsystem",
-            {"requestBody": _body(["id"], {"id": _STR}), "responses": _CREATED},
+            "add a subsystem (name: its display name, listClients' subsystem_name)",
+            {
+                "requestBody": _body(["id"], {"id": STR, "name": STR}),
+                "responses": _created(obj({"id": STR})),
+            },
         ),
-        (get, "/api/nodes", "list nodes", {"responses": _LIST}),
+        (get, "/api/nodes", "list nodes", {"responses": _list("Node")}),
         (
             post,
             "/api/nodes",
@@ -219,19 +336,22 @@ def registry_openapi() -> dict[str, Any]:
                 "requestBody": _body(
                     ["id", "address", "peer_port"],
                     {
-                        "id": _STR,
-                        "address": _STR,
+                        "id": STR,
+                        "address": STR,
                         "peer_port": {"type": "integer", "minimum": 1, "maximum": 65535},
                     },
                 ),
-                "responses": _CREATED,
+                "responses": _created(obj({"id": STR})),
             },
         ),
         (
             post,
             "/api/nodes/{id}/auth-certificates",
             "register a node's auth certificate",
-            {"requestBody": _body(["certificate"], {"certificate": _STR}), "responses": _CREATED},
+            {
+                "requestBody": _body(["certificate"], {"certificate": STR}),
+                "responses": _created(obj({"node": STR, "fingerprint": STR})),
+            },
         ),
         (
             "DELETE",
@@ -243,25 +363,31 @@ def registry_openapi() -> dict[str, Any]:
             post,
             "/api/nodes/{id}/subsystems",
             "host a subsystem on a node",
-            {"requestBody": _body(["subsystem"], {"subsystem": _STR}), "responses": _CREATED},
+            {
+                "requestBody": _body(["subsystem"], {"subsystem": STR}),
+                "responses": _created(obj({"node": STR, "subsystem": STR})),
+            },
         ),
-        (get, "/api/groups", "list global groups", {"responses": _LIST}),
+        (get, "/api/groups", "list global groups", {"responses": _list("GlobalGroup")}),
         (
             post,
             "/api/groups",
             "add a global group",
             {
-                "requestBody": _body(["id"], {"id": _STR, "description": _STR}),
-                "responses": _CREATED,
+                "requestBody": _body(["id"], {"id": STR, "description": STR}),
+                "responses": _created(obj({"id": STR})),
             },
         ),
         (
             post,
             "/api/groups/{id}/members",
             "add a subsystem to a global group",
-            {"requestBody": _body(["subsystem"], {"subsystem": _STR}), "responses": _CREATED},
+            {
+                "requestBody": _body(["subsystem"], {"subsystem": STR}),
+                "responses": _created(obj({"group": STR, "subsystem": STR})),
+            },
         ),
-        (get, "/api/trusted-cas", "list trusted CAs", {"responses": _LIST}),
+        (get, "/api/trusted-cas", "list trusted CAs", {"responses": _list("TrustedCa")}),
         (
             post,
             "/api/trusted-cas",
@@ -269,24 +395,24 @@ def registry_openapi() -> dict[str, Any]:
             {
                 "requestBody": _body(
                     ["certificate"],
-                    {"certificate": _STR, "ocsp_urls": {"type": "array", "items": _STR}},
+                    {"certificate": STR, "ocsp_urls": STRINGS},
                 ),
-                "responses": _CREATED,
+                "responses": _created(obj({"fingerprint": STR})),
             },
         ),
-        (get, "/api/tsas", "list time-stamping authorities", {"responses": _LIST}),
+        (get, "/api/tsas", "list time-stamping authorities", {"responses": _list("Tsa")}),
         (
             post,
             "/api/tsas",
             "add a time-stamping authority",
             {
                 "requestBody": _body(
-                    ["name", "url", "certificate"], {"name": _STR, "url": _STR, "certificate": _STR}
+                    ["name", "url", "certificate"], {"name": STR, "url": STR, "certificate": STR}
                 ),
-                "responses": _CREATED,
+                "responses": _created(obj({"name": STR})),
             },
         ),
-        (get, "/api/settings", "the published settings", {"responses": _json("200", _ANY_OBJECT)}),
+        (get, "/api/settings", "the published settings", {"responses": json_ok(ref("Settings"))}),
         (
             "PUT",
             "/api/settings",
@@ -294,17 +420,28 @@ def registry_openapi() -> dict[str, Any]:
             {
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ANY_OBJECT}},
+                    "content": {"application/json": {"schema": ref("Settings")}},
                 },
-                "responses": {**_json("200", _ANY_OBJECT), **error_responses(400)},
+                "responses": {**json_ok(ref("Settings")), **error_responses(400)},
             },
         ),
-        (get, "/api/versions", "published configuration versions", {"responses": _LIST}),
+        (
+            get,
+            "/api/versions",
+            "published configuration versions",
+            {"responses": json_ok(array(obj({"version": INT, "generated_at": STR,
+                                              "expires_at": STR})))},
+        ),
         (
             post,
             "/api/versions",
             "publish a new configuration version",
-            {"responses": {**_json("201", _ANY_OBJECT, "published"), **error_responses(400)}},
+            {
+                "responses": {
+                    **json_ok(obj({"version": INT, "expires_at": STR}), "201", "published"),
+                    **error_responses(400),
+                }
+            },
         ),
         (
             post,
@@ -313,10 +450,10 @@ def registry_openapi() -> dict[str, Any]:
             {
                 "requestBody": _body(
                     ["proof_of_possession", "member_consent"],
-                    {"proof_of_possession": _STR, "member_consent": _STR},
+                    {"proof_of_possession": STR, "member_consent": STR},
                 ),
                 "responses": {
-                    **_json("202", _ANY_OBJECT, "received (pending or auto-approved)"),
+                    **json_ok(ref("Registration"), "202", "received (pending or auto-approved)"),
                     **error_responses(400, 409),
                 },
             },
@@ -327,33 +464,29 @@ def registry_openapi() -> dict[str, Any]:
             "list registration requests",
             {
                 "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"enum": ["pending", "approved", "rejected", "all"]},
-                    }
+                    query("status", {"enum": ["pending", "approved", "rejected", "all"]},
+                          "which requests (default pending)"),
                 ],
-                "responses": {**_LIST, **error_responses(400)},
+                "responses": {**_list("Registration"), **error_responses(400)},
             },
         ),
         (
             get,
             "/api/registrations/{id}",
             "one registration request",
-            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404)}},
+            {"responses": {**json_ok(ref("Registration")), **error_responses(400, 404)}},
         ),
         (
             post,
             "/api/registrations/{id}/approve",
             "approve a pending registration (verified again now)",
-            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404, 409)}},
+            {"responses": {**json_ok(ref("Registration")), **error_responses(400, 404, 409)}},
         ),
         (
             post,
             "/api/registrations/{id}/reject",
             "reject a pending registration",
-            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 404, 409)}},
+            {"responses": {**json_ok(ref("Registration")), **error_responses(400, 404, 409)}},
         ),
         (
             get,
@@ -361,22 +494,13 @@ def registry_openapi() -> dict[str, Any]:
             "the operator trail (who changed what, when, result)",
             {
                 "parameters": [
-                    {"name": "actor", "in": "query", "required": False, "schema": _STR},
-                    {"name": "since", "in": "query", "required": False, "schema": _STR},
-                    {
-                        "name": "after_id",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    },
+                    query("actor", STR, "only this actor's entries"),
+                    query("since", STR, "only entries from this RFC 3339 time on"),
+                    query("after_id", COUNT, "only entries after this id (paging)"),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                          "at most this many entries (default 100)"),
                 ],
-                "responses": {**_json("200", _ANY_OBJECT), **error_responses(400)},
+                "responses": {**json_ok(ref("OperatorLog")), **error_responses(400)},
             },
         ),
         (
@@ -385,15 +509,27 @@ def registry_openapi() -> dict[str, Any]:
             "a node's signed audit checkpoint, cosigned by the registry as witness",
             {
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": _ANY_OBJECT}}},
-                "responses": {**_json("200", _ANY_OBJECT), **error_responses(400, 409)},
+                    "schema": obj({"checkpoint": STR, "previous_size": NULLABLE_INT,
+                                   "consistency_proof": STRINGS},
+                                  optional=("previous_size", "consistency_proof"))}}},
+                "responses": {
+                    **json_ok(obj({"cosignature": STR})),
+                    **error_responses(400, 409),
+                },
             },
         ),
         (
             get,
             "/witness/checkpoints/{node}",
             "the last checkpoint the registry cosigned for a node",
-            {"responses": {**_json("200", _ANY_OBJECT), **error_responses(404)}},
+            {
+                "responses": {
+                    **json_ok(
+                        obj({"node_id": STR, "tree_size": INT, "root": STR, "cosignature": STR})
+                    ),
+                    **error_responses(404),
+                }
+            },
         ),
     ]
     return build_openapi(
@@ -404,6 +540,7 @@ def registry_openapi() -> dict[str, Any]:
         ops,
         secured=("/api/",),
         every=_FRAMING,
+        schemas=_SCHEMAS,
     )
 
 
@@ -414,7 +551,7 @@ _FRAMING = {
         "description": "malformed request (the HTTP parser's refusals are text/plain)",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}},
-            "text/plain": {"schema": _STR},
+            "text/plain": {"schema": STR},
         },
     },
     **error_responses(413),

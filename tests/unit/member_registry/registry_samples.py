@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -13,6 +14,7 @@ from certs.ca import CertificateAuthority
 from certs.identifiers import GlobalGroupId, MemberId, NodeId, SubsystemId
 from certs.keys import generate_key
 from certs.profiles import make_csr
+from member_registry.settings import RegistrySettings
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 HOSP_A = MemberId.parse("RENKEI/GOV/HOSP-A")
@@ -43,3 +45,16 @@ def make_certificate(common_name: str, *, ca: bool = False) -> x509.Certificate:
 def issue_auth_certificate(ca: CertificateAuthority, node: NodeId) -> x509.Certificate:
     """An auth certificate bound to ``node``, issued by the instance CA at ``NOW``."""
     return ca.issue(make_csr(generate_key(), node, "auth"), profile="auth", now=NOW)
+
+
+def registry_settings(tmp_path: Path, token: str) -> RegistrySettings:
+    """A registry's settings whose static admin token is ``token`` (in ``tmp_path``)."""
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(token)
+    return RegistrySettings(
+        instance="RENKEI",
+        database_url="unused",
+        signing_key_path=tmp_path / "k",
+        signing_cert_path=tmp_path / "c",
+        admin_token_file=token_file,
+    )

@@ -16,7 +16,7 @@ from member_registry.ops_api import add_ops_routes
 from member_registry.ratelimit import RateLimiter
 from member_registry.service import RegistryService
 from member_registry.settings import RegistrySettings
-from tests.unit.member_registry.registry_samples import NOW
+from tests.unit.member_registry.registry_samples import NOW, registry_settings
 
 TOKEN = "s3cret-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,15 +24,7 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
 def _settings(tmp_path: Path) -> RegistrySettings:
-    token_file = tmp_path / "admin-token"
-    token_file.write_text(TOKEN)
-    return RegistrySettings(
-        instance="RENKEI",
-        database_url="unused",
-        signing_key_path=tmp_path / "k",
-        signing_cert_path=tmp_path / "c",
-        admin_token_file=token_file,
-    )
+    return registry_settings(tmp_path, TOKEN)
 
 
 def routed(app: web.Application) -> set[tuple[str, str]]:
