@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
+from uuid import UUID
 
 from certs.identifiers import MemberId
 from gateway.context import NodeContext
 from gateway.errors import ProviderError
 from gateway.protocol import ExchangeRequest
 from member_registry.globalconf import GlobalConf
-from policies.consent import released_fields
+from policies.consent import ANY_CONSUMER, ANY_PURPOSE, Consent, ResourceGate, released_fields
 from policies.declarations import ServiceDeclaration
 from policies.errors import FilterError, PolicyError, ReleaseRefused, SubjectRequired
 from policies.filter import FilterLimits, decode_content, filter_body
@@ -31,6 +32,8 @@ from policies.filter import FilterLimits, decode_content, filter_body
 __all__ = ["ConsentDecision", "ConsentRefused", "decide", "enforce"]
 
 SUBJECT_HEADER = "renkei-subject"
+# The base rule of an opt-out service: not a stored consent, so never listed as one.
+_OPT_OUT_BASE = UUID(int=0)
 # Without these the consumer could not read the body; the node sets the length itself.
 _BODY_HEADERS = frozenset({"content-type"})
 # These describe the backend's body, not the filtered one: never passed on.
@@ -52,6 +55,8 @@ class ConsentDecision:
     purpose: str
     released: tuple[str, ...]
     consent_ids: tuple[str, ...]
+    # Per-resource rules (denies, conditions); None where the fields say it all.
+    gate: ResourceGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,8 @@ class Enforced:
     # Whose data was released, and whose was withheld as not the named subject's.
     subjects: tuple[str, ...] = ()
     withheld_subjects: tuple[str, ...] = ()
+    # Deny rules a break-glass purpose overrode for this response.
+    break_glass: tuple[str, ...] = ()
 
 
 def allowed_headers(
@@ -115,18 +122,45 @@ async def decide(
             "Renkei-Subject names another data subject than the request does",
             code="server.serverproxy.subject_mismatch",
         )
-    # Consents are given to subsystems and groups: a member-level client holds
-    # none, so only the public fields are released to it.
+    # Desk consents are given to subsystems and groups: a member-level client matches
+    # only rules for its member or for any consumer.
     client = request.client
-    consents = (
-        []
-        if isinstance(client, MemberId)
-        else await ctx.policy.active_consents(
-            subject, client, conf.groups_of(client), request.service, request.purpose, now
-        )
+    consents = await ctx.policy.active_consents(
+        subject,
+        client,
+        () if isinstance(client, MemberId) else conf.groups_of(client),
+        request.service,
+        request.purpose,
+        now,
+        actor=request.user_id,
     )
     released, consent_ids = released_fields(declaration, consents, now)
-    return ConsentDecision(declaration, subject, request.purpose, released, consent_ids)
+    rules = list(consents)
+    if await ctx.policy.is_opt_out(request.service):
+        # Opt-out: everything declared is released unless a rule takes it away.
+        rules.append(_opt_out_base(declaration, subject, now))
+        released = tuple(sorted(declaration.fields))
+    if not any(rule.decision == "deny" or rule.conditional for rule in rules):
+        return ConsentDecision(declaration, subject, request.purpose, released, consent_ids)
+    gate = ResourceGate(rules, break_glass=await ctx.policy.is_break_glass(request.purpose))
+    if not declaration.is_fhir and gate.withheld({}, "") is not None:
+        # A plain JSON record is one resource: a deny that holds leaves the public fields.
+        released = tuple(sorted(declaration.public_fields))
+    return ConsentDecision(declaration, subject, request.purpose, released, consent_ids, gate)
+
+
+def _opt_out_base(declaration: ServiceDeclaration, subject: str, now: datetime) -> Consent:
+    return Consent(
+        id=_OPT_OUT_BASE,
+        subject=subject,
+        consumer=ANY_CONSUMER,
+        service=declaration.service,
+        purpose=ANY_PURPOSE,
+        fields=tuple(declaration.fields),
+        valid_from=now,
+        valid_until=None,
+        granted_at=now,
+    )
 
 
 def enforce(
@@ -150,6 +184,7 @@ def enforce(
             subject=decision.subject,
             released_fields=decision.released,
             limits=limits,
+            gate=decision.gate.withheld if decision.gate is not None else None,
         )
     except ReleaseRefused as exc:
         raise ConsentRefused(str(exc), code=exc.code) from exc
@@ -167,4 +202,5 @@ def enforce(
         filtered.withheld,
         filtered.subjects,
         filtered.withheld_subjects,
+        tuple(sorted(decision.gate.overridden)) if decision.gate is not None else (),
     )

@@ -192,9 +192,7 @@ def _signature_code(exc: SignatureError) -> str:
     return exc.code if exc.code.startswith("server.") else SignatureInvalid.code
 
 
-def _check_envelope(
-    ctx: NodeContext, signed: dict[str, Any], peer: Node, now: datetime
-) -> str:
+def _check_envelope(ctx: NodeContext, signed: dict[str, Any], peer: Node, now: datetime) -> str:
     if signed.get("v") != 1 or signed.get("kind") != "request":
         raise SignatureInvalid("unsupported signed request version")
     if signed.get("destination") != str(ctx.settings.node_id):
@@ -303,6 +301,8 @@ async def _serve(
             reply.headers["Renkei-Withheld"] = ",".join(withheld)
         if consent_ids:
             reply.headers["Renkei-Consent"] = ",".join(consent_ids)
+        if entry.consent and entry.consent.get("break_glass"):
+            reply.headers["Renkei-Break-Glass"] = ",".join(entry.consent["break_glass"])
         reply.content_length = body.size
         await reply.prepare(http)
         await send_body(http, reply, body.chunks(), ctx.settings.limits)
@@ -338,6 +338,9 @@ def _filtered(
         "subjects": list(enforced.subjects),
         "withheld_subjects": list(enforced.withheld_subjects),
     }
+    if enforced.break_glass:
+        # Released against the data subject's deny for an emergency purpose: always marked.
+        entry.consent["break_glass"] = list(enforced.break_glass)
     filtered = SpooledBody(memory_limit=len(enforced.body))
     filtered.feed(enforced.body)
     return filtered, enforced.headers, enforced.withheld
@@ -351,9 +354,7 @@ def _sign_response(
     signer = ctx.signers.get(member)
     if signer is None:
         raise UnknownService(f"this node holds no sign key for {member}")
-    staple = ctx.certificate_status().own_staple(
-        str(member), now=ctx.clock(), side="serverproxy"
-    )
+    staple = ctx.certificate_status().own_staple(str(member), now=ctx.clock(), side="serverproxy")
     return signer.sign(description, typ=RESPONSE_TYP, ocsp=staple)
 
 

@@ -7,7 +7,10 @@ judged on its own:
    but the request's subject, or whose subject cannot be established (unless its type is
    declared impersonal), is withheld whole and listed as ``<where>(<Type>):other-subject``
    or ``:unknown-subject``; the others' ids go to the audit row, never to the consumer.
-2. A resource of a type not released at all is withheld whole: ``<where>(<Type>)``.
+2. A resource of a type not released at all is withheld whole: ``<where>(<Type>)``;
+   so is one the consent rules on the data keep back (``consent.ResourceGate``):
+   ``:denied`` (a deny rule matches it), ``:not-permitted`` (only rules about other
+   resources released fields).
 3. Its elements are filtered by its type's paths. Without consent only ``resourceType``
    and ``id`` stay, and the subject element reduced to its reference (which names the
    subject the consumer asked about); ``meta``, ``extension``, ``modifierExtension`` and
@@ -37,7 +40,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from importlib import resources
 from typing import Final
 
@@ -81,13 +84,25 @@ def _load_required() -> dict[str, tuple[tuple[str, ...], ...]]:
 _REQUIRED: Final = _load_required()
 
 
+# Says why a resource is withheld whole by the consent rules on the data (a deny, a
+# permit that holds for other resources only), or None: ``consent.ResourceGate``.
+Gate = Callable[[dict[str, object], str], str | None]
+
+
 class FhirRules:
-    """Allowed FHIR paths compiled into one trie per resource type, and subject rules."""
+    """Allowed FHIR paths compiled into one trie per resource type, subject rules, and the
+    per-resource gate of the consent rules."""
 
-    __slots__ = ("by_type", "subjects")
+    __slots__ = ("by_type", "gate", "subjects")
 
-    def __init__(self, allowed: Collection[FhirPath], subjects: SubjectRules | None = None) -> None:
+    def __init__(
+        self,
+        allowed: Collection[FhirPath],
+        subjects: SubjectRules | None = None,
+        gate: Gate | None = None,
+    ) -> None:
         self.subjects = subjects or SubjectRules()
+        self.gate = gate
         grouped: dict[str, list[FhirPath]] = {}
         for path in allowed:
             grouped.setdefault(path.resource_type, []).append(path)
@@ -222,6 +237,11 @@ class _FhirWalk(Walk):
             self.withheld_subjects |= subjects - {self.subject}
             self.refuse(where, resource_type, "other-subject")
             return None
+        if self.rules.gate is not None:
+            reason = self.rules.gate(resource, resource_type)
+            if reason is not None:
+                self.refuse(where, resource_type, reason)
+                return None
         node = self.rules.by_type.get(resource_type)
         if node is None:
             if where is not None:
@@ -255,9 +275,11 @@ class _FhirWalk(Walk):
                     "the request names",
                     "unknown-subject": "the data subject of the resource cannot be "
                     "established from it",
-                    "incomplete": "consent leaves out an element FHIR requires of "
-                    f"{resource_type}",
+                    "incomplete": f"consent leaves out an element FHIR requires of {resource_type}",
                     "modifier": "consent leaves out a modifier element of the resource",
+                    "denied": "the data subject's consent denies this resource",
+                    "not-permitted": "the data subject's consent permits other "
+                    "resources, not this one",
                 }[reason]
             )
         self.withhold(f"{where}({resource_type})" + (f":{reason}" if reason else ""))
@@ -425,8 +447,10 @@ class _FhirWalk(Walk):
             if _URN.fullmatch(value):
                 return value
             own = _OWN_URL.fullmatch(value)
-            if own and own.group(1) == resource["resourceType"] and own.group(2) == resource.get(
-                "id"
+            if (
+                own
+                and own.group(1) == resource["resourceType"]
+                and own.group(2) == resource.get("id")
             ):
                 return value
         self.withhold("Bundle.entry[*].fullUrl")
@@ -498,6 +522,4 @@ def filter_fhir(
     walk = _FhirWalk(rules, subject, url_key or secrets.token_bytes(32))
     filtered = walk.release(document, resource_type, None, {})
     assert filtered is not None
-    return FhirResult(
-        filtered, walk.released, walk.withheld, walk.subjects, walk.withheld_subjects
-    )
+    return FhirResult(filtered, walk.released, walk.withheld, walk.subjects, walk.withheld_subjects)

@@ -59,6 +59,11 @@ def check_consent_request(
                 f"consumer {consumer} is not a global group of the current global configuration"
             )
         declarers = set(members)
+    elif not isinstance(consumer, SubsystemId):
+        # A member or any consumer declares no purposes: only an imported rule may name one.
+        raise ConsentError(
+            f"the consent desk grants to a subsystem or a global group, not {consumer}"
+        )
     else:
         if not known_subsystem(consumer):
             raise ConsentError(

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from policies._contentencoding import decode_content
-from policies._fhir import FhirRules, filter_fhir
+from policies._fhir import FhirRules, Gate, filter_fhir
 from policies._fieldpath import ITEMS, FhirPath, FieldPath, build_trie
 from policies._jsonparse import FilterLimits, parse_json
 from policies._mediatype import check_media_type
@@ -93,12 +93,13 @@ def filter_fhir_json(
     *,
     subject: str,
     subject_rules: SubjectRules | None = None,
+    gate: Gate | None = None,
 ) -> FilterOutcome:
     """FHIR mode of :func:`filter_json` for the data subject ``subject`` (see ``_fhir``).
 
     Raises BodyInvalid if ``document`` is not a FHIR resource, ResourceWithheld or
     DocumentWithheld if nothing of it may be released."""
-    result = filter_fhir(document, FhirRules(allowed, subject_rules), subject=subject)
+    result = filter_fhir(document, FhirRules(allowed, subject_rules, gate), subject=subject)
     return FilterOutcome(
         result.document,
         tuple(sorted(result.released)),
@@ -143,6 +144,7 @@ def filter_body(
     subject: str,
     released_fields: Collection[str],
     limits: FilterLimits = FilterLimits(),  # noqa: B008 - immutable default
+    gate: Gate | None = None,
 ) -> FilteredBody:
     """Filter a (decoded) response body of ``declaration``'s service to what ``subject``
     released (``released_fields``: that subject's consented fields and the public ones).
@@ -164,6 +166,7 @@ def filter_body(
                 [FhirPath.parse(f) for f in released_fields],
                 subject=subject,
                 subject_rules=rules,
+                gate=gate,
             )
         else:
             subjects: tuple[str, ...] = ()

@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "access_rights",
     "consents",
+    "fhir_codes",
     "local_group_members",
     "local_groups",
     "metadata",
@@ -140,9 +141,32 @@ consents = Table(
     Column("valid_until", UTCDateTime(), nullable=True),
     Column("granted_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # A rule: permit or deny, how deeply nested, and what it holds for (policies.consent).
+    Column("decision", String(8), nullable=False, server_default="permit"),
+    Column("depth", Integer, nullable=False, server_default="0"),
+    Column("resource_types", JSON, nullable=False, server_default=text("'[]'")),
+    Column("resources", JSON, nullable=False, server_default=text("'[]'")),
+    Column("labels", JSON, nullable=False, server_default=text("'[]'")),
+    Column("data_from", UTCDateTime(), nullable=True),
+    Column("data_until", UTCDateTime(), nullable=True),
+    Column("actor", String(255), nullable=True),
+    Column("origin", String(255), nullable=True),
+    Column("provision", String(64), nullable=True),
     # The per-request lookup: subject + service + purpose, then consumer.
     Index("ix_policy_consents_lookup", "subject", "service", "purpose", "consumer"),
     Index("ix_policy_consents_service", "service"),
+)
+
+# The operator's table from FHIR to this node: kind "purpose" maps "system|code" of a
+# purpose of use onto a purpose code (break_glass: the node honours it against a deny);
+# kind "actor" maps a FHIR reference onto a consumer ("*" any, "self" this node).
+fhir_codes = Table(
+    "policy_fhir_codes",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("code", String(512), primary_key=True),
+    Column("target", String(_ID), nullable=False),
+    Column("break_glass", Boolean, nullable=False, server_default=text("false")),
 )
 
 # One row (id 1): bumped in the transaction of every change to access rights,

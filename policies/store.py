@@ -18,14 +18,22 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
+from certs.identifiers import GlobalGroupId, IdentifierError, MemberId, ServiceId, SubsystemId
 from policies import models
 from policies.access import AccessPolicy, AccessRight, LocalGroupRef, parse_grantee
-from policies.consent import Consent, Consumer, check_consent_fields
+from policies.consent import (
+    ANY_CONSUMER,
+    ANY_PURPOSE,
+    Consent,
+    Consumer,
+    FhirCode,
+    check_consent_fields,
+    parse_consumer,
+)
 from policies.declarations import PurposeDeclaration, ServiceDeclaration, SubjectLocator
 from policies.errors import (
     AccessRightNotFound,
@@ -44,7 +52,7 @@ _VERSION_ROW = 1
 
 
 def _consumer(text: str) -> Consumer:
-    return GlobalGroupId.parse(text) if text.count("/") == 1 else SubsystemId.parse(text)
+    return parse_consumer(text)
 
 
 def _right(row: Row[Any]) -> AccessRight:
@@ -70,7 +78,42 @@ def _consent(row: Row[Any]) -> Consent:
         valid_until=row.valid_until,
         granted_at=row.granted_at,
         revoked_at=row.revoked_at,
+        decision=row.decision,
+        depth=row.depth,
+        resource_types=tuple(row.resource_types),
+        resources=tuple(row.resources),
+        labels=tuple(row.labels),
+        data_from=row.data_from,
+        data_until=row.data_until,
+        actor=row.actor,
+        origin=row.origin,
+        provision=row.provision,
     )
+
+
+def _consent_values(consent: Consent) -> dict[str, Any]:
+    return {
+        "id": str(consent.id),
+        "subject": consent.subject,
+        "consumer": str(consent.consumer),
+        "service": str(consent.service),
+        "purpose": consent.purpose,
+        "fields": list(consent.fields),
+        "valid_from": consent.valid_from,
+        "valid_until": consent.valid_until,
+        "granted_at": consent.granted_at,
+        "revoked_at": consent.revoked_at,
+        "decision": consent.decision,
+        "depth": consent.depth,
+        "resource_types": list(consent.resource_types),
+        "resources": list(consent.resources),
+        "labels": list(consent.labels),
+        "data_from": consent.data_from,
+        "data_until": consent.data_until,
+        "actor": consent.actor,
+        "origin": consent.origin,
+        "provision": consent.provision,
+    }
 
 
 def _declaration(row: Row[Any]) -> ServiceDeclaration:
@@ -411,21 +454,104 @@ class PolicyStore:
             granted_at=now,
         )
         async with self._begin(bump=False) as conn:
-            await conn.execute(
-                insert(models.consents).values(
-                    id=str(consent.id),
-                    subject=consent.subject,
-                    consumer=str(consent.consumer),
-                    service=str(consent.service),
-                    purpose=consent.purpose,
-                    fields=list(consent.fields),
-                    valid_from=consent.valid_from,
-                    valid_until=consent.valid_until,
-                    granted_at=consent.granted_at,
-                    revoked_at=None,
-                )
-            )
+            await conn.execute(insert(models.consents).values(_consent_values(consent)))
         return consent
+
+    async def grant_rules(self, rules: Sequence[Consent]) -> None:
+        """Record the rules of one imported consent, all or none; fields are checked
+        against the service's declaration as for :meth:`grant_consent`."""
+        if not rules:
+            raise ConsentError("a consent has at least one rule")
+        for service in {rule.service for rule in rules}:
+            declaration = await self.service_declaration(service)
+            if declaration is None:
+                raise ConsentError(f"service {service} has no declaration")
+            for rule in rules:
+                if rule.service == service:
+                    check_consent_fields(declaration, rule.fields)
+        async with self._begin(bump=False) as conn:
+            await conn.execute(insert(models.consents), [_consent_values(rule) for rule in rules])
+
+    async def consents_of_origin(self, origin: str) -> list[Consent]:
+        """The rules imported from one FHIR Consent, shallowest first."""
+        table = models.consents
+        query = (
+            select(table)
+            .where(table.c.origin == origin)
+            .order_by(table.c.depth, table.c.granted_at, table.c.id)
+        )
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_consent(row) for row in rows]
+
+    async def revoke_origin(self, origin: str, now: datetime) -> int:
+        """Revoke every rule of one imported consent from ``now`` on; how many were open."""
+        table = models.consents
+        async with self._begin(bump=False) as conn:
+            result = await conn.execute(
+                update(table)
+                .where(table.c.origin == origin, table.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return int(result.rowcount)
+
+    # -- the operator's FHIR mapping table ------------------------------------------
+
+    async def set_fhir_code(
+        self, kind: str, code: str, target: str, *, break_glass: bool = False
+    ) -> None:
+        """Map a FHIR purpose ``system|code`` (kind ``purpose``) onto a purpose code, a
+        FHIR reference (kind ``actor``) onto a consumer, ``*`` or ``self``, or set a
+        service's base policy (kind ``base``: ``opt-in``, the default, or ``opt-out``)."""
+        if kind not in ("purpose", "actor", "base"):
+            raise ConsentError(f"mapping kind {kind!r} is not purpose, actor or base")
+        try:
+            if kind == "purpose":
+                Consent.check_purpose(target)
+            elif kind == "base":
+                ServiceId.parse(code)
+                if target not in ("opt-in", "opt-out"):
+                    raise ConsentError("a service's base policy is opt-in or opt-out")
+            elif target != "self":
+                parse_consumer(target)
+        except IdentifierError as exc:
+            raise ConsentError(f"{kind} mapping {code!r} -> {target!r}: {exc}") from exc
+        if break_glass and kind != "purpose":
+            raise ConsentError("only a purpose can be break-glass")
+        table = models.fhir_codes
+        async with self._begin(bump=False) as conn:
+            await conn.execute(delete(table).where(table.c.kind == kind, table.c.code == code))
+            await conn.execute(
+                insert(table).values(kind=kind, code=code, target=target, break_glass=break_glass)
+            )
+
+    async def remove_fhir_code(self, kind: str, code: str) -> None:
+        table = models.fhir_codes
+        async with self._begin(bump=False) as conn:
+            await conn.execute(delete(table).where(table.c.kind == kind, table.c.code == code))
+
+    async def fhir_codes(self) -> list[FhirCode]:
+        table = models.fhir_codes
+        async with self._connect() as conn:
+            rows = (await conn.execute(select(table).order_by(table.c.kind, table.c.code))).all()
+        return [FhirCode(row.kind, row.code, row.target, row.break_glass) for row in rows]
+
+    async def is_opt_out(self, service: ServiceId) -> bool:
+        """Whether the operator put ``service`` under an opt-out base policy (kind
+        ``base``): released unless the data subject's rules take data away."""
+        table = models.fhir_codes
+        query = select(table.c.target).where(table.c.kind == "base", table.c.code == str(service))
+        async with self._connect() as conn:
+            return (await conn.execute(query)).scalar() == "opt-out"
+
+    async def is_break_glass(self, purpose: str) -> bool:
+        """Whether the operator lets ``purpose`` override a deny (break-glass)."""
+        table = models.fhir_codes
+        query = select(table.c.code).where(
+            table.c.kind == "purpose", table.c.target == purpose, table.c.break_glass.is_(True)
+        )
+        async with self._connect() as conn:
+            return (await conn.execute(query.limit(1))).first() is not None
 
     async def revoke_consent(self, consent_id: UUID | str, now: datetime) -> Consent:
         """Revoke a consent from ``now`` on; revoking twice keeps the first time."""
@@ -474,21 +600,34 @@ class PolicyStore:
     async def active_consents(
         self,
         subject: str,
-        consumer: SubsystemId,
+        consumer: SubsystemId | MemberId,
         consumer_groups: Iterable[GlobalGroupId],
         service: ServiceId,
         purpose: str,
         now: datetime,
+        actor: str | None = None,
     ) -> list[Consent]:
-        """Consents in force at ``now`` for this subject, consumer (or one of its global
-        groups), service and purpose: one SELECT on the lookup index."""
+        """Consents in force at ``now`` for this subject, consumer (its member, one of its
+        global groups, or any consumer), service and purpose (or any purpose), and for
+        ``actor`` (the person the consumer states it acts for) or for no one in
+        particular: one SELECT on the lookup index."""
         table = models.consents
-        consumers = [str(consumer), *(str(group) for group in consumer_groups)]
+        member = consumer.member if isinstance(consumer, SubsystemId) else consumer
+        consumers = [
+            str(consumer),
+            str(member),
+            str(ANY_CONSUMER),
+            *(str(group) for group in consumer_groups),
+        ]
+        actors: ColumnElement[bool] = table.c.actor.is_(None)
+        if actor is not None:
+            actors = or_(actors, table.c.actor == actor)
         query = select(table).where(
             table.c.subject == subject,
             table.c.service == str(service),
-            table.c.purpose == purpose,
+            table.c.purpose.in_([purpose, ANY_PURPOSE]),
             table.c.consumer.in_(consumers),
+            actors,
             *self._active(now),
         )
         async with self._connect() as conn:

@@ -36,10 +36,12 @@ class SubjectEntry:
     outcome: str
     message_id: str
     relation: str = "named"
+    # The deny rules overridden by a break-glass purpose; empty if none.
+    break_glass: tuple[str, ...] = ()
 
     def to_json_dict(self) -> dict[str, Any]:
         document = asdict(self)
-        for name in ("released", "withheld", "consent_ids"):
+        for name in ("released", "withheld", "consent_ids", "break_glass"):
             document[name] = list(document[name])
         return document
 
@@ -107,10 +109,13 @@ def subject_report(
                     if error
                     else "withheld (the request named another subject)"
                     if withheld_only
+                    else f"answered under break-glass ({row.get('status')})"
+                    if consent.get("break_glass")
                     else f"answered ({row.get('status')})"
                 ),
                 message_id=str(row.get("message_id")),
                 relation=relation,
+                break_glass=() if withheld_only else _names(consent.get("break_glass")),
             )
         )
     return sorted(entries, key=lambda e: e.when)
