@@ -1,8 +1,8 @@
 """Consents become rules: permit or deny, nested, with conditions on the data and the
 actor; the operator's table maps FHIR codes and references onto purposes and consumers.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision: str | None = "0014"
+revision = "0016"
+down_revision: str | None = "0015"
 branch_labels = None
 depends_on = None
 
