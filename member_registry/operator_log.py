@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from certs.jws import canonical_json
 from member_registry.errors import RegistryError
 
 __all__ = [
@@ -68,9 +69,8 @@ _ATTEMPTS = 5
 
 
 def trail_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    body = json.dumps(
-        dict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    # RFC 8785: for these strings, integers and nulls, the bytes the trail was first hashed in.
+    body = canonical_json(dict(fields))
     digest = hashlib.sha256()
     digest.update(prev_hash.encode("ascii"))
     digest.update(b"\x00")

@@ -30,6 +30,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from certs.jws import canonical_json
 from gateway.audit.bodies import BodyVault, sealed_body_rows
 from gateway.audit.errors import BodyStoreError
 from gateway.audit.hashing import GENESIS_HASH, ROW_FORMAT, entry_hash
@@ -69,11 +70,8 @@ _Pending = tuple["AuditEntry | _Reserve", "asyncio.Future[dict[str, Any]]"]
 
 def row_fields(entry: AuditEntry, *, node_id: str, seq: int, prev_hash: str) -> dict[str, Any]:
     """The stored, hashed form of an entry."""
-    consent = (
-        json.dumps(entry.consent, sort_keys=True, separators=(",", ":"))
-        if entry.consent is not None
-        else None
-    )
+    # Hashed as this text; from format 2 on it is the decision's RFC 8785 form.
+    consent = canonical_json(entry.consent).decode() if entry.consent is not None else None
     fields: dict[str, Any] = {
         "node_id": node_id,
         "seq": seq,

@@ -140,7 +140,9 @@ def build(ca: CertificateAuthority) -> None:
                    error_code="server.serverproxy.access_denied"),
         AuditEntry(role="consumer", message_id="msg-3", logged_at=NOW + timedelta(seconds=4),
                    client=CLIENT, service="EE/GOV/70000001/records/patient", method="GET",
-                   path="/Patient/38001010000", status=404),
+                   path="/Patient/38001010000", status=200,
+                   consent={"released": ["Patient.name"], "withheld": ["Patient.\u00e9tat"],
+                            "consent_ids": ["c0ffee00-0000-4000-8000-000000000001"]}),
     ]  # fmt: skip
     for seq, entry in enumerate(entries, start=1):
         row = row_fields(entry, node_id=str(PROVIDER_NODE), seq=seq, prev_hash=previous)
