@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certs.identifiers import MemberId, NodeId, SubsystemId
 from certs.keys import generate_key
 from gateway.app import management_app
+from gateway.audit.models import AuditEntry
+from gateway.audit.writer import AuditWriter
 from gateway.client_auth import ConnectionType
 from gateway.client_auth_store import ClientAuthState, ClientAuthStore
 from gateway.openapi import node_openapi
@@ -40,18 +42,65 @@ EHR = SubsystemId.parse("RENKEI/GOV/HOSP-B/EHR")
 SERVICE = EHR.service("fhir")
 CLIENT = "/api/clients/{instance}/{member_class}/{member_code}/{subsystem}"
 CLIENT_URL = "/api/clients/RENKEI/GOV/HOSP-B/EHR"
+POLICY = f"""
+[[purpose]]
+consumer = "{EHR}"
+code = "care"
+text = "Treatment"
+
+[[service]]
+id = "{SERVICE}"
+description = "Patient records"
+consent_governed = true
+media_types = ["application/fhir+json"]
+subject = {{ path = "/Patient/{{subject}}/**" }}
+fields = ["Patient.name", "Patient.birthDate"]
+
+[[access]]
+service = "{SERVICE}"
+grantee = "{EHR}"
+method = "GET"
+path = "**"
+"""
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
 class Conf:
-    """The global configuration as far as these routes ask: who is hosted here."""
+    """The global configuration as far as these routes ask: which subsystems exist and
+    are hosted here."""
+
+    global_groups = ()
 
     def is_hosted_on(self, subsystem: SubsystemId, node: NodeId) -> bool:
         return subsystem == EHR and node == NODE
 
+    def has_subsystem(self, subsystem: SubsystemId) -> bool:
+        return subsystem == EHR
+
+    def member(self, _: MemberId) -> None:
+        return None
+
+
+async def _exchange_logged(engine: Any) -> None:
+    """One provider-side exchange about subject EE123, in the audit chain."""
+    writer = AuditWriter(engine, str(NODE))
+    await writer.start()
+    try:
+        await writer.append(
+            AuditEntry(
+                role="provider", message_id="RENKEI-1", logged_at=NOW, request_id="r1",
+                client=str(EHR), service=str(SERVICE), method="GET", path="/Patient/EE123",
+                subject="EE123", purpose="care", status=200, request_size=0, response_size=10,
+                backend_ms=1.5,
+            )
+        )  # fmt: skip
+    finally:
+        await writer.stop()
+
 
 async def _management(engine: Any, issuer: TokenIssuer, tmp_path: Path) -> web.Application:
     await upgrade_node_schema(engine)
+    await _exchange_logged(engine)
     policy = PolicyStore(engine)
     await policy.create_schema()
     services = ServiceState(ServiceStore(engine))
@@ -65,8 +114,8 @@ async def _management(engine: Any, issuer: TokenIssuer, tmp_path: Path) -> web.A
         client_tokens=ClientTokens(ec.generate_private_key(ec.SECP256R1()), str(NODE)),
         clock=lambda: NOW, node_id=str(NODE), rejections=RejectionLog(),
         settings=SimpleNamespace(max_body_bytes=1 << 20, node_id=NODE, sign_keys=(sign_key,),
-                                 client_allow_unauthenticated=False),
-        conf=SimpleNamespace(current=lambda now: Conf()),
+                                 client_allow_unauthenticated=False, receipt_controller={}),
+        conf=SimpleNamespace(current=lambda now: Conf(), latest=Conf), signers={},
     )  # fmt: skip
     management = management_app(context, issuer)  # type: ignore[arg-type]
     install_ops(
@@ -115,8 +164,16 @@ async def test_real_answers_validate_against_the_document(
                        json={"service": str(SERVICE), "grantee": str(EHR)}, **admin)
     await call("GET", "/api/access", "/api/access?service=" + str(SERVICE), **admin)
     await call("DELETE", "/api/access/{right_id}", f"/api/access/{right['id']}", **admin)
+    await call("POST", "/api/policy/apply", json={"policy": POLICY, "dry_run": True}, **admin)
+    await call("POST", "/api/policy/apply", json={"policy": POLICY}, **admin)
+    await call("GET", "/api/declarations", **admin)
+    consent = await call("POST", "/api/consents", json={
+        "subject": "EE123", "consumer": str(EHR), "service": str(SERVICE), "purpose": "care",
+        "fields": ["*"]}, **admin)  # fmt: skip
+    consent_url = f"/api/consents/{consent['consent']['id']}"
+    await call("GET", "/api/consents/{consent_id}", consent_url, **admin)
+    await call("DELETE", "/api/consents/{consent_id}", consent_url, **admin)
     await call("GET", "/api/consents", "/api/consents?include_inactive=true", **admin)
-    await call("POST", "/api/policy/apply", json={"policy": "", "dry_run": True}, **admin)
     await call("DELETE", one, at, **admin)
 
     await call("PUT", f"{CLIENT}/connection-type", f"{CLIENT_URL}/connection-type",
@@ -130,6 +187,9 @@ async def test_real_answers_validate_against_the_document(
     await call("GET", "/api/audit/rows", "/api/audit/rows?limit=10", **admin)
     await call("GET", "/api/audit/verify", **admin)
     await call("GET", "/api/audit/checkpoints", **admin)
+    proof = "/api/audit/proof/{kind}"
+    await call("GET", proof, "/api/audit/proof/inclusion?tree_size=1&seq=1", **admin)
+    await call("GET", proof, "/api/audit/proof/consistency?tree_size=1&old=1", **admin)
     await call("GET", "/api/audit/operational", **admin)
     await call("GET", "/api/audit/subject/{subject}", "/api/audit/subject/EE123", **admin)
     await call("DELETE", "/api/audit/subject/{subject}/bodies",
@@ -138,5 +198,9 @@ async def test_real_answers_validate_against_the_document(
     await call("GET", "/api/operator-log", "/api/operator-log?limit=50", **admin)
 
     assert_conform(node_openapi(), api.seen)
-    # The trail's entries were there to validate, not an empty list.
-    assert len(api.seen[-1].body["entries"]) >= 10
+    got = {a.template: a.body for a in api.seen if a.method == "GET"}
+    # Real documents were validated, not empty lists.
+    assert len(got["/api/operator-log"]["entries"]) >= 10
+    assert got["/api/audit/rows"]["rows"]
+    assert got["/api/audit/operational"]["records"]
+    assert got["/api/audit/subject/{subject}"]["exchanges"]

@@ -16,17 +16,31 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 
+from certs.ca import CertificateAuthority
+from certs.keys import generate_key
+from certs.profiles import make_csr
 from member_registry._certificates import certificate_to_pem
 from member_registry.api import create_app
+from member_registry.catalogue import sign_publication
 from member_registry.openapi import registry_openapi
 from member_registry.service import RegistryService
-from tests.unit.member_registry.registry_samples import NOW, registry_settings
+from tests.unit.member_registry.registry_samples import NODE1, NOW, registry_settings
 from tests.unit.openapi_conformance import Answers, assert_conform, bare_schemas
 
 TOKEN = "s3cret-admin-token-0123456789"
 MEMBER = "RENKEI/GOV/HOSP-A"
 SUBSYSTEM = f"{MEMBER}/EHR"
-NODE = f"{MEMBER}/node1"  # the sample auth certificate's node
+NODE = str(NODE1)
+SERVICE = f"{SUBSYSTEM}/patients"
+PUBLISHED = [
+    {
+        "id": SERVICE,
+        "title": "Patient records",
+        "description": "FHIR R4 patient records, released per consent",
+        "declaration": {"fields": ["name"], "consent_governed": True},
+        "openapi": {"openapi": "3.1.0", "info": {"title": "patients", "version": "1"}},
+    }
+]
 NODE_URL = f"/api/nodes/{quote(NODE, safe='')}"
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
@@ -37,11 +51,14 @@ def test_no_2xx_body_is_a_bare_object() -> None:
 
 async def test_real_answers_validate_against_the_document(
     service: RegistryService,
+    instance_ca: CertificateAuthority,
     ca_certificate: x509.Certificate,
-    auth_certificate: x509.Certificate,
     aiohttp_client: ClientFactory,
     tmp_path: Path,
 ) -> None:
+    auth_key = generate_key()
+    auth_certificate = instance_ca.issue(make_csr(auth_key, NODE1, "auth"), profile="auth",
+                                         now=NOW)  # fmt: skip
     app = create_app(service, registry_settings(tmp_path, TOKEN), clock=lambda: NOW)
     api = Answers(await aiohttp_client(app))
     admin = {"headers": {"Authorization": f"Bearer {TOKEN}"}}
@@ -71,9 +88,18 @@ async def test_real_answers_validate_against_the_document(
     for listing in ("members", "subsystems", "nodes", "groups", "trusted-cas", "tsas",
                     "versions", "registrations"):  # fmt: skip
         await call("GET", f"/api/{listing}", **admin)
-    await call("GET", "/catalogue", "/catalogue?q=x")
+    await call("POST", "/catalogue/publish",
+               data=sign_publication(auth_key, auth_certificate, NODE1, PUBLISHED, NOW),
+               headers={"Content-Type": "application/jose"})  # fmt: skip
+    await call("GET", "/catalogue", "/catalogue?q=patient")
+    entry = f"/catalogue/services/{quote(SERVICE, safe='')}"
+    await call("GET", "/catalogue/services/{service}", entry)
+    await call("GET", "/catalogue/services/{service}/openapi.json", f"{entry}/openapi.json")
     await call("GET", "/catalogue/dcat")
     await call("GET", "/api/operator-log", "/api/operator-log?limit=50", **admin)
 
     assert_conform(registry_openapi(), api.seen)
-    assert all(api.seen[i].body for i in range(2, 12))  # real documents, not empty lists
+    listed = {a.template: a.body for a in api.seen if a.method == "GET"}
+    # Real documents were validated, not empty lists.
+    assert all(listed[f"/api/{name}"] for name in ("members", "nodes", "groups", "versions"))
+    assert listed["/catalogue"]["services"]

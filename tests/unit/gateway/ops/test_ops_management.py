@@ -64,6 +64,7 @@ async def context(tmp_path: Path) -> AsyncIterator[Any]:
         audit=SimpleNamespace(queue_depth=3),
         settings=SimpleNamespace(max_body_bytes=1024),
         rejections=RejectionLog(),
+        ngsi_ld=None,
     )
     await engine.dispose()
 
