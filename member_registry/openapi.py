@@ -240,8 +240,10 @@ def registry_openapi() -> dict[str, Any]:
             "/catalogue",
             "search the API catalogue",
             {
-                "parameters": [query("q", STR, "words to find in a service's id, title or"
-                                               " description; empty: every service")],
+                "parameters": [
+                    query("q", STR, "words that must all appear in a service's id, title or"
+                                    " description; empty: every service"),
+                ],
                 "responses": json_ok(
                     obj({"query": STR, "services": array(ref("CatalogueEntry"))})
                 ),
@@ -465,7 +467,7 @@ def registry_openapi() -> dict[str, Any]:
             {
                 "parameters": [
                     query("status", {"enum": ["pending", "approved", "rejected", "all"]},
-                          "which requests (default pending)"),
+                          "which requests (default all)"),
                 ],
                 "responses": {**_list("Registration"), **error_responses(400)},
             },

@@ -24,6 +24,7 @@ from member_registry.api import create_app
 from member_registry.catalogue import sign_publication
 from member_registry.openapi import registry_openapi
 from member_registry.service import RegistryService
+from tests.unit.member_registry.registration_samples import CLINIC, credentials, signed_request
 from tests.unit.member_registry.registry_samples import NODE1, NOW, registry_settings
 from tests.unit.openapi_conformance import Answers, assert_conform, bare_schemas
 
@@ -85,6 +86,14 @@ async def test_real_answers_validate_against_the_document(
     settings = await call("GET", "/api/settings", **admin)
     await call("PUT", "/api/settings", json=settings, **admin)
     await call("POST", "/api/versions", **admin)
+    await call("POST", "/api/members", json={"id": str(CLINIC), "name": "Clinic"}, **admin)
+    for decision in ("reject", "approve"):
+        submitted = await call("POST", "/registrations",
+                               json=signed_request(credentials(instance_ca)).to_json_dict())
+        one = f"/api/registrations/{submitted['id']}"
+        await call("GET", "/api/registrations/{id}", one, **admin)
+        await call("POST", f"/api/registrations/{{id}}/{decision}", f"{one}/{decision}", **admin)
+    await call("GET", "/api/registrations", "/api/registrations?status=all", **admin)
     for listing in ("members", "subsystems", "nodes", "groups", "trusted-cas", "tsas",
                     "versions", "registrations"):  # fmt: skip
         await call("GET", f"/api/{listing}", **admin)
@@ -103,3 +112,4 @@ async def test_real_answers_validate_against_the_document(
     # Real documents were validated, not empty lists.
     assert all(listed[f"/api/{name}"] for name in ("members", "nodes", "groups", "versions"))
     assert listed["/catalogue"]["services"]
+    assert len(listed["/api/registrations"]) == 2
