@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 
 from gateway.audit.api import add_audit_routes
 from gateway.broker.api import add_ngsi_ld_routes
+from gateway.broker.legs import DEADLINE_S, relay_remote
 from gateway.client_api import add_client_routes
 from gateway.client_port import client_auth_middleware
 from gateway.consumer import handle_client_request
@@ -86,7 +87,9 @@ def client_app(ctx: NodeContext) -> web.Application:
 
     app.router.add_route("*", "/r1/{tail:.*}", exchange)
     if ctx.ngsi_ld is not None:
-        add_ngsi_ld_routes(app, ctx, ctx.ngsi_ld)
+        # Reads by this node's clients also reach the providers' NGSI-LD services.
+        remote = relay_remote(ctx, deadline_s=min(DEADLINE_S, ctx.settings.peer_timeout_s))
+        add_ngsi_ld_routes(app, ctx, ctx.ngsi_ld.with_remote(remote))
     return app
 
 

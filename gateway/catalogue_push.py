@@ -92,6 +92,11 @@ async def describe_services(
             continue
         declaration = await policy.service_declaration(backend.service)
         openapi = dict(backend.openapi) if backend.openapi is not None else None
+        if backend.serves_own_entities:
+            # What marks it as an NGSI-LD source for consumer nodes (gateway/broker/legs.py).
+            openapi = openapi or {"openapi": "3.0.3", "info": {"title": _title(backend, {})},
+                                  "paths": {}}
+            openapi["x-ngsi-ld"] = {"version": "1.8.1", "operations": ["query", "retrieve"]}
         info = openapi.get("info") if openapi is not None else None
         info = info if isinstance(info, dict) else {}
         described.append(

@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -68,8 +68,10 @@ __all__ = [
     "ArrivedRefusal",
     "ArrivedResponse",
     "ExpectedResponse",
+    "LegAnswer",
     "SignedResponse",
     "check_response_description",
+    "exchange_leg",
     "handle_client_request",
     "verify_refusal",
     "verify_response",
@@ -267,24 +269,82 @@ async def handle_client_request(ctx: NodeContext, request: web.Request) -> web.S
     except GatewayError as exc:
         detail = str(uuid.uuid4())
         log.info("exchange_refused", code=exc.code, error=exc.message, detail=detail)
-        status = r1_status(exc.status, exc.code)
-        entry.status = status
-        entry.error_code = exc.code
-        if isinstance(exc, RemoteError):
-            # The provider's signed refusal, kept so that it cannot deny it.
-            entry.response_signature = exc.signature
-            entry.response_body_sha256 = exc.body_sha256
-            entry.subject = exc.subject  # as the provider signed it: both rows agree
-        if isinstance(exc, DatabaseUnavailable):
-            # The reply does not wait on the database a second time: the row is
-            # committed when the database is back (and settles any reservation).
-            with contextlib.suppress(DatabaseUnavailable):
-                ctx.audit.append_later(entry)
-        else:
-            await ctx.audit.append(entry)
+        status = await _audit_refusal(ctx, entry, exc)
         return error_response(exc.code, exc.message, status, accept=accept, detail=detail)
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "message_id")
+
+
+async def _audit_refusal(ctx: NodeContext, entry: AuditEntry, exc: GatewayError) -> int:
+    """Record the refusal of an exchange; the r1 status it is answered with."""
+    status = r1_status(exc.status, exc.code)
+    entry.status = status
+    entry.error_code = exc.code
+    if isinstance(exc, RemoteError):
+        # The provider's signed refusal, kept so that it cannot deny it.
+        entry.response_signature = exc.signature
+        entry.response_body_sha256 = exc.body_sha256
+        entry.subject = exc.subject  # as the provider signed it: both rows agree
+    if isinstance(exc, DatabaseUnavailable):
+        # The reply does not wait on the database a second time: the row is
+        # committed when the database is back (and settles any reservation).
+        with contextlib.suppress(DatabaseUnavailable):
+            ctx.audit.append_later(entry)
+    else:
+        await ctx.audit.append(entry)
+    return status
+
+
+@dataclass(frozen=True)
+class LegAnswer:
+    """A provider's verified answer to an exchange this node made itself."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+async def exchange_leg(
+    ctx: NodeContext, request: ExchangeRequest, *, max_body_bytes: int
+) -> LegAnswer:
+    """One body-less exchange a node feature makes for a client (a federated query's leg).
+
+    The same path as an information system's call: the client must be hosted
+    here, the request is signed with its member's key, relayed, the signed
+    response verified and both the exchange and any refusal audited. Raises
+    the GatewayError it was refused with (already audited).
+    """
+    now = ctx.clock()
+    request_id = str(uuid.uuid4())
+    entry = AuditEntry(
+        role="consumer",
+        message_id=request.message_id,
+        logged_at=now,
+        request_id=request_id,
+        method=request.method,
+        path=(request.service_path + (f"?{request.query}" if request.query else ""))[:2048],
+        client=str(request.client),
+        service=str(request.service),
+        user_id=request.user_id,
+        purpose=request.purpose,
+        subject=request.subject,
+    )
+
+    async def nothing() -> AsyncIterator[bytes]:
+        return
+        yield b""  # pragma: no cover - makes this an async generator
+
+    try:
+        relayed, _ = await _relay_exchange(ctx, request, request_id, entry, 0, nothing())
+    except GatewayError as exc:
+        await _audit_refusal(ctx, entry, exc)
+        raise
+    try:
+        if not relayed.body.in_memory or relayed.body.size > max_body_bytes:
+            raise ResponseInvalid("the provider's answer is larger than this feature reads")
+        return LegAnswer(relayed.status, relayed.headers, relayed.body.content())
+    finally:
+        relayed.body.close()
 
 
 async def _exchange(
@@ -294,6 +354,25 @@ async def _exchange(
     request_id: str,
     entry: AuditEntry,
 ) -> web.StreamResponse:
+    relayed, client_hash = await _relay_exchange(
+        ctx, request, request_id, entry, http.content_length,
+        http.content.iter_chunked(256 * 1024),
+    )  # fmt: skip
+    try:
+        return await _reply(http, request, request_id, client_hash, relayed, ctx.settings.limits)
+    finally:
+        relayed.body.close()
+
+
+async def _relay_exchange(
+    ctx: NodeContext,
+    request: ExchangeRequest,
+    request_id: str,
+    entry: AuditEntry,
+    content_length: int | None,
+    content: AsyncIterator[bytes],
+) -> tuple[_Relayed, str]:
+    """Sign, relay, verify and audit; the verified response and the client's request hash."""
     conf = ctx.conf.current()
     ctx.check_timestamping(ctx.clock())
     if not conf.has_client(request.client) or not conf.client_hosted_on(
@@ -318,10 +397,10 @@ async def _exchange(
     status = ctx.certificate_status()
     sign_staple = status.own_staple(str(request.client.member), now=now)
     auth_staple = status.own_staple(AUTH, now=now)
-    if http.content_length is not None and http.content_length > ctx.settings.max_body_bytes:
+    if content_length is not None and content_length > ctx.settings.max_body_bytes:
         raise BodyTooLarge(f"body exceeds the limit of {ctx.settings.max_body_bytes} bytes")
     body = await spool(
-        http.content.iter_chunked(256 * 1024),
+        content,
         memory_limit=ctx.settings.body_memory_limit,
         max_size=ctx.settings.max_body_bytes,
         sha512=True,
@@ -383,9 +462,10 @@ async def _exchange(
             }
         with stage("audit"):
             await ctx.audit.append(entry)
-        return await _reply(http, request, request_id, client_hash, relayed, ctx.settings.limits)
-    finally:
+    except BaseException:
         relayed.body.close()
+        raise
+    return relayed, client_hash
 
 
 async def _relay(

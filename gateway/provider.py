@@ -25,6 +25,7 @@ from yarl import URL
 
 from certs.identifiers import IdentifierError, MemberId, ServiceId
 from gateway.audit.models import AuditEntry
+from gateway.broker.serving import answer_from_store
 from gateway.consent_stage import ConsentDecision, ConsentRefused, decide, enforce
 from gateway.context import NodeContext
 from gateway.descriptions import request_description, response_description
@@ -250,6 +251,11 @@ async def _serve(
     started = time.perf_counter()
     if backend is None or meta:
         status, headers, body = await answer_metaservice(ctx, conf, request)
+    elif backend.serves_own_entities:
+        if ctx.ngsi_ld is None:
+            raise ServiceFailed(f"{request.service} has no entity store on this node")
+        with stage("backend"):
+            status, headers, body = await answer_from_store(ctx.ngsi_ld, request)
     else:
         with stage("backend"):
             status, headers, body = await _call_backend(

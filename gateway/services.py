@@ -47,6 +47,7 @@ from certs.identifiers import IdentifierError, ServiceId
 from gateway.db import Base, read_only
 
 __all__ = [
+    "NGSI_LD_STORE",
     "SERVICES",
     "SERVICES_VERSION",
     "Service",
@@ -168,6 +169,11 @@ def openapi_endpoints(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     return endpoints
 
 
+# The backend of an NGSI-LD service whose entities the provider keeps in its own
+# node (published to the node's /ngsi-ld/v1/ API): the node answers it itself.
+NGSI_LD_STORE = "ngsi-ld:store"
+
+
 @dataclass(frozen=True)
 class Service:
     """One service of this node, as the proxies serve it."""
@@ -193,9 +199,16 @@ class Service:
     tls_ca_pem: str | None = None
     _ssl: ssl.SSLContext | bool | None = field(default=None, init=False, compare=False, repr=False)
 
+    @property
+    def serves_own_entities(self) -> bool:
+        """An NGSI-LD service answered from this node's entity store (gateway/broker)."""
+        return self.url == NGSI_LD_STORE
+
     def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise ServiceError(f"{self.service}: backend must be an http:// or https:// URL")
+        if not self.url.startswith(("http://", "https://")) and self.url != NGSI_LD_STORE:
+            raise ServiceError(
+                f"{self.service}: backend must be an http:// or https:// URL or {NGSI_LD_STORE}"
+            )
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise ServiceError(f"{self.service}: timeout_s must be in (0, {MAX_TIMEOUT_S:.0f}]")
         if self.openapi is not None:

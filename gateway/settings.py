@@ -236,8 +236,11 @@ def load_node_settings(
         except IdentifierError as exc:
             raise SettingsError(f"{where}.id: {exc}") from exc
         backend_url = str(_require(entry, "backend", where))
-        if not backend_url.startswith(("http://", "https://")):
-            raise SettingsError(f"{where}.backend: must be an http:// or https:// URL")
+        # "ngsi-ld:store": an NGSI-LD service the node answers from its own entities.
+        if not backend_url.startswith(("http://", "https://")) and backend_url != "ngsi-ld:store":
+            raise SettingsError(
+                f"{where}.backend: must be an http:// or https:// URL or ngsi-ld:store"
+            )
         services.append(
             ServiceBackend(
                 service=service,

@@ -8,11 +8,12 @@ provider's NGSI-LD service.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -32,6 +33,7 @@ from gateway.broker.errors import (
     ResourceNotFound,
     TooManyResults,
 )
+from gateway.broker.federation import WARNING_HEADER, RemoteEntities, merge_entities, warning
 from gateway.broker.geoquery import parse_geo_query
 from gateway.broker.ldcontext import ActiveContext, ContextCache
 from gateway.broker.negotiation import (
@@ -90,6 +92,14 @@ def problem_response(error: NgsiLdError) -> NgsiResponse:
 Handler = Callable[["_Call"], Awaitable[NgsiResponse]]
 
 
+class _Answered(Exception):
+    """A handler's answer given before it returns (an error with extra headers)."""
+
+    def __init__(self, response: NgsiResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
 @dataclass
 class _Call:
     owner: str
@@ -102,9 +112,17 @@ class _Call:
 
 
 class NgsiLdApi:
-    def __init__(self, service: EntityService, contexts: ContextCache) -> None:
+    def __init__(
+        self,
+        service: EntityService,
+        contexts: ContextCache,
+        remote: RemoteEntities | None = None,
+    ) -> None:
         self.service = service
         self.contexts = contexts
+        # The providers' entities, for reads that are not ``local=true``
+        # (federation.py); None answers from this node's store only.
+        self.remote = remote
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(r"entities/?"), self._query),
             ("POST", re.compile(r"entities/?"), self._create),
@@ -129,6 +147,10 @@ class NgsiLdApi:
             ("DELETE", re.compile(r"jsonldContexts/[^/]+"), self._context_delete),
         ]
 
+    def with_remote(self, remote: RemoteEntities) -> NgsiLdApi:
+        """The same API and store, also reading the providers' entities."""
+        return NgsiLdApi(self.service, self.contexts, remote)
+
     async def handle(self, owner: str, request: NgsiRequest) -> NgsiResponse:
         try:
             path = request.path.lstrip("/")
@@ -152,6 +174,8 @@ class NgsiLdApi:
             return await handler(_Call(owner, request, params, segments))
         except NgsiLdError as exc:
             return problem_response(exc)
+        except _Answered as answered:
+            return answered.response
 
     # --- helpers ---------------------------------------------------------
 
@@ -227,15 +251,37 @@ class NgsiLdApi:
     async def _retrieve(self, call: _Call) -> NgsiResponse:
         ctx, _ = await self._read_context(call)
         entity_id = check_entity_id(call.segments[1])
-        entity = await self.service.retrieve(call.owner, entity_id)
+        warnings: list[str] = []
+        if self.remote is None or call.param("local") == "true":
+            entity = await self.service.retrieve(call.owner, entity_id)
+        else:
+            entity, warnings = await self._retrieve_everywhere(call.owner, entity_id)
         wanted_type = call.param("type")
         if wanted_type is not None and expand_type(wanted_type, ctx) != entity["type"]:
             raise ResourceNotFound(f"no entity {entity_id} of type {wanted_type}")
         fmt, sys_attrs = self._render_options(call)
         attrs = self._attrs(call, ctx)
         return self._answer(
-            call, ctx, render_entity(entity, ctx, fmt=fmt, attrs=attrs, sys_attrs=sys_attrs)
+            call, ctx, render_entity(entity, ctx, fmt=fmt, attrs=attrs, sys_attrs=sys_attrs),
+            extra=[(WARNING_HEADER, w) for w in warnings],
         )
+
+    async def _retrieve_everywhere(self, owner: str, entity_id: str) -> tuple[Entity, list[str]]:
+        """Clause 4.3.6: the entity merged from this node and every source holding it."""
+        assert self.remote is not None
+        groups: list[Sequence[Entity]] = []
+        with contextlib.suppress(ResourceNotFound):
+            groups.append([await self.service.retrieve(owner, entity_id)])
+        legs = await self.remote.retrieve(owner, entity_id)
+        groups += [leg.entities for leg in legs]
+        warnings = [warning(leg) for leg in legs if leg.failure is not None]
+        merged = merge_entities(groups)
+        if not merged:
+            error = ResourceNotFound(f"no entity {entity_id}")
+            response = problem_response(error)
+            response.headers += [(WARNING_HEADER, w) for w in warnings]
+            raise _Answered(response)
+        return merged[0], warnings
 
     async def _delete(self, call: _Call) -> NgsiResponse:
         await self.service.delete(call.owner, check_entity_id(call.segments[1]))
@@ -360,12 +406,38 @@ class NgsiLdApi:
         ctx, _ = await self._read_context(call)
         query = self._entity_query(call, ctx)
         fmt, sys_attrs = self._render_options(call)
-        entities, total = await self.service.query(call.owner, query)
+        warnings: list[str] = []
+        if self.remote is None or call.param("local") == "true":
+            entities, total = await self.service.query(call.owner, query)
+        else:
+            entities, total, warnings = await self._query_everywhere(call, query)
         rendered = [render_entity(e, ctx, fmt=fmt, attrs=query.attrs, sys_attrs=sys_attrs)
                     for e in entities]
         extra = [(RESULTS_COUNT, str(total))] if total is not None else []
-        response = self._answer(call, ctx, rendered, extra=extra)
-        return response
+        extra += [(WARNING_HEADER, w) for w in warnings]
+        return self._answer(call, ctx, rendered, extra=extra)
+
+    async def _query_everywhere(
+        self, call: _Call, query: EntityQuery
+    ) -> tuple[list[Entity], int | None, list[str]]:
+        """Clause 4.3.6: this node's matches and every source's, merged by entity id.
+
+        Every group is read from its start to ``offset + limit`` (the most a
+        page can need), merged, then paged; ``count`` counts what was merged.
+        """
+        assert self.remote is not None
+        wanted = min(MAX_LIMIT, query.offset + query.limit)
+        own, _ = await self.service.query(
+            call.owner, replace(query, offset=0, limit=wanted, count=False)
+        )
+        legs = await self.remote.query(call.owner, query, call.params)
+        q = query.q
+        groups: list[Sequence[Entity]] = [own]
+        groups += [[e for e in leg.entities if q is None or q(e)] for leg in legs]
+        merged = merge_entities(groups)
+        page = merged[query.offset:query.offset + query.limit]
+        warnings = [warning(leg) for leg in legs if leg.failure is not None]
+        return page, len(merged) if query.count else None, warnings
 
     async def _query_post(self, call: _Call) -> NgsiResponse:
         raise InvalidRequest("POST /entityOperations/query is not supported: use GET /entities")

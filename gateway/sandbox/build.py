@@ -242,7 +242,7 @@ def _node_settings(
         if service.id.subsystem not in node.subsystems:
             continue
         url = service.backend
-        if not url.startswith(("http://", "https://")):
+        if not url.startswith(("http://", "https://", "ngsi-ld:")):
             url = f"{backend_url}/{service.backend}"
         openapi = Path(__file__).parent / "openapi" / f"{service.id.service_code}.json"
         described = f"openapi = {_toml(str(openapi))}\n" if openapi.is_file() else ""

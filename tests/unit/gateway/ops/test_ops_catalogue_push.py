@@ -143,3 +143,18 @@ async def test_a_refused_publication_raises(
 
 def described_openapi(settings: Any) -> Any:
     return next(s.openapi for s in settings.services if s.service == EHR.service("echo"))
+
+
+async def test_an_ngsi_ld_store_service_is_marked_for_consumer_nodes() -> None:
+    from gateway.broker.legs import sources_of
+    from gateway.services import NGSI_LD_STORE
+
+    services = (Service(EHR.service("ngsi-ld"), NGSI_LD_STORE),
+                Service(EHR.service("echo"), "http://127.0.0.1:1/echo"))
+    described = await describe_services(services, Declarations())  # type: ignore[arg-type]
+    marked = {s["id"]: s["openapi"] for s in described}
+    assert marked[f"{EHR}/ngsi-ld"]["x-ngsi-ld"]["version"] == "1.8.1"
+    assert marked[f"{EHR}/echo"] is None
+    # What a consumer node reads back from the catalogue: the NGSI-LD service only.
+    catalogue = {"services": [{"service": s["id"], "openapi": s["openapi"]} for s in described]}
+    assert [str(s) for s in sources_of(catalogue)] == [f"{EHR}/ngsi-ld"]
