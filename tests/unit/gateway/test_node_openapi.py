@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs.identifiers import MemberId, NodeId, SubsystemId
-from certs.keys import generate_key
+from certs.keys import certificate_pem, generate_key
 from gateway.app import management_app
 from gateway.audit.models import AuditEntry
 from gateway.audit.writer import AuditWriter
@@ -32,6 +32,7 @@ from gateway.schema import upgrade_node_schema
 from gateway.services import ServiceState, ServiceStore
 from gateway.settings import SignKeySettings
 from gateway.tokens import ClientTokens, TokenIssuer
+from member_registry.signing import generate_signing_identity
 from policies.store import PolicyStore
 from tests.unit.gateway.db_fixtures import EngineFactory, engines  # noqa: F401 - fixture
 from tests.unit.openapi_conformance import Answers, assert_conform, bare_schemas
@@ -180,7 +181,12 @@ async def test_real_answers_validate_against_the_document(
                json={"connection_type": "TOKEN"}, **admin)
     issued = await call("POST", f"{CLIENT}/tokens", f"{CLIENT_URL}/tokens",
                         json={"ttl_s": 60}, **admin)
+    _, certificate = generate_signing_identity("RENKEI", NOW)
+    added = await call("POST", f"{CLIENT}/certificates", f"{CLIENT_URL}/certificates",
+                       json={"certificate": certificate_pem(certificate)}, **admin)
     await call("GET", "/api/clients", **admin)
+    await call("DELETE", f"{CLIENT}/certificates/{{sha256}}",
+               f"{CLIENT_URL}/certificates/{added['sha256']}", **admin)
     await call("DELETE", f"{CLIENT}/tokens/{{token_id}}",
                f"{CLIENT_URL}/tokens/{issued['token_id']}", **admin)
 
@@ -204,3 +210,6 @@ async def test_real_answers_validate_against_the_document(
     assert got["/api/audit/rows"]["rows"]
     assert got["/api/audit/operational"]["records"]
     assert got["/api/audit/subject/{subject}"]["exchanges"]
+    clients = got["/api/clients"]["clients"]
+    assert clients[0]["certificates"]
+    assert clients[0]["tokens"]
