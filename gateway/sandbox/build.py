@@ -393,8 +393,14 @@ def describe(
     sandbox: BuiltSandbox,
     description: SandboxDescription,
     consents: list[dict[str, Any]] | None = None,
+    *,
+    backend_url: str | None = None,
 ) -> str:
-    """The JSON document ``renkei sandbox up`` prints (DESIGN §7)."""
+    """The JSON document ``renkei sandbox up`` prints (DESIGN §7).
+
+    ``backends`` gives the sample backends' base URLs, for services an operator
+    adds to the running sandbox (``renkei service add ... --backend URL``).
+    """
     document = {
         "instance": description.instance,
         "dir": str(sandbox.directory),
@@ -437,5 +443,10 @@ def describe(
             for service in description.services
         ],
         "consents": consents or [],
+        "backends": (
+            {name: f"{backend_url}/{name}" for name in ("fhir", "gtfs", "echo")}
+            if backend_url is not None
+            else {}
+        ),
     }
     return json.dumps(document, indent=2)

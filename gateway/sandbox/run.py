@@ -268,7 +268,11 @@ async def sandbox_running(
                 progress(f"node {node.spec.id} ready")
             await _authenticate_clients(session, built)
             consents = await _seed_consents(session, built, description)
-        document = json.loads(describe(built, description, consents))
+        document = json.loads(
+            describe(
+                built, description, consents, backend_url=f"http://127.0.0.1:{backend_port}"
+            )
+        )
         # Child pids let fault-injection tests stop one component (never others').
         document["processes"] = {
             name: process.pid for name, process in processes.children.items()
