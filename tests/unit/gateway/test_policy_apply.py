@@ -65,7 +65,7 @@ async def store(engines: EngineFactory) -> PolicyStore:  # noqa: F811
 def _management(store: PolicyStore, engine: AsyncEngine, issuer: TokenIssuer) -> web.Application:
     context = SimpleNamespace(
         engine=engine, policy=store, clock=lambda: NOW, node_id="RENKEI/GOV/HOSP-B/ss1",
-        settings=SimpleNamespace(max_body_bytes=1 << 20), rejections=RejectionLog(),
+        settings=SimpleNamespace(max_body_bytes=1 << 20), rejections=RejectionLog(), ngsi_ld=None,
     )  # fmt: skip
     management = management_app(context, issuer)  # type: ignore[arg-type]
     install_ops(

@@ -66,7 +66,7 @@ async def node(
     context = SimpleNamespace(
         engine=engine, policy=policy, services=state, clock=lambda: NOW, node_id=str(NODE),
         settings=SimpleNamespace(max_body_bytes=1 << 20, node_id=NODE),
-        rejections=RejectionLog(), conf=SimpleNamespace(current=lambda now: Conf()),
+        rejections=RejectionLog(), conf=SimpleNamespace(current=lambda now: Conf()), ngsi_ld=None,
     )  # fmt: skip
     management = management_app(context, issuer)  # type: ignore[arg-type]
     install_ops(
