@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install demo demo-audit schemathesis test test-postgres lint typecheck bench bench-large soak sslyze test-slow clean
 
 help:
-	@echo "make demo    run a local federation and show a real exchange"
+	@echo "make demo    run a local federation and show a real exchange, then the city's NGSI-LD scene"
 	@echo "make demo-audit  export, verify, reconcile both nodes' audit logs offline"
 	@echo "make test    run the test suite (SQLite and PostgreSQL)"
 	@echo "make lint    ruff and mypy --strict"
@@ -24,6 +24,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m gateway.sandbox.demo
+	$(BIN)/python -m gateway.sandbox.demo_city
 
 demo-audit: $(STAMP)
 	$(BIN)/python -m gateway.sandbox.demo_audit
