@@ -93,6 +93,7 @@ class _Relayed:
     withheld: tuple[str, ...]
     consent_ids: tuple[str, ...]
     subject: str | None
+    break_glass: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class ArrivedResponse:
     withheld_headers: tuple[str, ...] = ()  # every ``Renkei-Withheld`` value
     consent_headers: tuple[str, ...] = ()  # every ``Renkei-Consent`` value
     error: str | None = None  # the ``X-Road-Error`` of a refusal
+    break_glass_headers: tuple[str, ...] = ()  # every ``Renkei-Break-Glass`` value
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class SignedResponse:
     withheld: tuple[str, ...]
     consent_ids: tuple[str, ...]
     subject: str | None = None  # the data subject the provider signed, if any
+    break_glass: tuple[str, ...] = ()  # deny rules an emergency purpose overrode
 
 
 def check_response_description(
@@ -161,6 +164,9 @@ def check_response_description(
     subject = signed.get("subject")
     if "subject" in signed and not isinstance(subject, str):
         raise ResponseInvalid("the signed subject is malformed")
+    break_glass = signed.get("break_glass", [])
+    if not _strings(break_glass):
+        raise ResponseInvalid("the signed break-glass list is malformed")
     rebuilt = response_description(
         request_id=expected.request_id,
         request_hash=expected.request_hash,
@@ -173,6 +179,7 @@ def check_response_description(
         withheld=tuple(withheld),
         consent_ids=tuple(consent_ids),
         subject=subject,
+        break_glass=tuple(break_glass),
     )
     if signed != rebuilt:
         raise ResponseInvalid("the response differs from what the provider signed")
@@ -181,8 +188,13 @@ def check_response_description(
         consent_ids
     ):
         raise ResponseInvalid("the withheld or consent headers differ from the signed lists")
+    if arrived.break_glass_headers != _joined(break_glass):
+        raise ResponseInvalid("the break-glass header differs from the signed list")
     return SignedResponse(
-        withheld=tuple(withheld), consent_ids=tuple(consent_ids), subject=subject
+        withheld=tuple(withheld),
+        consent_ids=tuple(consent_ids),
+        subject=subject,
+        break_glass=tuple(break_glass),
     )
 
 
@@ -220,9 +232,7 @@ def verify_response(
         )
     except SignatureError as exc:
         raise ResponseInvalid(f"response signature refused: {exc.message}") from exc
-    return check_response_description(
-        signed, arrived, expected, now=now, clock_skew_s=clock_skew_s
-    )
+    return check_response_description(signed, arrived, expected, now=now, clock_skew_s=clock_skew_s)
 
 
 def _choose_provider(conf: GlobalConf, request: ExchangeRequest) -> Node:
@@ -440,7 +450,13 @@ async def _relay_exchange(
         started = time.perf_counter()
         with stage("relay"):
             relayed = await _relay(
-                ctx, conf, provider, request, token, auth_staple, body,
+                ctx,
+                conf,
+                provider,
+                request,
+                token,
+                auth_staple,
+                body,
                 ExpectedResponse(request.service.member, request_id, req_hash, issued_at),
             )
         entry.backend_ms = (time.perf_counter() - started) * 1000
@@ -550,6 +566,7 @@ async def _receive(
             body_length=body.size,
             withheld_headers=tuple(response.headers.getall("Renkei-Withheld", ())),
             consent_headers=tuple(response.headers.getall("Renkei-Consent", ())),
+            break_glass_headers=tuple(response.headers.getall("Renkei-Break-Glass", ())),
         )
         roots, roots_key = ctx.trust(conf)
         with stage("verify"):
@@ -576,6 +593,7 @@ async def _receive(
         signature=token,
         withheld=signed.withheld,
         consent_ids=signed.consent_ids,
+        break_glass=signed.break_glass,
         subject=signed.subject,
     )
 
@@ -709,6 +727,9 @@ async def _reply(
         reply.headers["Renkei-Withheld"] = ",".join(relayed.withheld)
     if relayed.consent_ids:
         reply.headers["Renkei-Consent"] = ",".join(relayed.consent_ids)
+    if relayed.break_glass:
+        # Released against the data subject's deny: the provider signed it.
+        reply.headers["Renkei-Break-Glass"] = ",".join(relayed.break_glass)
     reply.content_length = relayed.body.size
     await reply.prepare(http)
     await send_body(http, reply, relayed.body.chunks(), limits)

@@ -66,10 +66,12 @@ def response_description(
     withheld: tuple[str, ...] = (),
     consent_ids: tuple[str, ...] = (),
     subject: str | None = None,
+    break_glass: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """``subject``: the data subject the provider decided the exchange was about
     (named in the request, or located by its path or query); present only when
-    there is one, so both nodes log the same subject."""
+    there is one, so both nodes log the same subject. ``break_glass``: the deny rules an
+    emergency purpose overrode; present only when there are some."""
     described: dict[str, Any] = {
         "v": VERSION,
         "kind": "response",
@@ -86,4 +88,6 @@ def response_description(
     }
     if subject is not None:
         described["subject"] = subject
+    if break_glass:
+        described["break_glass"] = list(break_glass)
     return described

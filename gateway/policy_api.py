@@ -18,6 +18,13 @@ from aiohttp import web
 
 from certs.identifiers import GlobalGroupId, IdentifierError, ServiceId, SubsystemId
 from gateway.context import NodeContext
+from gateway.fhir_consent_api import (
+    FHIR_JSON,
+    add_fhir_code_routes,
+    export_fhir_consent,
+    import_fhir_consent,
+    wants_fhir,
+)
 from gateway.operator_log import note_change
 from policies.access import AccessRight, format_grantee, parse_grantee
 from policies.consent import Consent
@@ -31,6 +38,7 @@ from policies.errors import (
     PolicyError,
     ReceiptError,
 )
+from policies.fhir_consent import FhirConsentRefused
 from policies.files import apply_policy_file, declaration_json, parse_policy_text
 from policies.receipts import make_consent_record, make_receipt, sign_receipt, sign_record
 
@@ -73,6 +81,15 @@ def consent_json(consent: Consent) -> dict[str, Any]:
         "valid_until": _iso(consent.valid_until),
         "granted_at": _iso(consent.granted_at),
         "revoked_at": _iso(consent.revoked_at),
+        "decision": consent.decision,
+        "depth": consent.depth,
+        "resource_types": list(consent.resource_types),
+        "resources": list(consent.resources),
+        "labels": list(consent.labels),
+        "data_from": _iso(consent.data_from),
+        "data_until": _iso(consent.data_until),
+        "actor": consent.actor,
+        "origin": consent.origin,
     }
 
 
@@ -139,6 +156,11 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
             response: web.StreamResponse = await handler(request)
         except (ConsentNotFound, AccessRightNotFound) as exc:
             return _problem(404, exc.code, str(exc))
+        except FhirConsentRefused as exc:
+            problems = [{"element": element, "why": why} for element, why in exc.problems]
+            return web.json_response(
+                {"type": exc.code, "message": str(exc), "problems": problems}, status=400
+            )
         except (PolicyError, IdentifierError) as exc:
             code = getattr(exc, "code", "client.bad_request")
             return _problem(400, code, str(exc))
@@ -148,6 +170,8 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
 
     async def grant_consent(request: web.Request) -> web.Response:
         require_role(request, "consent", "admin")
+        if request.content_type == FHIR_JSON:
+            return await import_fhir_consent(request, ctx, store, consent_json)
         body = await _body(request)
         now = ctx.clock()
         try:
@@ -204,6 +228,8 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
 
     async def get_consent(request: web.Request) -> web.Response:
         require_role(request, "consent", "admin", "auditor")
+        if wants_fhir(request):
+            return await export_fhir_consent(ctx, store, request.match_info["consent_id"])
         consent = await store.consent(request.match_info["consent_id"])
         return web.json_response(consent_json(consent))
 
@@ -255,8 +281,7 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
         return web.json_response(
             {
                 "purposes": [
-                    {"consumer": str(p.consumer), "code": p.code, "text": p.text}
-                    for p in purposes
+                    {"consumer": str(p.consumer), "code": p.code, "text": p.text} for p in purposes
                 ]
             }
         )
@@ -311,6 +336,7 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
     app.router.add_get("/api/declarations", list_declarations)
     app.router.add_get("/api/purposes", list_purposes)
     app.router.add_post("/api/purposes", declare_purpose)
+    add_fhir_code_routes(app, store, require_role)
 
 
 def _receipt(
@@ -328,9 +354,8 @@ def _receipt(
     member = conf.member(holder) if conf is not None else None
     configured = ctx.settings.receipt_controller
     controller = {
-        "piiController": configured.get("name") or (
-            member.name if member is not None else str(holder)
-        ),
+        "piiController": configured.get("name")
+        or (member.name if member is not None else str(holder)),
         "contact": configured.get("contact", ""),
         "address": configured.get("address", ""),
         "email": configured.get("email", ""),

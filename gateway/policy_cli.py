@@ -48,14 +48,22 @@ async def _call(
     import aiohttp  # here: ``renkei --help`` does not need the HTTP client
 
     url, token = _connection(args)
+    headers = {"Authorization": f"Bearer {token}"}
+    # A FHIR resource goes as it is, with its own media type (``renkei consent import``).
+    fhir: bytes | None = getattr(args, "fhir_body", None)
+    if fhir is not None:
+        headers["Content-Type"] = "application/fhir+json"
+    if getattr(args, "accept_fhir", False):
+        headers["Accept"] = "application/fhir+json"
     async with aiohttp.ClientSession() as session:
         try:
             async with session.request(
                 method,
                 url + path,
-                json=body,
+                json=body if fhir is None else None,
+                data=fhir,
                 params={k: v for k, v in getattr(args, "params", {}).items() if v is not None},
-                headers={"Authorization": f"Bearer {token}"},
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=30),
             ) as response:
                 text = await response.text()
@@ -187,7 +195,10 @@ def _consent_grant(args: argparse.Namespace) -> int:
         "valid_until": args.valid_until,
     }
     return _run(
-        args, "POST", "/api/consents", {k: v for k, v in body.items() if v is not None},
+        args,
+        "POST",
+        "/api/consents",
+        {k: v for k, v in body.items() if v is not None},
         _show_granted,
     )
 
@@ -207,6 +218,48 @@ def _consent_revoke(args: argparse.Namespace) -> int:
 
 def _consent_show(args: argparse.Namespace) -> int:
     return _run(args, "GET", f"/api/consents/{args.consent_id}", human=_show_consent)
+
+
+def _consent_import(args: argparse.Namespace) -> int:
+    try:
+        args.fhir_body = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"renkei: error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    args.params = {"service": args.service, "root_type": args.root_type}
+    return _run(args, "POST", "/api/consents", human=_show_imported)
+
+
+def _show_imported(document: dict[str, Any]) -> None:
+    from gateway.cli_output import print_summary, print_table
+
+    print_summary(
+        f"imported FHIR Consent {document['origin']} as {len(document['consents'])} rules"
+    )
+    print_table(
+        None, ["id", "decision", "depth", "consumer", "purpose", "actor", "conditions"],
+        ((c["id"], c["decision"], c["depth"], c["consumer"], c["purpose"], c["actor"] or "-",
+          ", ".join(c["resource_types"] + c["resources"] + c["labels"]) or "-")
+         for c in document["consents"]),
+        empty="no rules",
+    )  # fmt: skip
+
+
+def _consent_export(args: argparse.Namespace) -> int:
+    from gateway.cli_output import print_json
+
+    args.accept_fhir = True
+    return _run(args, "GET", f"/api/consents/{args.consent_id}", human=print_json)
+
+
+def _consent_map(args: argparse.Namespace) -> int:
+    body = {
+        "kind": args.kind,
+        "code": args.code,
+        "target": args.target,
+        "break_glass": args.break_glass,
+    }
+    return _run(args, "PUT", "/api/fhir-codes", body)
 
 
 def _access_list(args: argparse.Namespace) -> int:
@@ -274,6 +327,33 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         _connection_options(command)
         command.add_argument("consent_id")
         command.set_defaults(handler=handler)
+    imports = sub.add_parser(
+        "import", help="import a FHIR R4 Consent; refused whole, naming each element, if it "
+        "cannot be enforced as written",
+    )  # fmt: skip
+    _connection_options(imports)
+    imports.add_argument("file", help="a FHIR Consent in JSON")
+    imports.add_argument("--service", required=True, help="the service it governs")
+    imports.add_argument(
+        "--root-type", choices=("permit", "deny"),
+        help="the root rule's effect, where the resource leaves it out",
+    )  # fmt: skip
+    imports.set_defaults(handler=_consent_import)
+    export = sub.add_parser("export", help="a consent (rule or FHIR Consent id) as FHIR")
+    _connection_options(export)
+    export.add_argument("consent_id")
+    export.set_defaults(handler=_consent_export)
+    mapping = sub.add_parser(
+        "map", help="map a FHIR purpose or actor onto this node, or set a service's base policy"
+    )
+    _connection_options(mapping)
+    mapping.add_argument("kind", choices=("purpose", "actor", "base"))
+    mapping.add_argument("code", help="system|code, a FHIR reference, or a service id")
+    mapping.add_argument("target", help="a purpose code, a consumer, *, self, opt-in or opt-out")
+    mapping.add_argument(
+        "--break-glass", action="store_true", help="the purpose overrides denies (emergency)"
+    )
+    mapping.set_defaults(handler=_consent_map)
 
     access = commands.add_parser("access", help="access rights of this node's services")
     sub = access.add_subparsers(dest="access_command", required=True, metavar="COMMAND")

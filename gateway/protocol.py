@@ -86,6 +86,7 @@ NODE_SET_HEADERS = frozenset(
         "renkei-signature",
         "renkei-withheld",
         "renkei-consent",
+        "renkei-break-glass",
         "renkei-auth-status",
     }
 )

@@ -288,6 +288,7 @@ async def _serve(
             withheld=withheld,
             consent_ids=consent_ids,
             subject=entry.subject,
+            break_glass=tuple(entry.consent.get("break_glass", ())) if entry.consent else (),
         )
         with stage("sign"):
             token = _sign_response(ctx, request, description)
@@ -307,8 +308,8 @@ async def _serve(
             reply.headers["Renkei-Withheld"] = ",".join(withheld)
         if consent_ids:
             reply.headers["Renkei-Consent"] = ",".join(consent_ids)
-        if entry.consent and entry.consent.get("break_glass"):
-            reply.headers["Renkei-Break-Glass"] = ",".join(entry.consent["break_glass"])
+        if "break_glass" in description:
+            reply.headers["Renkei-Break-Glass"] = ",".join(description["break_glass"])
         reply.content_length = body.size
         await reply.prepare(http)
         await send_body(http, reply, body.chunks(), ctx.settings.limits)

@@ -396,3 +396,22 @@ def test_a_malformed_signed_subject_is_refused(
         _verify(ca, provider.sign(description, typ=RESPONSE_TYP))
     with pytest.raises(ResponseInvalid, match="subject"):
         _verify(ca, provider.sign({**_description(), "subject": ["a"]}, typ=RESPONSE_TYP))
+
+
+def test_a_break_glass_release_is_relayed_only_as_signed(
+    ca: CertificateAuthority, provider: MessageSigner
+) -> None:
+    marked = dataclasses.replace(ARRIVED, break_glass_headers=("d-1",))
+    token = provider.sign(_description(break_glass=("d-1",)), typ=RESPONSE_TYP)
+    assert _verify(ca, token, arrived=marked).break_glass == ("d-1",)
+    # The mark removed on the way, added to an unmarked response, or another rule's id.
+    with pytest.raises(ResponseInvalid, match="break-glass"):
+        _verify(ca, token)
+    unmarked = provider.sign(_description(), typ=RESPONSE_TYP)
+    with pytest.raises(ResponseInvalid, match="break-glass"):
+        _verify(ca, unmarked, arrived=marked)
+    with pytest.raises(ResponseInvalid, match="break-glass"):
+        _verify(ca, token, arrived=dataclasses.replace(ARRIVED, break_glass_headers=("d-2",)))
+    malformed = provider.sign({**_description(), "break_glass": "d-1"}, typ=RESPONSE_TYP)
+    with pytest.raises(ResponseInvalid, match="break-glass list is malformed"):
+        _verify(ca, malformed, arrived=marked)
