@@ -90,7 +90,27 @@ _CONSENT = obj(
         "valid_until": NULLABLE_STR,
         "granted_at": NULLABLE_STR,
         "revoked_at": NULLABLE_STR,
-    }
+        "decision": {"enum": ["permit", "deny"]},
+        "depth": {**INT, "description": "nesting depth: the deepest matching rule decides"},
+        "resource_types": STRINGS,
+        "resources": {**STRINGS, "description": "specific resources, Type/id"},
+        "labels": {**STRINGS, "description": "security labels on the data, system|code"},
+        "data_from": NULLABLE_STR,
+        "data_until": NULLABLE_STR,
+        "actor": {**NULLABLE_STR, "description": "the person the consumer states (X-Road-UserId)"},
+        "origin": {**NULLABLE_STR, "description": "the id of the FHIR Consent it came from"},
+    },
+    optional=(
+        "decision",
+        "depth",
+        "resource_types",
+        "resources",
+        "labels",
+        "data_from",
+        "data_until",
+        "actor",
+        "origin",
+    ),
 )
 _SIGNED_DOCUMENT: dict[str, Any] = {
     "type": ["object", "null"],
@@ -211,7 +231,12 @@ _SUBJECT_EXCHANGE = obj(
         "outcome": STR,
         "message_id": STR,
         "relation": {"enum": ["named", "released", "withheld"]},
-    }
+        "break_glass": {
+            **STRINGS,
+            "description": "deny rules an emergency purpose overrode (released under break-glass)",
+        },
+    },
+    optional=("break_glass",),
 )
 _OPERATIONAL_RECORD = obj(
     {
@@ -235,9 +260,7 @@ _OPERATIONAL_RECORD = obj(
 _BROKEN = obj({"ok": {"const": False}, "seq": INT, "error": STR})
 _SCHEMAS: dict[str, dict[str, Any]] = {
     "Health": obj({"status": STR, "node": STR}),
-    "Readiness": obj(
-        {"ready": BOOL, "checks": {"type": "object", "additionalProperties": _CHECK}}
-    ),
+    "Readiness": obj({"ready": BOOL, "checks": {"type": "object", "additionalProperties": _CHECK}}),
     "Maintenance": obj(
         {"enabled": BOOL, "since": NULLABLE_STR, "reason": NULLABLE_STR, "in_flight": INT}
     ),
@@ -252,6 +275,14 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "AccessRight": _ACCESS_RIGHT,
     "Declaration": _DECLARATION,
     "Purpose": obj({"consumer": STR, "code": STR, "text": STR}),
+    "FhirCode": obj(
+        {
+            "kind": {"enum": ["purpose", "actor", "base"]},
+            "code": STR,
+            "target": STR,
+            "break_glass": {"type": "boolean"},
+        }
+    ),
     "Service": _SERVICE,
     "ClientSummary": _CLIENT_SUMMARY,
     "AuditRow": _AUDIT_ROW,
@@ -324,6 +355,7 @@ def _service_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
 
 def _client_auth_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
     """Client-port authentication (docs/protocol.md, "Who is calling")."""
+
     def changed(schema: dict[str, Any]) -> dict[str, Any]:
         return {**_ok(schema), **error_responses(400, 404)}
 
@@ -394,9 +426,7 @@ def _client_auth_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
                             "schema": {
                                 "type": "object",
                                 "properties": {
-                                    "ttl_s": {
-                                        "type": "integer", "minimum": 1, "maximum": 31622400
-                                    }
+                                    "ttl_s": {"type": "integer", "minimum": 1, "maximum": 31622400}
                                 },
                             }
                         }
@@ -421,7 +451,7 @@ def _client_auth_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
 
 
 def node_openapi() -> dict[str, Any]:
-    get, post, delete = "GET", "POST", "DELETE"
+    get, post, put, delete = "GET", "POST", "PUT", "DELETE"
     ops: list[tuple[str, str, str, dict[str, Any]]] = [
         (get, "/healthz", "the process is alive", {"responses": _ok(ref("Health"))}),
         (
@@ -501,8 +531,14 @@ def node_openapi() -> dict[str, Any]:
                     "group) declared to this node, the period is not entirely in the past, "
                     "and every field is declared by the service (the error lists them). "
                     'fields ["*"] stands for every declared field, recorded expanded. The '
-                    "receipt gives the purpose's text as well as its code."
+                    "receipt gives the purpose's text as well as its code. With Content-Type "
+                    "application/fhir+json the body is a FHIR R4 Consent for the service in the "
+                    "service query parameter (root_type: permit or deny, where the resource "
+                    "leaves the root rule's type out): imported as rules (201: origin, "
+                    "consents, fhir), or refused whole with policies.fhir_consent_refused "
+                    "(400) and problems naming each FHIR element the node cannot enforce."
                 ),
+                "parameters": _query("service", "root_type"),
                 "requestBody": _body(
                     ["subject", "consumer", "service", "purpose", "fields"],
                     {
@@ -534,7 +570,46 @@ def node_openapi() -> dict[str, Any]:
             get,
             "/api/consents/{consent_id}",
             "one consent",
-            {"responses": {**_ok(ref("Consent")), **_CHANGE}},
+            {
+                "description": (
+                    "With Accept: application/fhir+json, the consent (a rule id, or the id of "
+                    "an imported FHIR Consent) as a FHIR R4 Consent that imports back to the "
+                    "same rules."
+                ),
+                "responses": {**_ok(ref("Consent")), **_CHANGE},
+            },
+        ),
+        (
+            get,
+            "/api/fhir-codes",
+            "the FHIR mapping table (role admin, auditor or consent)",
+            {"responses": _ok(obj({"codes": array(ref("FhirCode"))}))},
+        ),
+        (
+            put,
+            "/api/fhir-codes",
+            "map a FHIR purpose (kind purpose: system|code -> purpose code, break_glass) or "
+            "actor (kind actor: reference -> consumer, * or self), or set a service's base "
+            "policy (kind base: service id -> opt-in or opt-out); role admin",
+            {
+                "requestBody": _body(
+                    ["kind", "code", "target"],
+                    {"kind": STR, "code": STR, "target": STR, "break_glass": {"type": "boolean"}},
+                ),
+                "responses": {**_ok(ref("FhirCode")), **_TEXT_400},
+            },
+        ),
+        (
+            delete,
+            "/api/fhir-codes",
+            "remove a row of the FHIR mapping table (role admin)",
+            {
+                "parameters": _query("kind", "code"),
+                "responses": {
+                    **_ok(obj({"removed": obj({"kind": STR, "code": STR})})),
+                    **_TEXT_400,
+                },
+            },
         ),
         (
             delete,
@@ -587,17 +662,22 @@ def node_openapi() -> dict[str, Any]:
             "changes, each with kind, key, action and before/after; applied in one "
             "transaction, recorded in the operator trail",
             {
-                "requestBody": _body(
-                    ["policy"], {"policy": STR, "dry_run": BOOL, "source": STR}
-                ),
+                "requestBody": _body(["policy"], {"policy": STR, "dry_run": BOOL, "source": STR}),
                 "responses": {
                     **_ok(
                         obj(
                             {
                                 "applied": BOOL,
                                 "changes": array(
-                                    obj({"kind": STR, "key": STR, "action": STR,
-                                         "before": {}, "after": {}})
+                                    obj(
+                                        {
+                                            "kind": STR,
+                                            "key": STR,
+                                            "action": STR,
+                                            "before": {},
+                                            "after": {},
+                                        }
+                                    )
                                 ),
                             }
                         )
@@ -630,7 +710,10 @@ def node_openapi() -> dict[str, Any]:
             {
                 "parameters": [
                     *_query(
-                        "message_id", "client", "service", "subject",
+                        "message_id",
+                        "client",
+                        "service",
+                        "subject",
                         integers=("after_seq", "limit"),
                     ),
                     *_time_range(),
@@ -689,7 +772,7 @@ def node_openapi() -> dict[str, Any]:
                         "description": "bundle",
                         "content": {"application/gzip": {"schema": STR}},
                     }
-                }
+                },
             },
         ),
         (
