@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 import gateway.sandbox
+from tests.conftest import POSTGRES_SERVER, require_postgres
 from tests.functional.sandbox_helpers import client_headers, node, sandbox_process
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
@@ -30,10 +31,20 @@ CLINIC = "RENKEI/GOV/HOSP-A/EHR"
 PATIENTS = "RENKEI/GOV/HOSP-C/EHR/patients"
 
 
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def federation(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    database = None
+    if request.param == "postgres":
+        require_postgres()
+        database = POSTGRES_SERVER
     directory = tmp_path_factory.mktemp("walk") / "sandbox"
-    with sandbox_process(directory, description=EXAMPLES / "walk-sandbox.toml") as document:
+    with sandbox_process(
+        directory, description=EXAMPLES / "walk-sandbox.toml", database=database
+    ) as document:
         yield document
 
 
@@ -108,6 +119,13 @@ async def test_from_nothing_to_a_fhir_service_and_through_a_restart(
     assert added.startswith(f"added {PATIENTS}: OPENAPI -> ")
     shown = json.loads(admin("service", "show", PATIENTS, "--json"))
     assert {"method": "GET", "path": "/Patient/*"} in shown["endpoints"]
+    # The provider's metaservices offer it at once (X-Road's listMethods).
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{consumer['client_url']}/r1/RENKEI/GOV/HOSP-C/EHR/listMethods",
+        headers=client_headers(federation, CLINIC),
+    ) as response:  # fmt: skip
+        listed = await response.json()
+    assert [s["service_code"] for s in listed["service"]] == ["patients"]
 
     # 2. Its declaration, from a policy file: the dry run first, then applied.
     declaration = str(EXAMPLES / "hosp-c-patients.toml")

@@ -114,6 +114,13 @@ async def test_dry_run_lists_changes_and_writes_nothing(
     trail = await (await client.get("/api/operator-log", headers=admin)).json()
     applies = [e for e in trail["entries"] if e["action"] == "/api/policy/apply"]
     assert [(e["actor"], e["status"]) for e in applies] == [("alice", 200)] * 3
+    # What the apply changed, before and after, keyed by what it is.
+    change = json.loads(applies[1]["change"])
+    removed = f"access {ECHO} {INSURER} * *"
+    assert change["before"][removed]["grantee"] == str(INSURER)
+    assert change["after"][removed] is None
+    assert change["before"][f"service {ECHO}"] is None
+    assert change["after"][f"service {ECHO}"]["public_fields"] == ["age"]
 
 
 async def test_only_an_admin_applies_and_a_bad_file_changes_nothing(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,3 +122,21 @@ async def test_node_toml_services_seed_once_and_api_changes_survive_a_restart(
     snapshot = await store.snapshot()
     assert sorted(str(s.service) for s in snapshot.all()) == [str(added.service), str(PATIENTS)]
     assert snapshot.get(PATIENTS).enabled is False  # type: ignore[union-attr]
+
+
+async def test_another_process_sees_a_change_within_its_poll(engines: EngineFactory) -> None:  # noqa: F811
+    """Two processes of one node: a change made by one is served by the other."""
+    engine = engines()
+    await upgrade_node_schema(engine)
+    here, there = ServiceStore(engine), ServiceState(ServiceStore(engines()), poll_s=0.05)
+    await there.reload()
+    polling = asyncio.create_task(there.run())
+    try:
+        await here.add(Service(ECHO, "http://b/e"), now=NOW)
+        async with asyncio.timeout(10):
+            while there.current.get(ECHO) is None:
+                await asyncio.sleep(0.02)
+    finally:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
