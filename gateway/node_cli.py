@@ -83,8 +83,20 @@ def _token_issue(args: argparse.Namespace) -> int:
         )
     except (SettingsError, ValueError, OSError) as exc:
         return _fail(str(exc))
-    print(token)
+    _print_token(args, token)
     return 0
+
+
+def _print_token(args: argparse.Namespace, token: str) -> None:
+    """The token alone (for $(...)), or with what it is as JSON."""
+    if not args.json:
+        print(token)
+        return
+    from gateway.cli_output import print_json
+
+    expires = datetime.now(UTC) + args.ttl
+    print_json({"token": token, "role": args.role, "subject": args.subject,
+                "expires_at": expires.isoformat(timespec="seconds")})  # fmt: skip
 
 
 def _registry_token_issue(args: argparse.Namespace) -> int:
@@ -103,7 +115,7 @@ def _registry_token_issue(args: argparse.Namespace) -> int:
         )
     except (RegistryBaseError, ValueError) as exc:
         return _fail(str(exc))
-    print(token)
+    _print_token(args, token)
     return 0
 
 
@@ -148,6 +160,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     issue.add_argument("--role", required=True, choices=["admin", "auditor", "consent"])
     issue.add_argument("--ttl", type=_parse_ttl, default=timedelta(hours=8))
     issue.add_argument("--subject", default="operator", help="who the token is for")
+    issue.add_argument("--json", action="store_true", help="the token with its role and expiry")
     issue.set_defaults(handler=_token_issue)
 
     sandbox = commands.add_parser("sandbox", help="a complete local federation on loopback")

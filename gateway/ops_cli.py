@@ -123,6 +123,12 @@ def check_config(path: Path) -> tuple[str, list[str]]:
 
 def _config_check(args: argparse.Namespace) -> int:
     what, problems = check_config(Path(args.file))
+    if args.json:
+        from gateway.cli_output import print_json
+
+        print_json({"file": args.file, "what": what, "valid": not problems,
+                    "problems": problems})  # fmt: skip
+        return 0 if not problems else 1
     if not problems:
         print(f"{args.file}: valid ({what})")
         return 0
@@ -163,7 +169,12 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         message = exc.message if isinstance(exc, RegistryBaseError) else str(exc)
         print(f"renkei: error: {message}", file=sys.stderr)
         return 1
-    print(f"{kind} database upgraded to {args.revision}")
+    if args.json:
+        from gateway.cli_output import print_json
+
+        print_json({"kind": kind, "revision": args.revision})
+    else:
+        print(f"{kind} database upgraded to {args.revision}")
     return 0
 
 
@@ -172,10 +183,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     check = config_commands.add_parser("check", help="validate a node or registry file")
     check.add_argument("file")
+    check.add_argument("--json", action="store_true", help="the result as JSON (for scripts)")
     check.set_defaults(handler=_config_check)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations")
     upgrade.add_argument("--config", required=True, help="a node's or the registry's file")
     upgrade.add_argument("--revision", default="head")
+    upgrade.add_argument("--json", action="store_true", help="the result as JSON (for scripts)")
     upgrade.set_defaults(handler=_db_upgrade)

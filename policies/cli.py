@@ -7,6 +7,7 @@ running node's management API (consents, access rights) belong to the gateway.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> argparse._SubParsersA
     )
     check = actions.add_parser("check", help="validate a policy file and summarise it")
     check.add_argument("file", metavar="FILE", help="policy file (TOML)")
+    check.add_argument("--json", action="store_true", help="the result as JSON (for scripts)")
     check.set_defaults(handler=check_command)
     return actions
 
@@ -53,8 +55,18 @@ def check_command(args: argparse.Namespace) -> int:
     try:
         policy_file = load_policy_file(args.file)
     except PolicyFileError as exc:
+        if args.json:
+            print(json.dumps({"file": args.file, "valid": False, "errors": list(exc.errors)}))
+            return 1
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps({
+            "file": args.file, "valid": True,
+            "local_groups": len(policy_file.local_groups), "services": len(policy_file.services),
+            "access": len(policy_file.access), "purposes": len(policy_file.purposes),
+        }))  # fmt: skip
+        return 0
     print("\n".join(summarise(policy_file)))
     return 0
