@@ -612,6 +612,30 @@ def node_openapi() -> dict[str, Any]:
             },
         ),
         (
+            post,
+            "/api/citizen-links",
+            "issue a resident's link to their console page (role consent or admin)",
+            {
+                "description": (
+                    "A signed, expiring link naming exactly one data subject: opening "
+                    "`path` on this management port starts a console session that shows "
+                    "that subject's accesses and consents and nothing else. `ttl_s` "
+                    "defaults to 7 days, at most 30 days. The operator trail records the "
+                    "subject, expiry and link id, never the link."
+                ),
+                "requestBody": _body(
+                    ["subject"], {"subject": STR, "ttl_s": {"type": "integer", "minimum": 1}}
+                ),
+                "responses": {
+                    **_ok(
+                        obj({"path": STR, "token": STR, "subject": STR, "expires_at": STR}),
+                        status="201",
+                    ),
+                    **error_responses(400),
+                },
+            },
+        ),
+        (
             delete,
             "/api/consents/{consent_id}",
             "revoke a consent",

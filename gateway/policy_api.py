@@ -44,7 +44,9 @@ from policies.receipts import make_consent_record, make_receipt, sign_receipt, s
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["add_policy_routes", "consent_json", "right_json", "strict_body"]
+__all__ = [
+    "add_policy_routes", "consent_json", "grant_checked_consent", "right_json", "strict_body",
+]
 
 RoleCheck = Callable[..., None]
 
@@ -147,6 +149,56 @@ def _consumer(text: str) -> SubsystemId | GlobalGroupId:
             raise ConsentError(f"consumer {text!r} is neither a subsystem nor a group") from exc
 
 
+
+async def grant_checked_consent(
+    ctx: NodeContext, body: dict[str, Any]
+) -> tuple[Consent, dict[str, Any]]:
+    """Grant a consent as the consent desk asks it (API and console alike): only for
+    consumers of the current configuration, declared purposes and declared fields.
+    Returns the consent and its signed receipt; raises a :class:`PolicyError` (or an
+    :class:`IdentifierError`) naming what is wrong."""
+    store = ctx.policy
+    now = ctx.clock()
+    try:
+        service = ServiceId.parse(str(body["service"]))
+        consumer = _consumer(str(body["consumer"]))
+        fields = body["fields"]
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise ConsentError("fields must be a list of field paths")
+        subject, purpose = str(body["subject"]), str(body["purpose"])
+    except KeyError as exc:
+        raise ConsentError(f"missing key {exc.args[0]!r}") from exc
+    declaration = await store.service_declaration(service)
+    if declaration is None:
+        raise DeclarationError(f"{service} has no service declaration on this node")
+    valid_until = _time(body.get("valid_until"), "valid_until")
+    conf = ctx.conf.current(now)
+    accepted = check_consent_request(
+        declaration=declaration,
+        consumer=consumer,
+        purpose=purpose,
+        fields=fields,
+        valid_until=valid_until,
+        now=now,
+        known_subsystem=conf.has_subsystem,
+        group_members=lambda group: next(
+            (g.members for g in conf.global_groups if g.id == group), None
+        ),
+        purposes=await store.list_purposes(),
+    )
+    consent = await store.grant_consent(
+        subject=subject,
+        consumer=consumer,
+        service=service,
+        purpose=purpose,
+        fields=accepted.fields,
+        valid_from=_time(body.get("valid_from"), "valid_from") or now,
+        valid_until=valid_until,
+        now=now,
+    )
+    return consent, _receipt(ctx, consent, declaration, now, accepted.purpose_text)
+
+
 def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: RoleCheck) -> None:
     store = ctx.policy
 
@@ -172,46 +224,7 @@ def add_policy_routes(app: web.Application, ctx: NodeContext, require_role: Role
         require_role(request, "consent", "admin")
         if request.content_type == FHIR_JSON:
             return await import_fhir_consent(request, ctx, store, consent_json)
-        body = await _body(request)
-        now = ctx.clock()
-        try:
-            service = ServiceId.parse(str(body["service"]))
-            consumer = _consumer(str(body["consumer"]))
-            fields = body["fields"]
-            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
-                raise ConsentError("fields must be a list of field paths")
-            subject, purpose = str(body["subject"]), str(body["purpose"])
-        except KeyError as exc:
-            raise ConsentError(f"missing key {exc.args[0]!r}") from exc
-        declaration = await store.service_declaration(service)
-        if declaration is None:
-            raise DeclarationError(f"{service} has no service declaration on this node")
-        valid_until = _time(body.get("valid_until"), "valid_until")
-        conf = ctx.conf.current(now)
-        accepted = check_consent_request(
-            declaration=declaration,
-            consumer=consumer,
-            purpose=purpose,
-            fields=fields,
-            valid_until=valid_until,
-            now=now,
-            known_subsystem=conf.has_subsystem,
-            group_members=lambda group: next(
-                (g.members for g in conf.global_groups if g.id == group), None
-            ),
-            purposes=await store.list_purposes(),
-        )
-        consent = await store.grant_consent(
-            subject=subject,
-            consumer=consumer,
-            service=service,
-            purpose=purpose,
-            fields=accepted.fields,
-            valid_from=_time(body.get("valid_from"), "valid_from") or now,
-            valid_until=valid_until,
-            now=now,
-        )
-        receipt = _receipt(ctx, consent, declaration, now, accepted.purpose_text)
+        consent, receipt = await grant_checked_consent(ctx, await _body(request))
         note_change(request, before=None, after=consent_json(consent))
         return web.json_response({"consent": consent_json(consent), **receipt}, status=201)
 

@@ -13,6 +13,8 @@ from aiohttp import web
 
 from gateway.app import client_app, management_app, peer_app
 from gateway.catalogue_push import catalogue_pushing
+from gateway.console.app import install_console
+from gateway.console.links import CitizenLinks
 from gateway.context import Clock, NodeContext, open_node, utcnow
 from gateway.guard import GuardedRunner, GuardedSite, Port
 from gateway.ops_api import NodeOps, install_ops
@@ -77,8 +79,10 @@ async def _serving(
             ports = []
             port_name: Port
             apps = (client_app(ctx), peer_app(ctx), management_app(ctx, token_issuer(settings)))
-            install_ops(ctx, NodeOps.from_settings(settings),
-                        client=apps[0], peer=apps[1], management=apps[2])
+            ops = NodeOps.from_settings(settings)
+            install_ops(ctx, ops, client=apps[0], peer=apps[1], management=apps[2])
+            install_console(apps[2], maintenance=ops.maintenance, links=CitizenLinks.from_key_file(
+                settings.token_key, node_id=str(settings.node_id)))
             for port_name, app, listen, sock, ssl_context in (
                 ("client", apps[0], settings.client, listeners.client, None),
                 ("peer", apps[1], settings.peer, listeners.peer, ctx.server_ssl),

@@ -26,21 +26,26 @@ async def query_rows(
     service: str | None = None,
     subject: str | None = None,
     message_id: str | None = None,
+    status: int | None = None,
+    error_code: str | None = None,
     after_seq: int = 0,
     limit: int = 1000,
+    newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows of the chain, in seq order, filtered by any of the given fields."""
+    """Rows of the chain, in seq order (or newest first), filtered by any of the given fields."""
     query = select(*_COLUMNS).where(AuditRow.node_id == node_id, AuditRow.seq > after_seq)
     if since is not None:
         query = query.where(AuditRow.logged_at >= since.astimezone(UTC).isoformat())
     if until is not None:
         query = query.where(AuditRow.logged_at < until.astimezone(UTC).isoformat())
     for column, value in ((AuditRow.client, client), (AuditRow.service, service),
-                          (AuditRow.subject, subject), (AuditRow.message_id, message_id)):
+                          (AuditRow.subject, subject), (AuditRow.message_id, message_id),
+                          (AuditRow.status, status), (AuditRow.error_code, error_code)):
         if value is not None:
             query = query.where(column == value)
+    order = AuditRow.seq.desc() if newest_first else AuditRow.seq
     async with engine.connect() as conn:
-        result = await conn.execute(query.order_by(AuditRow.seq).limit(limit))
+        result = await conn.execute(query.order_by(order).limit(limit))
         return [dict(row._mapping) for row in result]
 
 

@@ -18,6 +18,8 @@ from sqlalchemy import update
 
 from certs.keys import generate_key
 from gateway.app import client_app, management_app, peer_app
+from gateway.console.app import install_console
+from gateway.console.links import CitizenLinks
 from gateway.db import create_engine
 from gateway.metrics import client_label, service_label
 from gateway.openapi import node_openapi
@@ -39,6 +41,8 @@ def routed(app: web.Application) -> set[tuple[str, str]]:
         path = info.get("path") or info.get("formatter")
         if route.method in ("HEAD", "*") or path is None:
             continue
+        if path.startswith("/console/"):
+            continue  # the web console's pages, not the JSON API (docs/console.md)
         pairs.add((route.method.lower(), re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path)))
     return pairs
 
@@ -74,6 +78,8 @@ def _apps(context: Any, issuer: TokenIssuer, ops: NodeOps) -> web.Application:
     install_ops(
         context, ops, client=client_app(context), peer=peer_app(context), management=management
     )
+    install_console(management, maintenance=ops.maintenance,
+                    links=CitizenLinks(generate_key(), context.node_id))  # type: ignore[arg-type]
     return management
 
 
