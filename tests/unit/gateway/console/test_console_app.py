@@ -102,7 +102,7 @@ async def node(engines: EngineFactory) -> AsyncIterator[Node]:  # noqa: F811 - f
         conf=SimpleNamespace(latest=lambda: conf, current=lambda now: conf),
         auth_certificate=certificate, signers={},
         audit=SimpleNamespace(queue_depth=0), settings=SimpleNamespace(max_body_bytes=1024),
-        rejections=RejectionLog(), chain_check=ChainCheck(),
+        rejections=RejectionLog(), chain_check=ChainCheck(), ngsi_ld=None,
         timestamping=lambda now: {"ok": True},
         certificate_status=lambda: SimpleNamespace(readiness=lambda now: {}),
     )  # fmt: skip
