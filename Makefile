@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(BIN)/python -m gateway.sandbox.demo
+	$(BIN)/python -m gateway.sandbox.demo $(DEMO_ARGS)
 	$(BIN)/python -m gateway.sandbox.demo_city
 
 demo-audit: $(STAMP)

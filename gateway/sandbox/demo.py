@@ -5,14 +5,16 @@ has Hospital A's information system fetch a patient record from Hospital B
 with only the fields the patient consented to, revokes the consent and shows
 the next response shrink, shows an undeclared purpose, the insurer posing as
 Hospital A on their shared node and a missing access right refused, prints
-both nodes' audit rows of the exchange, checks both audit chains and stops
-everything.
+both nodes' audit rows of the exchange, checks both audit chains, prints the
+web console's URLs with login tokens and a citizen link, and stops everything
+(``--keep``: keeps it running until Ctrl-C, to explore the console).
 Exits 0 only if every step behaved as described.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -25,6 +27,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.sandbox.demo_console import print_console_links
 from gateway.sandbox.description import default_description
 from gateway.sandbox.run import sandbox_running
 
@@ -273,7 +276,12 @@ async def _demo(document: dict[str, Any]) -> None:
             await _verify_chain(session, node)
 
 
-async def _run() -> int:
+async def _wait_for_interrupt() -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
+
+
+async def _run(*, keep: bool = False) -> int:
     work = Path(tempfile.mkdtemp(prefix="renkei-demo-"))
     try:
         _step(1, "Starting a local federation (CA, registry, 3 nodes, sample backends)")
@@ -285,8 +293,17 @@ async def _run() -> int:
             for node in document["nodes"]:
                 _say(f"   node {node['id']:<28} client {node['client_url']}")
             await _demo(document)
+            await print_console_links(
+                document, citizen_node="RENKEI/GOV/HOSP-B/ss1", subject=PATIENT, say=_say
+            )
+            if keep:
+                _say()
+                _say("Demo complete. The federation keeps running (--keep); Ctrl-C stops it.")
+                await _wait_for_interrupt()
+                return 0
         _say()
         _say("Demo complete: every step behaved as described. The federation has stopped.")
+        _say("(make demo DEMO_ARGS=--keep leaves it running, to explore the console.)")
         return 0
     except DemoFailed as exc:
         _say(f"\n   ✗ {exc}")
@@ -298,7 +315,11 @@ async def _run() -> int:
 
 
 def main() -> int:
-    return asyncio.run(_run())
+    keep = "--keep" in sys.argv[1:]
+    try:
+        return asyncio.run(_run(keep=keep))
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":
