@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Column, String, Table, insert, select
+from sqlalchemy import Column, String, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,6 +38,8 @@ log = structlog.get_logger(__name__)
 SEED_ACTOR = "node.toml"
 POLICY_SEED = "policy_file"
 SERVICES_SEED = "services"
+# What the migration that introduced seeding writes for a node that ran before it.
+UPGRADED = "before-seeding"
 
 NODE_SEEDS = Table(
     "node_seeds",
@@ -94,6 +96,17 @@ async def seed_policy_file(
     text = path.read_text(encoding="utf-8")  # noqa: ASYNC240 - once, at start
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     seeded = await _seeded(engine, POLICY_SEED)
+    if seeded == UPGRADED:
+        # The database already held this node's policy when seeding began (the
+        # migration marked it); from now on a changed file is reported.
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(NODE_SEEDS).where(NODE_SEEDS.c.name == POLICY_SEED).values(sha256=digest)
+            )
+        log.info("policy_file_not_applied", path=str(path),
+                 reason="the database holds the node's policy; apply a changed file with "
+                        "renkei policy apply FILE --dry-run")  # fmt: skip
+        return None
     if seeded is not None:
         if seeded != digest:
             log.warning(

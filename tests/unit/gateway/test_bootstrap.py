@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -107,10 +108,13 @@ async def test_a_node_that_ran_before_is_not_seeded_again(
     path = tmp_path / "policy.toml"
     path.write_text(POLICY)
     engine = engines()
-    await upgrade_node_schema(engine, "0011")
+    await upgrade_node_schema(engine, "0011")  # the revision before seeding
     store = PolicyStore(engine)
-    await store.create_schema()
     ran_before = await store.grant_access(AccessRight(ECHO, INSURER), now=NOW)
     await upgrade_node_schema(engine)
+    await store.create_schema()
     await seed_policy_file(engine, store, path, now=NOW)
     assert await store.list_access() == [ran_before]
+    async with engine.connect() as conn:  # adopted: a later change of the file is reported
+        marker = (await conn.execute(select(NODE_SEEDS.c.sha256))).scalar_one()
+    assert marker == hashlib.sha256(POLICY.encode()).hexdigest()
