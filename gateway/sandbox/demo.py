@@ -3,11 +3,13 @@
 Starts the default sandbox (registry, CA, three nodes, sample backends),
 has Hospital A's information system fetch a patient record from Hospital B
 with only the fields the patient consented to, revokes the consent and shows
-the next response shrink, shows an undeclared purpose, the insurer posing as
-Hospital A on their shared node and a missing access right refused, prints
-both nodes' audit rows of the exchange, checks both audit chains, prints the
-web console's URLs with login tokens and a citizen link, and stops everything
-(``--keep``: keeps it running until Ctrl-C, to explore the console).
+the next response shrink, imports a patient's FHIR Consent and shows it
+enforced (and an official example refused, naming the element), shows an
+undeclared purpose, the insurer posing as Hospital A on their shared node and
+a missing access right refused, prints both nodes' audit rows of the
+exchange, checks both audit chains, prints the web console's URLs with login
+tokens and a citizen link, and stops everything (``--keep``: keeps it running
+until Ctrl-C, to explore the console).
 Exits 0 only if every step behaved as described.
 """
 
@@ -22,6 +24,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +96,24 @@ def _show_row(row: dict[str, Any]) -> None:
     shown = {
         key: row[key]
         for key in (
-            "seq", "logged_at", "role", "message_id", "client", "service", "method",
-            "path", "peer_node", "purpose", "subject", "status", "error_code", "consent",
-            "request_body_sha256", "response_body_sha256", "prev_hash", "entry_hash",
+            "seq",
+            "logged_at",
+            "role",
+            "message_id",
+            "client",
+            "service",
+            "method",
+            "path",
+            "peer_node",
+            "purpose",
+            "subject",
+            "status",
+            "error_code",
+            "consent",
+            "request_body_sha256",
+            "response_body_sha256",
+            "prev_hash",
+            "entry_hash",
         )
     }
     shown["request_signature"] = (row["request_signature"] or "")[:40] + "…"
@@ -140,6 +158,138 @@ async def _fetch_record(
             if name.lower().startswith(("x-road-", "renkei-", "content-type")):
                 _say(f"       {name}: {value}")
         return response.status, dict(response.headers), body
+
+
+# A consent as a hospital records it in FHIR R4: nothing shared for treatment, except
+# the patient's observations with Hospital A (root deny, nested permit).
+_FHIR_CONSENT: dict[str, Any] = {
+    "resourceType": "Consent",
+    "id": "pat2-observations",
+    "status": "active",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                          "code": "patient-privacy"}]},
+    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+    "patient": {"reference": "Patient/pat2"},
+    "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                               "code": "OPTIN"}]},
+    "provision": {
+        "type": "deny",
+        "provision": [
+            {
+                "type": "permit",
+                "actor": [{
+                    "role": {"coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                        "code": "PRCP",
+                    }]},
+                    "reference": {"reference": "Organization/hosp-a"},
+                }],
+                "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                             "code": "TREAT"}],
+                "class": [{"system": "http://hl7.org/fhir/resource-types",
+                           "code": "Observation"}],
+            }
+        ],
+    },
+}  # fmt: skip
+
+
+async def _management(
+    session: aiohttp.ClientSession,
+    node: dict[str, Any],
+    method: str,
+    path: str,
+    *,
+    role: str,
+    body: Any = None,
+    fhir: Any = None,
+) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {node['tokens'][role]}"}
+    data = None
+    if fhir is not None:
+        headers["Content-Type"] = "application/fhir+json"
+        data = json.dumps(fhir).encode()
+    async with session.request(
+        method, node["management_url"] + path, json=body, data=data, headers=headers
+    ) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def _fhir_consent(
+    session: aiohttp.ClientSession, hospital_a: dict[str, Any], hospital_b: dict[str, Any]
+) -> None:
+    _step(5, "A FHIR Consent imported at Hospital B, and enforced")
+    _say("   Hospital B's operator maps FHIR codes onto the federation (renkei consent map):")
+    for kind, code, target in (
+        ("actor", "Organization/hosp-a", CONSUMER),
+        ("purpose", "http://terminology.hl7.org/CodeSystem/v3-ActReason|TREAT", "treatment"),
+    ):
+        status, _ = await _management(
+            session, hospital_b, "PUT", "/api/fhir-codes", role="admin",
+            body={"kind": kind, "code": code, "target": target},
+        )  # fmt: skip
+        _expect(status == 200, f"{kind} {code} -> {target}")
+    query = f"/api/consents?service={PATIENTS}"
+    official = json.loads(
+        resources.files("gateway.sandbox")
+        .joinpath("data", "fhir", "Consent-consent-example-basic.json")
+        .read_text("utf-8")
+    )
+    status, refused = await _management(
+        session, hospital_b, "POST", query + "&root_type=permit", role="consent", fhir=official
+    )
+    problems = [f"{p['element']}: {p['why']}" for p in refused.get("problems", [])]
+    _say(f"   The official example consent-example-basic → HTTP {status}")
+    _say(textwrap.indent("\n".join(problems), "      "))
+    _expect(
+        status == 400 and problems[0].startswith("Consent.provision.period"),
+        "refused whole, naming the element it cannot enforce (its period ended in 2016)",
+    )
+    status, imported = await _management(
+        session, hospital_b, "POST", query, role="consent", fhir=_FHIR_CONSENT
+    )
+    _say("   Patient pat2's consent: deny everything, except observations for Hospital A's")
+    _say(f"   treatment → HTTP {status}, rules:")
+    for rule in imported.get("consents", []):
+        _say(
+            f"      {rule['decision']} (depth {rule['depth']}) {rule['consumer']} "
+            f"{rule['purpose']} {','.join(rule['resource_types']) or 'all data'}"
+        )
+    _expect(status == 201, "imported as two rules, the nested one the more specific")
+    url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/pat2/$everything"
+    async with session.get(
+        url,
+        headers={
+            "X-Road-Client": CONSUMER,
+            "Renkei-Client-Token": hospital_a["clients"][CONSUMER]["token"],
+            "X-Road-Id": str(uuid.uuid4()),
+            "Renkei-Purpose": "treatment",
+            "Accept": "application/fhir+json",
+        },
+    ) as response:
+        bundle = await response.json(content_type=None)
+        withheld = response.headers.get("Renkei-Withheld", "")
+        _say(f"   GET {url} → HTTP {response.status}")
+        _say(f"       Renkei-Withheld: {withheld}")
+    _say(textwrap.indent(_fhir_summary(bundle), "      "))
+    types = [e["resource"]["resourceType"] for e in bundle.get("entry", [])]
+    _expect(types == ["Observation"], "only the observation was released")
+    _expect(
+        "Bundle.entry[*](Patient):denied" in withheld.split(","),
+        "the patient and allergy resources were withheld by the deny, and listed",
+    )
+    async with session.get(
+        f"{hospital_b['management_url']}/api/consents/{_FHIR_CONSENT['id']}",
+        headers={
+            "Authorization": f"Bearer {hospital_b['tokens']['auditor']}",
+            "Accept": "application/fhir+json",
+        },
+    ) as response:
+        exported = await response.json(content_type=None)
+    _expect(
+        response.status == 200 and exported["provision"]["provision"][0]["type"] == "permit",
+        "GET with Accept: application/fhir+json gives it back as a FHIR Consent",
+    )
 
 
 async def _demo(document: dict[str, Any]) -> None:
@@ -192,7 +342,8 @@ async def _demo(document: dict[str, Any]) -> None:
             _say(f"   GET {mixed_url} → HTTP {response.status}")
         _say(textwrap.indent(_fhir_summary(mixed), "      "))
         subjects = {
-            e["resource"]["id"] if e["resource"]["resourceType"] == "Patient"
+            e["resource"]["id"]
+            if e["resource"]["resourceType"] == "Patient"
             else e["resource"].get("patient", e["resource"].get("subject", {})).get("reference")
             for e in mixed.get("entry", [])
         }
@@ -223,7 +374,9 @@ async def _demo(document: dict[str, Any]) -> None:
             "the very next response shrank to the public fields",
         )
 
-        _step(5, "A request for a purpose Hospital A never declared")
+        await _fhir_consent(session, hospital_a, hospital_b)
+
+        _step(6, "A request for a purpose Hospital A never declared")
         status, headers, refusal = await _fetch_record(
             session, hospital_a, str(uuid.uuid4()), "marketing"
         )
@@ -232,7 +385,7 @@ async def _demo(document: dict[str, Any]) -> None:
             "Hospital A's own node refused it: client.purpose_undeclared",
         )
 
-        _step(6, "The insurer, which has no access right, asks for the same record")
+        _step(7, "The insurer, which has no access right, asks for the same record")
         url = f"{hospital_a['client_url']}/r1/{PATIENTS}/Patient/{PATIENT}"
         insurer = hospital_a["clients"][OUTSIDER]["token"]
         # It shares Hospital A's node, but cannot pass itself off as Hospital A.
@@ -257,7 +410,7 @@ async def _demo(document: dict[str, Any]) -> None:
                 "Hospital B's node refused it: server.serverproxy.access_denied",
             )
 
-        _step(7, "Both nodes logged the first exchange (read through the auditor API)")
+        _step(8, "Both nodes logged the first exchange (read through the auditor API)")
         rows = {}
         for node in (hospital_a, hospital_b):
             found = await _audit_rows(session, node, message_id)
@@ -271,7 +424,7 @@ async def _demo(document: dict[str, Any]) -> None:
             "both sides recorded the same request hash and response digest",
         )
 
-        _step(8, "Both audit chains verify")
+        _step(9, "Both audit chains verify")
         for node in (hospital_a, hospital_b):
             await _verify_chain(session, node)
 
