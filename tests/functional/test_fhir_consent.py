@@ -4,6 +4,8 @@ nodes: denies, nested permits, the person a consumer states, break-glass, export
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,33 @@ async def test_break_glass_overrides_a_deny_and_is_marked_everywhere(
     assert [e["break_glass"] for e in marked] == [[deny_id]]
     assert marked[0]["outcome"].startswith("answered under break-glass")
     assert marked[0]["message_id"] == message_id
+
+
+def test_consent_cli_maps_imports_and_exports(federation: dict[str, Any], tmp_path: Path) -> None:
+    entry = node(federation, HOSP_B)
+    tokens = {}
+    for role in ("admin", "consent"):
+        tokens[role] = tmp_path / f"{role}.token"
+        tokens[role].write_text(entry["tokens"][role])
+
+    def renkei(role: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "gateway.cli", "consent", arguments[0], "--json",
+                   "--url", entry["management_url"], "--token-file", str(tokens[role]),
+                   *arguments[1:]]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    mapped = renkei("admin", "map", "actor", "Organization/f001", "self")
+    assert mapped.returncode == 0, mapped.stderr
+    path = tmp_path / "consent.json"
+    path.write_text(json.dumps(example("notAuthor", "mom", "cli-deny-mom")))
+    refused = renkei("consent", "import", str(path), "--service", PATIENTS)
+    assert refused.returncode == 1
+    assert "Consent.provision.type" in refused.stderr
+    imported = renkei("consent", "import", str(path), "--service", PATIENTS, "--root-type", "deny")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["origin"] == "cli-deny-mom"
+    exported = renkei("consent", "export", "cli-deny-mom")
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert document["resourceType"] == "Consent"
+    assert document["provision"]["type"] == "deny"
