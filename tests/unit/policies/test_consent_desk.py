@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from certs.identifiers import GlobalGroupId, ServiceId, SubsystemId
-from policies.consent import Consumer
+from certs.identifiers import GlobalGroupId, MemberId, ServiceId, SubsystemId
+from policies.consent import ANY_CONSUMER, Consumer
 from policies.consent_desk import check_consent_request
 from policies.declarations import PurposeDeclaration, ServiceDeclaration
 from policies.errors import ConsentError
@@ -86,3 +86,10 @@ def test_all_declared_fields_is_explicit_and_expanded() -> None:
 def test_consents_that_can_never_apply_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConsentError, match=re.escape(message)):
         check(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("consumer", [ANY_CONSUMER, MemberId.parse("EE/GOV/A")])
+def test_the_desk_grants_no_member_or_any_consumer_consent(consumer: Consumer) -> None:
+    # A member or "any consumer" declares no purposes: only an imported rule may name one.
+    with pytest.raises(ConsentError, match="subsystem or a global group"):
+        check(consumer=consumer)
