@@ -219,9 +219,11 @@ class OperatorLog:
         since: datetime | None = None,
         after_id: int = 0,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         table = self._table
-        statement = select(table).where(table.c.id > after_id).order_by(table.c.id).limit(limit)
+        order = table.c.id.desc() if newest_first else table.c.id
+        statement = select(table).where(table.c.id > after_id).order_by(order).limit(limit)
         if actor is not None:
             statement = statement.where(table.c.actor == actor)
         if since is not None:

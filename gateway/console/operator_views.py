@@ -61,9 +61,8 @@ def add_operator_routes(app: web.Application) -> None:
     async def trail(request: web.Request) -> web.Response:
         require(request, "admin")
         console = request.app[CONSOLE]
-        entries = await console.trail.query(limit=1000)
-        entries.reverse()  # newest first
-        return page(request, "trail.html", {"entries": entries[:200]})
+        entries = await console.trail.query(limit=200, newest_first=True)
+        return page(request, "trail.html", {"entries": entries})
 
     app.router.add_get("/overview", overview)
     app.router.add_post("/maintenance", maintenance)

@@ -95,13 +95,16 @@ async def node(engines: EngineFactory) -> AsyncIterator[Node]:  # noqa: F811 - f
         subsystem_names={CONSUMER: "Electronic health records"},
     )  # fmt: skip
     conf = SimpleNamespace(
-        version=7, generated_at=NOW, expires_at=NOW + timedelta(hours=1), members=(member,)
+        version=7, generated_at=NOW, expires_at=NOW + timedelta(hours=1), members=(member,),
+        has_subsystem=lambda subsystem: subsystem == CONSUMER, global_groups=(),
+        member=lambda member_id: None,
     )
     ctx = SimpleNamespace(
         engine=engine, policy=policy, clock=lambda: NOW, node_id=NODE,
         conf=SimpleNamespace(latest=lambda: conf, current=lambda now: conf),
         auth_certificate=certificate, signers={},
-        audit=SimpleNamespace(queue_depth=0), settings=SimpleNamespace(max_body_bytes=1024),
+        audit=SimpleNamespace(queue_depth=0),
+        settings=SimpleNamespace(max_body_bytes=1024, receipt_controller={}),
         rejections=RejectionLog(), chain_check=ChainCheck(), ngsi_ld=None,
         timestamping=lambda now: {"ok": True},
         certificate_status=lambda: SimpleNamespace(readiness=lambda now: {}),
@@ -247,6 +250,9 @@ async def test_maintenance_switch_needs_csrf_and_is_in_the_trail(
     node: Node, aiohttp_client: ClientFactory
 ) -> None:
     client = await aiohttp_client(node.app())
+    api = await client.put("/api/maintenance", json={"enabled": False},
+                           headers={"Authorization": f"Bearer {node.token('admin')}"})  # fmt: skip
+    assert api.status == 200
     csrf = await login(client, node.token("admin", "operator-1"))
     for data in [{}, {"csrf": ""}, {"csrf": csrf[:-1]}, {"csrf": "x" * len(csrf)}]:
         refused = await client.post("/console/maintenance", data={**data, "enabled": "true"})
@@ -268,6 +274,7 @@ async def test_maintenance_switch_needs_csrf_and_is_in_the_trail(
     trail = await client.get("/console/trail")
     text = await trail.text()
     assert "operator-1" in text
+    assert text.index("console maintenance") < text.index("/api/maintenance")  # newest first
     assert "console maintenance" in text
     entries = await node_trail(client, node)
     assert entries[-1]["actor"] == "operator-1"
@@ -471,3 +478,85 @@ def test_the_language_switch_goes_back_only_into_the_console(target: str | None)
 
 def test_the_language_switch_keeps_console_paths() -> None:
     assert safe_next("/console/audit?client=x") == "/console/audit?client=x"
+
+
+async def test_the_consent_desk_grants_with_validation_revokes_and_issues_links(
+    node: Node, aiohttp_client: ClientFactory
+) -> None:
+    client = await aiohttp_client(node.app())
+    csrf = await login(client, node.token("consent", "desk-1"))
+    form = {"csrf": csrf, "subject": "mom", "consumer": str(CONSUMER), "service": str(SERVICE),
+            "purpose": "treatment", "fields": "Patient.name, Patient.telecom"}  # fmt: skip
+    # The API's validation: undeclared fields, purposes and unknown consumers are refused.
+    for change, words in (({"fields": "Patient.secret"}, "Patient.secret"),
+                          ({"purpose": "marketing"}, "marketing"),
+                          ({"consumer": "RENKEI/GOV/NOBODY/X"}, "NOBODY"),
+                          ({"subject": ""}, "subject")):  # fmt: skip
+        refused = await client.post("/console/consents", data={**form, **change})
+        assert refused.status == 400, change
+        assert words in await refused.text()
+    assert await node.ctx.policy.list_consents(subject="mom", now=NOW) == []
+    granted = await client.post("/console/consents", data=form)
+    assert granted.status == 200
+    assert granted.url.path == "/console/consents"
+    [consent] = await node.ctx.policy.list_consents(subject="mom", now=NOW)
+    assert consent.fields == ("Patient.name", "Patient.telecom")
+    assert str(consent.id) in await granted.text()
+    # Without CSRF nothing changes; with it the consent is revoked.
+    assert (await client.post(f"/console/consents/{consent.id}/revoke", data={})).status == 403
+    assert (await node.ctx.policy.consent(consent.id)).revoked_at is None
+    revoked = await client.post(f"/console/consents/{consent.id}/revoke", data={"csrf": csrf})
+    assert revoked.status == 200
+    assert (await node.ctx.policy.consent(consent.id)).revoked_at is not None
+    # A link for the resident, that opens their page.
+    issued = await client.post("/console/consents/link", data={"csrf": csrf, "subject": "mom"})
+    page = await issued.text()
+    found = re.search(r'id="citizen-link">[^<]*?(/console/citizen/enter\?t=[^<]+)<', page)
+    assert found
+    entries = await node_trail(client, node)
+    actions = [(e["actor"], e["action"]) for e in entries]
+    assert ("desk-1", "console grant consent") in actions
+    assert ("desk-1", "console revoke consent") in actions
+    assert ("desk-1", "console citizen link") in actions
+    assert found.group(1).split("t=")[1] not in json.dumps(entries)  # never the link itself
+    entered = await client.get(found.group(1))  # the resident's browser
+    assert entered.url.path == "/console/citizen"
+    assert "Revoked" in await entered.text()  # the consent the desk just revoked
+
+
+@pytest.mark.parametrize("role", ["auditor", "citizen"])
+async def test_only_the_desk_and_admins_change_consents(
+    node: Node, aiohttp_client: ClientFactory, role: str
+) -> None:
+    consent_id = await grant(node, "mom")
+    client = await aiohttp_client(node.app())
+    csrf = await (enter(client, node.link("mom")) if role == "citizen"
+                  else login(client, node.token(role)))  # fmt: skip
+    for path, data in ((f"/console/consents/{consent_id}/revoke", {}),
+                       ("/console/consents/link", {"subject": "dad"}),
+                       ("/console/consents", {"subject": "mom", "consumer": str(CONSUMER),
+                                              "service": str(SERVICE), "purpose": "treatment",
+                                              "fields": "Patient.name"})):  # fmt: skip
+        response = await client.post(path, data={"csrf": csrf, **data})
+        assert response.status == 403, path
+    assert (await node.ctx.policy.consent(consent_id)).revoked_at is None
+
+
+async def test_markup_in_logged_values_is_shown_as_text(
+    node: Node, aiohttp_client: ClientFactory
+) -> None:
+    attack = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    async with node.ctx.engine.begin() as conn:
+        await conn.execute(insert(AuditRow).values(
+            node_id=NODE, seq=1, logged_at=NOW.isoformat(), role="provider", message_id=attack,
+            client=attack, service=attack, subject=attack, status=200, prev_hash="0" * 64,
+            entry_hash="1" * 64, request_signature=attack,
+            consent=json.dumps({"released": [attack], "withheld": [], "consent_ids": []}),
+        ))  # fmt: skip
+    client = await aiohttp_client(node.app())
+    await login(client, node.token("auditor"))
+    for path in ("/console/audit", "/console/audit/rows/1"):
+        text = await (await client.get(path)).text()
+        assert "<script>alert" not in text
+        assert "<img src=x" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
