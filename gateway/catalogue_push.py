@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +33,8 @@ from policies.store import PolicyStore
 
 __all__ = [
     "DEFAULT_INTERVAL_S",
+    "REGISTRATION_GAP_S",
+    "Debounced",
     "catalogue_pushing",
     "describe_services",
     "publish_catalogue",
@@ -82,8 +84,17 @@ def _description(
     return f"The {service.service_code} service of {service.subsystem}."
 
 
+# An NGSI-LD service's context-source registration (gateway/broker/registration.py).
+Registration = Callable[[Service], Awaitable[dict[str, Any]]]
+
+
+async def _no_registration(_: Service) -> dict[str, Any]:
+    return {"version": "1.8.1", "operations": ["query", "retrieve"]}
+
+
 async def describe_services(
-    services: tuple[Service, ...], policy: PolicyStore
+    services: tuple[Service, ...], policy: PolicyStore,
+    registration: Registration = _no_registration,
 ) -> list[dict[str, Any]]:
     """The catalogue document's services: what integrators need to find and call them."""
     described = []
@@ -96,7 +107,7 @@ async def describe_services(
             # What marks it as an NGSI-LD source for consumer nodes (gateway/broker/legs.py).
             openapi = openapi or {"openapi": "3.0.3", "info": {"title": _title(backend, {})},
                                   "paths": {}}
-            openapi["x-ngsi-ld"] = {"version": "1.8.1", "operations": ["query", "retrieve"]}
+            openapi["x-ngsi-ld"] = await registration(backend)
         info = openapi.get("info") if openapi is not None else None
         info = info if isinstance(info, dict) else {}
         described.append(
@@ -119,13 +130,14 @@ async def publish_catalogue(
     *,
     url: str,
     now: datetime,
+    registration: Registration = _no_registration,
 ) -> int:
     """Sign and POST the node's catalogue once; the number of services published.
 
     Raises ``aiohttp.ClientError`` or ``TimeoutError`` when the registry cannot
     be reached, ``RuntimeError`` when it refuses the publication.
     """
-    described = await describe_services(services, policy)
+    described = await describe_services(services, policy, registration)
     token = sign_publication(
         load_private_key(settings.auth_key),
         load_certificate(settings.auth_certificate),
@@ -145,6 +157,27 @@ async def publish_catalogue(
     return len(described)
 
 
+# Entity writes republish the registrations at most this often.
+REGISTRATION_GAP_S = 5.0
+
+
+class Debounced:
+    """Sets ``event`` once per ``gap_s`` at most, however often it is touched."""
+
+    def __init__(self, event: asyncio.Event, gap_s: float) -> None:
+        self._event = event
+        self._gap_s = gap_s
+        self._pending: asyncio.TimerHandle | None = None
+
+    def touch(self) -> None:
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self._gap_s, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = None
+        self._event.set()
+
+
 @contextlib.asynccontextmanager
 async def catalogue_pushing(
     settings: NodeSettings,
@@ -153,6 +186,7 @@ async def catalogue_pushing(
     clock: Callable[[], datetime],
     *,
     interval_s: float = DEFAULT_INTERVAL_S,
+    registration: Registration = _no_registration,
 ) -> AsyncIterator[asyncio.Event]:
     """Push the catalogue now and every ``interval_s`` while the block runs.
 
@@ -167,7 +201,8 @@ async def catalogue_pushing(
                 wake.clear()
                 try:
                     count = await publish_catalogue(
-                        session, settings, services(), policy, url=url, now=clock()
+                        session, settings, services(), policy, url=url, now=clock(),
+                        registration=registration,
                     )
                     log.info("catalogue_published", services=count)
                 except (aiohttp.ClientError, TimeoutError, RuntimeError, CatalogueRefused) as exc:

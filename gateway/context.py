@@ -105,6 +105,8 @@ class NodeContext:
     services: ServiceState | None = None
     # The NGSI-LD API over this node's entity store (gateway/broker/).
     ngsi_ld: NgsiLdApi | None = None
+    # Told when a client changed its entities (its registration may have changed).
+    entity_listeners: list[Callable[[], None]] = field(default_factory=list)
     _peer_session: aiohttp.ClientSession | None = None
     backend_session: aiohttp.ClientSession | None = None
     _roots_key: int = 0

@@ -12,7 +12,8 @@ import structlog
 from aiohttp import web
 
 from gateway.app import client_app, management_app, peer_app
-from gateway.catalogue_push import catalogue_pushing
+from gateway.broker.registration import ngsi_ld_registration
+from gateway.catalogue_push import REGISTRATION_GAP_S, Debounced, catalogue_pushing
 from gateway.console.app import install_console
 from gateway.console.links import CitizenLinks
 from gateway.context import Clock, NodeContext, open_node, utcnow
@@ -122,11 +123,15 @@ async def _serving(
             # The registry's API catalogue learns this node's services (gateway/catalogue_push.py).
             snapshot = ctx.service_snapshot
             async with catalogue_pushing(
-                settings, lambda: snapshot().all(), ctx.policy, clock
+                settings, lambda: snapshot().all(), ctx.policy, clock,
+                registration=ngsi_ld_registration(ctx),
             ) as republish:
                 # A service added, changed or removed (here or by another process)
                 # reaches the registry's catalogue at once, not at the next period.
                 ctx.on_services_change(lambda _: republish.set())
+                # Entities published here change the NGSI-LD registrations: soon, not
+                # at every write.
+                ctx.entity_listeners.append(Debounced(republish, REGISTRATION_GAP_S).touch)
                 yield RunningNode(ctx, ports[0], ports[1], ports[2], client_tls_port)
         finally:
             for started in reversed(runners):

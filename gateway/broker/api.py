@@ -74,6 +74,10 @@ def add_ngsi_ld_routes(app: web.Application, ctx: NodeContext, api: NgsiLdApi) -
             log.info("ngsi_ld_refused", code=exc.code, error=exc.message, detail=detail)
             return error_response(exc.code, exc.message, exc.status,
                                   accept=request.headers.get("Accept"), detail=detail)
-        return to_web(await api.handle(owner, ngsi))
+        response = await api.handle(owner, ngsi)
+        if ngsi.method != "GET" and response.status < 300:
+            for listener in ctx.entity_listeners:
+                listener()
+        return to_web(response)
 
     app.router.add_route("*", API_ROOT + "/{tail:.*}", serve)

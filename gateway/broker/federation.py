@@ -28,6 +28,7 @@ from certs.identifiers import ServiceId
 from gateway.broker.entities import Entity, parse_entity
 from gateway.broker.errors import NgsiLdError
 from gateway.broker.ldcontext import ActiveContext
+from gateway.broker.registration import Source
 from gateway.broker.service import EntityQuery
 
 __all__ = ["WARNING_HEADER", "Leg", "LegFailed", "RemoteEntities", "merge_entities", "warning"]
@@ -115,7 +116,7 @@ class RemoteEntities:
 
     def __init__(
         self,
-        sources: Callable[[], Awaitable[Sequence[ServiceId]]],
+        sources: Callable[[], Awaitable[Sequence[Source]]],
         send: Send,
         core: Callable[[], ActiveContext],
         *,
@@ -131,13 +132,21 @@ class RemoteEntities:
         self._late: set[asyncio.Task[Leg]] = set()
 
     async def query(self, client: str, query: EntityQuery, params: dict[str, str]) -> list[Leg]:
-        return await self._fan_out(client, "/entities?" + leg_query(query, params), many=True)
+        """Every source whose registration may hold a match, asked in parallel."""
+        services = [s.service for s in await self._sources()
+                    if s.may_hold(query) and str(s.service.subsystem) != client]
+        target = "/entities?" + leg_query(query, params)
+        return await self._fan_out(client, services, target, many=True)
 
     async def retrieve(self, client: str, entity_id: str) -> list[Leg]:
-        return await self._fan_out(client, "/entities/" + quote(entity_id, safe=""), many=False)
+        services = [s.service for s in await self._sources()
+                    if str(s.service.subsystem) != client]
+        target = "/entities/" + quote(entity_id, safe="")
+        return await self._fan_out(client, services, target, many=False)
 
-    async def _fan_out(self, client: str, target: str, *, many: bool) -> list[Leg]:
-        services = [s for s in await self._sources() if str(s.subsystem) != client]
+    async def _fan_out(
+        self, client: str, services: list[ServiceId], target: str, *, many: bool
+    ) -> list[Leg]:
         tasks = [
             asyncio.create_task(self._leg(client, service, target, many=many))
             for service in services

@@ -1,8 +1,8 @@
 """Where a consumer node's distributed NGSI-LD reads go, and how each leg travels.
 
 Sources are the provider services the registry's API catalogue marks as
-NGSI-LD (``x-ngsi-ld`` in their OpenAPI description, which the provider node
-publishes for each ``ngsi-ld:store`` service, ``gateway/catalogue_push.py``),
+NGSI-LD (``x-ngsi-ld`` in their OpenAPI description: the registration the
+provider node publishes for each ``ngsi-ld:store`` service, ``registration.py``),
 read at most every ``ttl_s``. The catalogue only says where to ask: who may
 read what is decided by each provider node on the signed leg, and a provider
 left out of the catalogue is simply not asked.
@@ -23,34 +23,34 @@ import structlog
 
 from certs.identifiers import IdentifierError, ServiceId
 from gateway.broker.federation import LegFailed, RemoteEntities
+from gateway.broker.registration import EXTENSION, Source, source_of
 from gateway.consumer import exchange_leg
 from gateway.context import NodeContext
 from gateway.errors import GatewayError
 from gateway.protocol import parse_exchange_request
 from member_registry.anchor import load_anchor
 
-__all__ = ["DEADLINE_S", "NGSI_LD_EXTENSION", "CatalogueSources", "relay_remote", "sources_of"]
+__all__ = ["DEADLINE_S", "CatalogueSources", "relay_remote", "sources_of"]
 
 log = structlog.get_logger(__name__)
 
-# The OpenAPI extension that marks a catalogue entry as an NGSI-LD service.
-NGSI_LD_EXTENSION = "x-ngsi-ld"
 # A leg's answer is an NGSI-LD page of at most 1000 entities.
 MAX_LEG_BYTES = 16 * 1024 * 1024
 # How long a consumer's distributed read waits for its slowest provider.
 DEADLINE_S = 10.0
 
 
-def sources_of(catalogue: Any) -> list[ServiceId]:
+def sources_of(catalogue: Any) -> list[Source]:
     """The NGSI-LD services of a ``GET /catalogue`` document, malformed entries skipped."""
     services = catalogue.get("services") if isinstance(catalogue, dict) else None
     found = []
     for entry in services if isinstance(services, list) else []:
         openapi = entry.get("openapi") if isinstance(entry, dict) else None
-        if not isinstance(openapi, dict) or not isinstance(openapi.get(NGSI_LD_EXTENSION), dict):
+        registration = openapi.get(EXTENSION) if isinstance(openapi, dict) else None
+        if not isinstance(registration, dict):
             continue
         try:
-            found.append(ServiceId.parse(str(entry.get("service"))))
+            found.append(source_of(ServiceId.parse(str(entry.get("service"))), registration))
         except IdentifierError:
             continue
     return found
@@ -65,7 +65,7 @@ class CatalogueSources:
         self._url: str | None = None
         self._ttl_s = ttl_s
         self._clock = clock
-        self._sources: list[ServiceId] = []
+        self._sources: list[Source] = []
         self._read_at: float | None = None
 
     @classmethod
@@ -76,7 +76,7 @@ class CatalogueSources:
 
         return cls(url)
 
-    async def __call__(self) -> Sequence[ServiceId]:
+    async def __call__(self) -> Sequence[Source]:
         now = self._clock()
         if self._read_at is not None and now - self._read_at < self._ttl_s:
             return self._sources

@@ -222,6 +222,20 @@ class EntityStore:
             for row in counts
         )
 
+    async def area(self, owner: str) -> tuple[float, float, float, float] | None:
+        """The box around every GeoProperty of ``owner``'s entities, None without any."""
+        async with self._reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.min(GEO.c.min_lon), func.min(GEO.c.min_lat),
+                           func.max(GEO.c.max_lon), func.max(GEO.c.max_lat))
+                    .where(GEO.c.owner == owner)
+                )
+            ).one()
+        if row[0] is None:
+            return None
+        return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
     async def attributes(self, owner: str) -> list[tuple[str, int, list[str], list[str]]]:
         """Each attribute with the number of entities having it, its kinds and types."""
         async with self._reader.connect() as conn:

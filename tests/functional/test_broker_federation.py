@@ -77,12 +77,18 @@ async def _publish(city: dict[str, Any]) -> None:
                 assert response.status in (201, 204), await response.text()
         for _ in range(120):  # every node pushes its catalogue at start
             async with session.get(f"{city['registry']['url']}/catalogue") as response:
+                # Registered with what each provider published (its types, its area).
                 published = {e["service"] for e in (await response.json())["services"]
-                             if "x-ngsi-ld" in (e.get("openapi") or {})}
+                             if _registered_entities(e)}
             if len(published) == 3:
                 return
             await asyncio.sleep(0.5)
         raise AssertionError(f"the NGSI-LD services did not reach the catalogue: {published}")
+
+
+def _registered_entities(entry: dict[str, Any]) -> list[Any]:
+    registration = (entry.get("openapi") or {}).get("x-ngsi-ld") or {}
+    return list((registration.get("information") or [{}])[0].get("entities") or [])
 
 
 async def _query(city: dict[str, Any], path: str, params: dict[str, str]) -> tuple[

@@ -11,6 +11,7 @@ import pytest
 
 from certs.identifiers import ServiceId
 from gateway.broker.federation import Leg, LegFailed, RemoteEntities, merge_entities, warning
+from gateway.broker.registration import Source, store_registration
 from gateway.broker.serving import answer_from_store
 from gateway.broker.views import NgsiLdApi
 from gateway.protocol import parse_exchange_request
@@ -52,10 +53,10 @@ def through_store(api: NgsiLdApi) -> Send:
 
 
 def federated(
-    api: NgsiLdApi, send: Send, sources: list[ServiceId], deadline_s: float = 5.0
+    api: NgsiLdApi, send: Send, sources: list[ServiceId | Source], deadline_s: float = 5.0
 ) -> Client:
-    async def listed() -> list[ServiceId]:
-        return sources
+    async def listed() -> list[Source]:
+        return [s if isinstance(s, Source) else Source(s) for s in sources]
 
     remote = RemoteEntities(listed, send, api.contexts.core, deadline_s=deadline_s,
                             now=api.service.now)
@@ -205,8 +206,8 @@ async def test_a_consumer_never_asks_its_own_service(providers: NgsiLdApi) -> No
     assert [e["id"] for e in response.json] == ["urn:ngsi-ld:WaterObserved:gauge-1"]
 
 
-async def _listed(sources: list[ServiceId]) -> list[ServiceId]:
-    return sources
+async def _listed(sources: list[ServiceId]) -> list[Source]:
+    return [Source(s) for s in sources]
 
 
 async def test_the_store_service_answers_reads_only(providers: NgsiLdApi) -> None:
@@ -248,3 +249,51 @@ def test_merge_keeps_the_first_holders_attributes_and_adds_the_others() -> None:
 def test_a_warning_quotes_what_it_carries() -> None:
     value = warning(Leg(RIVER, failure='said "no" \\ twice'))
     assert value == '199 - "RENKEI/GOV/RIVER/GAUGES/ngsi-ld: said \\"no\\" \\\\ twice"'
+
+
+async def test_a_source_is_asked_only_when_its_registration_may_hold_a_match(
+    providers: NgsiLdApi,
+) -> None:
+    asked: list[ServiceId] = []
+    answer = through_store(providers)
+
+    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+        asked.append(service)
+        return await answer(client, service, path)
+
+    store = providers.service.store
+    river = Source(RIVER, frozenset(
+        t["type"] for t in (await store_registration(store, str(RIVER.subsystem)))
+        ["information"][0]["entities"]
+    ), True, await store.area(str(RIVER.subsystem)))
+    stop_type = "https://uri.etsi.org/ngsi-ld/default-context/GtfsStop"
+    # Registered as elsewhere: not asked by a geo-query near the shelter.
+    transit = Source(TRANSIT, frozenset({stop_type}), True, (139.0, 35.0, 139.1, 35.1))
+    client = federated(providers, send, [river, transit])
+    stops = await client.call("GET", "/entities", query="type=GtfsStop")
+    assert asked == [TRANSIT]  # the river holds no stops
+    assert [e["id"] for e in stops.json] == ["urn:ngsi-ld:GtfsStop:stop-1"]
+    asked.clear()
+    near = await client.call("GET", "/entities", query=QUERY)
+    assert asked == [RIVER]  # the transit source's area is far from the shelter
+    assert [e["id"] for e in near.json] == ["urn:ngsi-ld:WaterObserved:gauge-1"]
+    asked.clear()
+    await client.call("GET", "/entities/urn:ngsi-ld:GtfsStop:stop-1")
+    assert sorted(map(str, asked)) == sorted(map(str, [RIVER, TRANSIT]))  # by id: everyone
+
+
+async def test_the_registration_says_what_the_store_holds(providers: NgsiLdApi) -> None:
+    store = providers.service.store
+    registration = await store_registration(store, str(RIVER.subsystem))
+    information = registration["information"][0]
+    assert [e["type"] for e in information["entities"]] == [
+        "https://uri.etsi.org/ngsi-ld/default-context/WaterObserved"
+    ]
+    assert "https://uri.etsi.org/ngsi-ld/location" in information["propertyNames"]
+    assert information["relationshipNames"] == [
+        "https://uri.etsi.org/ngsi-ld/default-context/refRiver"
+    ]
+    assert registration["bbox"] == [139.705, 35.681, 139.9, 35.8]
+    empty = await store_registration(store, "RENKEI/GOV/NOBODY/X")
+    assert empty["information"][0]["entities"] == []
+    assert empty["bbox"] is None

@@ -8,7 +8,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from certs.identifiers import ServiceId
 from gateway.broker.legs import CatalogueSources, sources_of
+from gateway.broker.registration import source_of
 
 MARK = {"openapi": "3.0.3", "paths": {}, "x-ngsi-ld": {"version": "1.8.1"}}
 
@@ -39,10 +41,29 @@ async def test_the_catalogue_is_read_at_most_once_per_ttl_and_kept_on_failure() 
     async with TestServer(app, host="127.0.0.1") as server:
         sources = CatalogueSources(lambda: str(server.make_url("/catalogue")), ttl_s=30,
                                    clock=lambda: now[0])
-        assert [str(s) for s in await sources()] == ["I/C/M/S/s"]
-        assert [str(s) for s in await sources()] == ["I/C/M/S/s"]
+        assert [str(s.service) for s in await sources()] == ["I/C/M/S/s"]
+        assert [str(s.service) for s in await sources()] == ["I/C/M/S/s"]
         assert len(served) == 1
         now[0] = 31.0
         fail = True
-        assert [str(s) for s in await sources()] == ["I/C/M/S/s"]  # the last good list
+        assert [str(s.service) for s in await sources()] == ["I/C/M/S/s"]  # the last good
         assert len(served) == 2
+
+
+@pytest.mark.parametrize(
+    ("registration", "types", "area_known", "bbox"),
+    [
+        ({}, None, False, None),
+        ({"information": [{"entities": [{"type": "urn:T"}]}], "bbox": None},
+         frozenset({"urn:T"}), True, None),
+        ({"information": [{"entities": [{"type": 1}]}], "bbox": [0, 0, 1, 1]},
+         None, True, (0.0, 0.0, 1.0, 1.0)),
+        ({"information": "x", "bbox": [0, 0, True, 1]}, None, False, None),
+        ({"information": [{"entities": [{"type": "urn:T"}]}, {}], "bbox": "x"}, None, False, None),
+    ],
+)
+def test_a_registration_is_read_and_what_is_malformed_is_not_said(
+    registration: dict[str, Any], types: Any, area_known: bool, bbox: Any
+) -> None:
+    source = source_of(ServiceId.parse("I/C/M/S/s"), registration)
+    assert (source.types, source.area_known, source.bbox) == (types, area_known, bbox)

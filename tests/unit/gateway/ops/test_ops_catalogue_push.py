@@ -157,4 +157,35 @@ async def test_an_ngsi_ld_store_service_is_marked_for_consumer_nodes() -> None:
     assert marked[f"{EHR}/echo"] is None
     # What a consumer node reads back from the catalogue: the NGSI-LD service only.
     catalogue = {"services": [{"service": s["id"], "openapi": s["openapi"]} for s in described]}
-    assert [str(s) for s in sources_of(catalogue)] == [f"{EHR}/ngsi-ld"]
+    assert [str(s.service) for s in sources_of(catalogue)] == [f"{EHR}/ngsi-ld"]
+
+
+async def test_the_registration_of_an_ngsi_ld_service_is_published() -> None:
+    from gateway.services import NGSI_LD_STORE
+
+    async def registration(service: Service) -> dict[str, Any]:
+        return {"information": [{"entities": [{"type": f"urn:{service.service.service_code}"}]}]}
+
+    described = await describe_services(
+        (Service(EHR.service("ngsi-ld"), NGSI_LD_STORE),), Declarations(),  # type: ignore[arg-type]
+        registration,
+    )
+    assert described[0]["openapi"]["x-ngsi-ld"]["information"][0]["entities"] == [
+        {"type": "urn:ngsi-ld"}
+    ]
+
+
+async def test_debounced_sets_the_event_once_per_gap() -> None:
+    import asyncio
+
+    from gateway.catalogue_push import Debounced
+
+    event = asyncio.Event()
+    debounced = Debounced(event, 0.05)
+    for _ in range(100):
+        debounced.touch()
+    assert not event.is_set()
+    await asyncio.wait_for(event.wait(), 5)
+    event.clear()
+    await asyncio.sleep(0.1)
+    assert not event.is_set()  # a hundred touches, one push
