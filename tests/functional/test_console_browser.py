@@ -233,3 +233,34 @@ def test_a_citizen_sees_their_accesses_and_revokes_a_consent(
     assert refused.status == 404
     assert api(federation, "GET", f"/api/consents/{other['id']}")["revoked_at"] is None
     page.context.close()
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(
+    browser: Any, federation: dict[str, Any]
+) -> None:
+    """axe-core (from the axe-playwright-python package) on each main page, in Japanese."""
+    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+    axe = axe_module.Axe()
+    message_id, _, _ = exchange(federation, "example")
+    page = new_page(browser, federation, "ja-JP")
+    found: dict[str, list[str]] = {}
+
+    def check(path: str) -> None:
+        page.goto(path)
+        results = axe.run(page).response
+        serious = [v["id"] for v in results["violations"]
+                   if v.get("impact") in ("serious", "critical")]  # fmt: skip
+        if serious:
+            found[path] = serious
+
+    check("/console/login")
+    log_in(page, federation, "admin")
+    seq = api(federation, "GET", f"/api/audit/rows?message_id={message_id}", role="auditor")
+    for path in ("/console/overview", "/console/trail", "/console/audit",
+                 f"/console/audit/rows/{seq['rows'][0]['seq']}", "/console/audit/chain",
+                 "/console/consents?subject=example"):  # fmt: skip
+        check(path)
+    link = api(federation, "POST", "/api/citizen-links", {"subject": "example"})
+    check(link["path"])
+    page.context.close()
+    assert not found, found
