@@ -281,6 +281,20 @@ def _access_revoke(args: argparse.Namespace) -> int:
     return _run(args, "DELETE", f"/api/access/{args.right_id}", human=_show_revoked("access"))
 
 
+def _consent_link(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"subject": args.subject}
+    if args.ttl_s is not None:
+        body["ttl_s"] = args.ttl_s
+    base = (args.url or os.environ.get("RENKEI_MANAGEMENT_URL") or "").rstrip("/")
+
+    def show(document: dict[str, Any]) -> None:
+        print(f"{base}{document['path']}")
+        print(f"(for {document['subject']}, valid until {document['expires_at']}; "
+              "whoever holds the link sees that person's page)")  # fmt: skip
+
+    return _run(args, "POST", "/api/citizen-links", body, show)
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     """``--url``, ``--token-file`` and ``--json``: every management command has them."""
     parser.add_argument("--url", help="the node's management URL (or RENKEI_MANAGEMENT_URL)")
@@ -339,6 +353,13 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="the root rule's effect, where the resource leaves it out",
     )  # fmt: skip
     imports.set_defaults(handler=_consent_import)
+    link = sub.add_parser(
+        "link", help="a signed, expiring link to a data subject's page in the web console"
+    )
+    _connection_options(link)
+    link.add_argument("--subject", required=True, help="the data subject, e.g. a patient id")
+    link.add_argument("--ttl-s", type=int, help="lifetime in seconds (default 7 days, max 30)")
+    link.set_defaults(handler=_consent_link)
     export = sub.add_parser("export", help="a consent (rule or FHIR Consent id) as FHIR")
     _connection_options(export)
     export.add_argument("consent_id")

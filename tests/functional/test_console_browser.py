@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -264,3 +266,23 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
     check(link["path"])
     page.context.close()
     assert not found, found
+
+
+def test_the_consent_desk_cli_prints_a_link_that_opens_the_citizen_page(
+    browser: Any, federation: dict[str, Any], tmp_path: Path
+) -> None:
+    token_file = tmp_path / "consent.token"
+    token_file.write_text(node(federation, HOSP_B)["tokens"]["consent"], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "consent", "link", "--subject", "example",
+         "--url", base(federation), "--token-file", str(token_file), "--ttl-s", "600"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.splitlines()[0]
+    assert url.startswith(base(federation) + "/console/citizen/enter?t=")
+    page = new_page(browser, federation, "en-US")
+    page.goto(url)
+    assert page.url.endswith("/console/citizen")
+    assert "Who used my data" in page.inner_text("h1")
+    page.context.close()
