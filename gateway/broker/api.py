@@ -25,6 +25,8 @@ __all__ = ["add_ngsi_ld_routes", "client_of"]
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 8 * 1024 * 1024
+# What a distributed read's legs carry for the caller, checked there as on /r1/.
+LEG_HEADERS = ("X-Road-Id", "X-Road-UserId", "X-Road-Issue", "Renkei-Purpose")
 
 
 def client_of(ctx: NodeContext, request: web.Request) -> str:
@@ -54,6 +56,9 @@ async def read_ngsi_request(request: web.Request) -> NgsiRequest:
                  if name in request.headers},
         link_headers=tuple(request.headers.getall("Link", ())),
         body=body,
+        exchange_headers=tuple(
+            (name, value) for name in LEG_HEADERS for value in request.headers.getall(name, ())
+        ),
     )
 
 

@@ -31,7 +31,15 @@ from gateway.broker.ldcontext import ActiveContext
 from gateway.broker.registration import Source
 from gateway.broker.service import EntityQuery
 
-__all__ = ["WARNING_HEADER", "Leg", "LegFailed", "RemoteEntities", "merge_entities", "warning"]
+__all__ = [
+    "WARNING_HEADER",
+    "Headers",
+    "Leg",
+    "LegFailed",
+    "RemoteEntities",
+    "merge_entities",
+    "warning",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +56,11 @@ class LegFailed(Exception):
         self.reason = reason
 
 
-# (client, service, path and query below the service) -> (status, body); raises
-# LegFailed. The production sender is the consumer relay (``gateway/broker/legs.py``).
-Send = Callable[[str, ServiceId, str], Awaitable[tuple[int, bytes]]]
+Headers = tuple[tuple[str, str], ...]
+# (client, service, path and query below the service, the caller's exchange
+# headers) -> (status, body); raises LegFailed. The production sender is the
+# consumer relay (``gateway/broker/legs.py``).
+Send = Callable[[str, ServiceId, str, Headers], Awaitable[tuple[int, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -131,24 +141,27 @@ class RemoteEntities:
         # Legs past the deadline finish (and are audited) in the background.
         self._late: set[asyncio.Task[Leg]] = set()
 
-    async def query(self, client: str, query: EntityQuery, params: dict[str, str]) -> list[Leg]:
+    async def query(
+        self, client: str, query: EntityQuery, params: dict[str, str], headers: Headers = ()
+    ) -> list[Leg]:
         """Every source whose registration may hold a match, asked in parallel."""
         services = [s.service for s in await self._sources()
                     if s.may_hold(query) and str(s.service.subsystem) != client]
         target = "/entities?" + leg_query(query, params)
-        return await self._fan_out(client, services, target, many=True)
+        return await self._fan_out(client, services, target, headers, many=True)
 
-    async def retrieve(self, client: str, entity_id: str) -> list[Leg]:
+    async def retrieve(self, client: str, entity_id: str, headers: Headers = ()) -> list[Leg]:
         services = [s.service for s in await self._sources()
                     if str(s.service.subsystem) != client]
         target = "/entities/" + quote(entity_id, safe="")
-        return await self._fan_out(client, services, target, many=False)
+        return await self._fan_out(client, services, target, headers, many=False)
 
     async def _fan_out(
-        self, client: str, services: list[ServiceId], target: str, *, many: bool
+        self, client: str, services: list[ServiceId], target: str, headers: Headers,
+        *, many: bool,
     ) -> list[Leg]:
         tasks = [
-            asyncio.create_task(self._leg(client, service, target, many=many))
+            asyncio.create_task(self._leg(client, service, target, headers, many=many))
             for service in services
         ]
         if not tasks:
@@ -164,9 +177,11 @@ class RemoteEntities:
                 task.add_done_callback(self._late.discard)
         return legs
 
-    async def _leg(self, client: str, service: ServiceId, target: str, *, many: bool) -> Leg:
+    async def _leg(
+        self, client: str, service: ServiceId, target: str, headers: Headers, *, many: bool
+    ) -> Leg:
         try:
-            status, body = await self._send(client, service, target)
+            status, body = await self._send(client, service, target, headers)
             if not many and status == 404:
                 return Leg(service)  # this provider does not hold the entity
             if status != 200:

@@ -22,7 +22,7 @@ import aiohttp
 import structlog
 
 from certs.identifiers import IdentifierError, ServiceId
-from gateway.broker.federation import LegFailed, RemoteEntities
+from gateway.broker.federation import Headers, LegFailed, RemoteEntities
 from gateway.broker.registration import EXTENSION, Source, source_of
 from gateway.consumer import exchange_leg
 from gateway.context import NodeContext
@@ -102,11 +102,15 @@ def relay_remote(ctx: NodeContext, *, deadline_s: float) -> RemoteEntities:
     service = ctx.ngsi_ld.service
     contexts = ctx.ngsi_ld.contexts
 
-    async def send(client: str, target: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, target: ServiceId, path: str, headers: Headers
+    ) -> tuple[int, bytes]:
         try:
+            # The caller's X-Road-Id, user, issue and purpose, parsed and checked as
+            # on /r1/ (a purpose the client has not declared is refused below).
             request = parse_exchange_request(
                 "GET", f"/r1/{target}{path}",
-                [("X-Road-Client", client), ("Accept", "application/json")],
+                [("X-Road-Client", client), ("Accept", "application/json"), *headers],
                 instance=ctx.settings.node_id.instance,
             )  # fmt: skip
             answer = await exchange_leg(ctx, request, max_body_bytes=MAX_LEG_BYTES)

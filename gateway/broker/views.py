@@ -68,6 +68,9 @@ class NgsiRequest:
     headers: Mapping[str, str]
     link_headers: tuple[str, ...] = ()
     body: bytes = b""
+    # The caller's X-Road-Id, X-Road-UserId, X-Road-Issue and Renkei-Purpose: what
+    # the legs of a distributed read carry on its behalf (federation.py).
+    exchange_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -255,7 +258,9 @@ class NgsiLdApi:
         if self.remote is None or call.param("local") == "true":
             entity = await self.service.retrieve(call.owner, entity_id)
         else:
-            entity, warnings = await self._retrieve_everywhere(call.owner, entity_id)
+            entity, warnings = await self._retrieve_everywhere(
+                call.owner, entity_id, call.request.exchange_headers
+            )
         wanted_type = call.param("type")
         if wanted_type is not None and expand_type(wanted_type, ctx) != entity["type"]:
             raise ResourceNotFound(f"no entity {entity_id} of type {wanted_type}")
@@ -266,13 +271,15 @@ class NgsiLdApi:
             extra=[(WARNING_HEADER, w) for w in warnings],
         )
 
-    async def _retrieve_everywhere(self, owner: str, entity_id: str) -> tuple[Entity, list[str]]:
+    async def _retrieve_everywhere(
+        self, owner: str, entity_id: str, headers: tuple[tuple[str, str], ...]
+    ) -> tuple[Entity, list[str]]:
         """Clause 4.3.6: the entity merged from this node and every source holding it."""
         assert self.remote is not None
         groups: list[Sequence[Entity]] = []
         with contextlib.suppress(ResourceNotFound):
             groups.append([await self.service.retrieve(owner, entity_id)])
-        legs = await self.remote.retrieve(owner, entity_id)
+        legs = await self.remote.retrieve(owner, entity_id, headers)
         groups += [leg.entities for leg in legs]
         warnings = [warning(leg) for leg in legs if leg.failure is not None]
         merged = merge_entities(groups)
@@ -430,7 +437,9 @@ class NgsiLdApi:
         own, _ = await self.service.query(
             call.owner, replace(query, offset=0, limit=wanted, count=False)
         )
-        legs = await self.remote.query(call.owner, query, call.params)
+        legs = await self.remote.query(
+            call.owner, query, call.params, call.request.exchange_headers
+        )
         q = query.q
         groups: list[Sequence[Entity]] = [own]
         groups += [[e for e in leg.entities if q is None or q(e)] for leg in legs]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,12 @@ def _registered_entities(entry: dict[str, Any]) -> list[Any]:
     return list((registration.get("information") or [{}])[0].get("entities") or [])
 
 
-async def _query(city: dict[str, Any], path: str, params: dict[str, str]) -> tuple[
-    int, Any, list[str]
-]:
+async def _query(
+    city: dict[str, Any], path: str, params: dict[str, str], **headers: str
+) -> tuple[int, Any, list[str]]:
     async with aiohttp.ClientSession() as session, session.get(
         f"{node(city, DISASTER)['client_url']}/ngsi-ld/v1{path}", params=params,
-        headers=client_headers(city, OFFICE),
+        headers={**client_headers(city, OFFICE), **headers},
     ) as response:
         return response.status, await response.json(), response.headers.getall(
             "NGSILD-Warning", []
@@ -140,10 +141,15 @@ async def test_retrieval_by_id_reaches_the_holder(city: dict[str, Any]) -> None:
 
 
 async def test_each_leg_is_audited_on_both_sides(city: dict[str, Any]) -> None:
-    await _query(city, "/entities", {"type": "WaterObserved", **NEAR_SHELTER})
-    consumer = await _rows(city, DISASTER)
+    message_id = f"office-{uuid.uuid4()}"
+    await _query(city, "/entities", {"type": "WaterObserved,Crane", **NEAR_SHELTER},
+                 **{"X-Road-Id": message_id, "X-Road-UserId": "duty-officer-7"})
+    consumer = [r for r in await _rows(city, DISASTER) if r["message_id"] == message_id]
     river = await _rows(city, RIVER)
     transit = await _rows(city, TRANSIT)
+    # The caller's X-Road-Id and user travel with every leg of its query.
+    assert {r["service"] for r in consumer} == {f"{GAUGES}/ngsi-ld", f"{CRANES}/ngsi-ld"}
+    assert {r["user_id"] for r in consumer} == {"duty-officer-7"}
     gauge_legs = [r for r in consumer if r["service"] == f"{GAUGES}/ngsi-ld"]
     assert gauge_legs
     assert all(r["client"] == OFFICE for r in gauge_legs)
@@ -162,6 +168,17 @@ async def test_each_leg_is_audited_on_both_sides(city: dict[str, Any]) -> None:
     assert {r["request_hash"] for r in denied} <= {
         r["request_hash"] for r in transit if r["error_code"] == "server.serverproxy.access_denied"
     }
+
+
+async def test_an_undeclared_purpose_sends_no_leg(city: dict[str, Any]) -> None:
+    status, entities, warnings = await _query(
+        city, "/entities", {"type": "WaterObserved,GtfsStop", **NEAR_SHELTER},
+        **{"Renkei-Purpose": "curiosity"},
+    )
+    assert status == 200
+    assert entities == []
+    assert len(warnings) == 2
+    assert all("purpose" in w for w in warnings)
 
 
 async def test_a_provider_that_is_down_is_reported_not_left_out(city: dict[str, Any]) -> None:

@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 
 from certs.identifiers import ServiceId
-from gateway.broker.federation import Leg, LegFailed, RemoteEntities, merge_entities, warning
+from gateway.broker.federation import (
+    Headers,
+    Leg,
+    LegFailed,
+    RemoteEntities,
+    merge_entities,
+    warning,
+)
 from gateway.broker.registration import Source, store_registration
 from gateway.broker.serving import answer_from_store
-from gateway.broker.views import NgsiLdApi
+from gateway.broker.views import NgsiLdApi, NgsiRequest
 from gateway.protocol import parse_exchange_request
 from tests.unit.gateway.broker.conftest import OWNER, Client
 
@@ -24,7 +31,7 @@ QUERY = (
     "&geometry=Point&coordinates=[139.70,35.68]"
 )
 
-Send = Callable[[str, ServiceId, str], Awaitable[tuple[int, bytes]]]
+Send = Callable[[str, ServiceId, str, Headers], Awaitable[tuple[int, bytes]]]
 
 
 def stop(number: int, lon: float, lat: float) -> dict[str, Any]:
@@ -39,9 +46,12 @@ def stop(number: int, lon: float, lat: float) -> dict[str, Any]:
 def through_store(api: NgsiLdApi) -> Send:
     """A leg as the provider node answers it, without the network in between."""
 
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         request = parse_exchange_request(
-            "GET", f"/r1/{service}{path}", [("X-Road-Client", client)], instance="RENKEI"
+            "GET", f"/r1/{service}{path}", [("X-Road-Client", client), *headers],
+            instance="RENKEI",
         )
         status, _, body = await answer_from_store(api, request)
         try:
@@ -111,10 +121,12 @@ async def test_paging_runs_over_the_merged_answer(providers: NgsiLdApi) -> None:
 async def test_a_failed_source_is_reported_in_a_warning(providers: NgsiLdApi) -> None:
     answer = through_store(providers)
 
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         if service == RIVER:
             raise LegFailed("server.clientproxy.network_error: cannot reach the river")
-        return await answer(client, service, path)
+        return await answer(client, service, path, headers)
 
     response = await federated(providers, send, [RIVER, TRANSIT]).call(
         "GET", "/entities", query=QUERY
@@ -132,10 +144,12 @@ async def test_a_source_past_the_deadline_is_reported_not_awaited(providers: Ngs
     answer = through_store(providers)
     release = asyncio.Event()
 
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         if service == RIVER:
             await release.wait()
-        return await answer(client, service, path)
+        return await answer(client, service, path, headers)
 
     client = federated(providers, send, [RIVER, TRANSIT], deadline_s=0.2)
     response = await client.call("GET", "/entities", query=QUERY)
@@ -158,7 +172,9 @@ async def test_a_source_past_the_deadline_is_reported_not_awaited(providers: Ngs
 async def test_an_unusable_answer_is_a_warning_not_data(
     providers: NgsiLdApi, status: int, body: bytes, reason: str
 ) -> None:
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         return status, body
 
     response = await federated(providers, send, [RIVER]).call("GET", "/entities", query=QUERY)
@@ -179,7 +195,9 @@ async def test_retrieval_by_id_asks_the_sources(providers: NgsiLdApi) -> None:
 
 
 async def test_retrieval_not_found_still_says_which_source_failed(providers: NgsiLdApi) -> None:
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         raise LegFailed("server.serverproxy.access_denied: not allowed")
 
     missing = await federated(providers, send, [RIVER]).call(
@@ -193,7 +211,9 @@ async def test_retrieval_not_found_still_says_which_source_failed(providers: Ngs
 async def test_a_consumer_never_asks_its_own_service(providers: NgsiLdApi) -> None:
     asked: list[ServiceId] = []
 
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         asked.append(service)
         return 200, b"[]"
 
@@ -257,9 +277,11 @@ async def test_a_source_is_asked_only_when_its_registration_may_hold_a_match(
     asked: list[ServiceId] = []
     answer = through_store(providers)
 
-    async def send(client: str, service: ServiceId, path: str) -> tuple[int, bytes]:
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
         asked.append(service)
-        return await answer(client, service, path)
+        return await answer(client, service, path, headers)
 
     store = providers.service.store
     river = Source(RIVER, frozenset(
@@ -297,3 +319,23 @@ async def test_the_registration_says_what_the_store_holds(providers: NgsiLdApi) 
     empty = await store_registration(store, "RENKEI/GOV/NOBODY/X")
     assert empty["information"][0]["entities"] == []
     assert empty["bbox"] is None
+
+
+async def test_the_callers_exchange_headers_travel_with_every_leg(providers: NgsiLdApi) -> None:
+    seen: list[Headers] = []
+
+    async def send(
+        client: str, service: ServiceId, path: str, headers: Headers = ()
+    ) -> tuple[int, bytes]:
+        seen.append(headers)
+        return 200, b"[]"
+
+    client = federated(providers, send, [RIVER, TRANSIT])
+    carried = (("X-Road-Id", "office-42"), ("Renkei-Purpose", "evacuation"))
+    await client.api.handle(client.owner, NgsiRequest(
+        "GET", "/entities", "type=WaterObserved", {}, exchange_headers=carried
+    ))
+    await client.api.handle(client.owner, NgsiRequest(
+        "GET", "/entities/urn:ngsi-ld:WaterObserved:none", "", {}, exchange_headers=carried
+    ))
+    assert seen == [carried] * 4
