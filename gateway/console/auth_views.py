@@ -9,6 +9,7 @@ from gateway.console.links import CitizenLinkInvalid
 from gateway.console.render import page, redirect
 from gateway.console.security import SESSION, STORE, new_session
 from gateway.console.state import CONSOLE
+from gateway.rejections import MANAGEMENT_BEARER
 from gateway.tokens import TokenError
 
 __all__ = ["add_auth_routes", "safe_next"]
@@ -54,9 +55,13 @@ def add_auth_routes(app: web.Application) -> None:
         now = console.ctx.clock()
         try:
             if not isinstance(token, str) or not token.strip():
-                raise TokenError("no token")
+                raise TokenError("no token", reason="missing")
             claims = console.tokens.verify(token.strip(), now=now)
-        except TokenError:
+        except TokenError as exc:
+            # Counted and logged with the API's refused tokens (renkei_rejected_credentials).
+            console.ctx.rejections.record(
+                MANAGEMENT_BEARER, exc.reason, remote=request.remote, path=request.path[:256]
+            )
             return page(request, "login.html", {"failed": True}, status=401)
         store.end(request[SESSION].id)  # a new id at login: a planted id is worth nothing
         session = store.start(

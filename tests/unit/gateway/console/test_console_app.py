@@ -29,7 +29,7 @@ from gateway.console.links import CitizenLinks
 from gateway.console.security import CSP
 from gateway.console.sessions import COOKIE, SessionStore
 from gateway.ops_api import NodeOps, install_ops
-from gateway.rejections import RejectionLog
+from gateway.rejections import MANAGEMENT_BEARER, RejectionLog
 from gateway.schema import upgrade_node_schema
 from gateway.tokens import TokenIssuer
 from policies.declarations import PurposeDeclaration, ServiceDeclaration
@@ -204,6 +204,31 @@ async def test_a_bad_token_is_refused_and_no_session_given(
         response = await client.post("/console/login", data={"csrf": csrf, "token": token})
         assert response.status == 401, token
         assert (await client.get("/console/overview")).status == 401
+    # Counted with the API's refused tokens, by reason.
+    counted = node.ctx.rejections.counts()
+    assert sum(n for (kind, _), n in counted.items() if kind == MANAGEMENT_BEARER) == 5
+
+
+async def test_the_session_cookie_is_secure_under_tls(node: Node) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from gateway.console.security import STORE, new_session, sessions_and_csrf
+
+    app = web.Application()
+    app[STORE] = node.sessions
+
+    async def handler(request: web.Request) -> web.Response:
+        new_session(request, node.sessions.start(now=NOW))
+        return web.Response(text="ok")
+
+    check = sessions_and_csrf(lambda: NOW)
+    for scheme, secure in (("https", True), ("http", False)):
+        request = make_mocked_request("GET", "/console/login", app=app).clone(scheme=scheme)
+        response = await check(request, handler)
+        cookie = response.cookies[COOKIE]
+        assert bool(cookie["secure"]) is secure
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Strict"
 
 
 @pytest.mark.parametrize("path", [*PAGES])
