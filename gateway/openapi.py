@@ -293,7 +293,10 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 _SERVICE_SETTINGS: dict[str, Any] = {
-    "backend": {**STR, "description": "the backend's http:// or https:// URL"},
+    "backend": {**STR, "description": (
+        "the backend's http:// or https:// URL, or ngsi-ld:store for an NGSI-LD service "
+        "the node answers from its own entities (docs/broker.md)"
+    )},
     "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
     "path_parameters": {"type": "boolean"},
     "title": STR,

@@ -148,20 +148,21 @@ class RemoteEntities:
         services = [s.service for s in await self._sources()
                     if s.may_hold(query) and str(s.service.subsystem) != client]
         target = "/entities?" + leg_query(query, params)
-        return await self._fan_out(client, services, target, headers, many=True)
+        return await self._fan_out(client, services, target, headers)
 
     async def retrieve(self, client: str, entity_id: str, headers: Headers = ()) -> list[Leg]:
         services = [s.service for s in await self._sources()
                     if str(s.service.subsystem) != client]
-        target = "/entities/" + quote(entity_id, safe="")
-        return await self._fan_out(client, services, target, headers, many=False)
+        # As a query by id: any IRI travels in the query string (an encoded "/" in
+        # a path is refused on /r1/), and one access right (GET /entities) serves both.
+        target = "/entities?" + urlencode([("id", entity_id), ("limit", "1")], quote_via=quote)
+        return await self._fan_out(client, services, target, headers)
 
     async def _fan_out(
-        self, client: str, services: list[ServiceId], target: str, headers: Headers,
-        *, many: bool,
+        self, client: str, services: list[ServiceId], target: str, headers: Headers
     ) -> list[Leg]:
         tasks = [
-            asyncio.create_task(self._leg(client, service, target, headers, many=many))
+            asyncio.create_task(self._leg(client, service, target, headers))
             for service in services
         ]
         if not tasks:
@@ -178,25 +179,22 @@ class RemoteEntities:
         return legs
 
     async def _leg(
-        self, client: str, service: ServiceId, target: str, headers: Headers, *, many: bool
+        self, client: str, service: ServiceId, target: str, headers: Headers
     ) -> Leg:
         try:
             status, body = await self._send(client, service, target, headers)
-            if not many and status == 404:
-                return Leg(service)  # this provider does not hold the entity
             if status != 200:
                 raise LegFailed(f"the service answered {status}")
-            return Leg(service, entities=tuple(self._entities(body, many=many)))
+            return Leg(service, entities=tuple(self._entities(body)))
         except LegFailed as exc:
             log.info("ngsi_ld_leg_failed", service=str(service), reason=exc.reason[:300])
             return Leg(service, failure=exc.reason)
 
-    def _entities(self, body: bytes, *, many: bool) -> list[Entity]:
+    def _entities(self, body: bytes) -> list[Entity]:
         try:
-            document: Any = json.loads(body)
+            items: Any = json.loads(body)
         except ValueError as exc:
             raise LegFailed("the service's answer is not JSON") from exc
-        items = document if many else [document]
         if not isinstance(items, list):
             raise LegFailed("the service's answer is not a list of entities")
         core, now = self._core(), self._now()

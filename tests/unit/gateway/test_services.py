@@ -14,6 +14,7 @@ from certs.identifiers import ServiceId
 from gateway.bootstrap import seed_services
 from gateway.schema import upgrade_node_schema
 from gateway.services import (
+    NGSI_LD_STORE,
     Service,
     ServiceConflict,
     ServiceError,
@@ -43,6 +44,7 @@ def test_an_openapi_service_has_its_operations_as_endpoints() -> None:
     ("changes", "fragment"),
     [
         ({"url": "ftp://b/e"}, "http:// or https://"),
+        ({"url": "ngsi-ld:elsewhere"}, "ngsi-ld:store"),
         ({"timeout_s": 0.0}, "timeout_s"),
         ({"timeout_s": 7200.0}, "timeout_s"),
         ({"openapi": {"openapi": "2.0", "paths": {}}}, "3.x expected"),
@@ -54,6 +56,13 @@ def test_a_bad_definition_is_refused(changes: dict[str, object], fragment: str) 
     fields: dict[str, object] = {"url": "http://b/e", **changes}
     with pytest.raises(ServiceError, match=fragment):
         Service(ECHO, **fields)  # type: ignore[arg-type]
+
+
+def test_an_ngsi_ld_service_is_answered_from_the_nodes_store() -> None:
+    service = Service(ECHO, NGSI_LD_STORE)
+    assert service.serves_own_entities
+    assert service.ssl is None
+    assert not Service(ECHO, "http://b/ngsi-ld/v1").serves_own_entities
 
 
 def test_backend_tls_settings() -> None:

@@ -339,3 +339,16 @@ async def test_the_callers_exchange_headers_travel_with_every_leg(providers: Ngs
         "GET", "/entities/urn:ngsi-ld:WaterObserved:none", "", {}, exchange_headers=carried
     ))
     assert seen == [carried] * 4
+
+
+async def test_an_entity_whose_id_has_slashes_is_retrieved_from_its_holder(
+    providers: NgsiLdApi,
+) -> None:
+    river = Client(providers, owner=str(RIVER.subsystem))
+    body = {"id": "https://data.example.org/gauges/7", "type": "WaterObserved",
+            "height": {"type": "Property", "value": 3.1}}
+    assert (await river.call("POST", "/entities", body)).status == 201
+    client = federated(providers, through_store(providers), [RIVER, TRANSIT])
+    found = await client.call("GET", "/entities/https%3A%2F%2Fdata.example.org%2Fgauges%2F7")
+    assert found.status == 200, found.json
+    assert found.json["height"]["value"] == 3.1
