@@ -57,3 +57,20 @@ async def test_consumer_rows_do_not_count(federation: Federation) -> None:
     )
     assert await _report(federation, "pat2") == []
     assert await _report(federation, "d1") == []
+
+
+async def test_a_break_glass_release_is_marked_in_the_report(federation: Federation) -> None:
+    marked = {**_decision(["pat3"], ["d1"]), "break_glass": ["deny-1"]}
+    await federation.exchange(message_id="glass", subject="pat3", consent=marked)
+    await federation.exchange(message_id="plain", subject="pat3", consent=_decision(["pat3"], []))
+    rows, _ = await subject_rows(federation.engine, federation.node_id, "pat3")
+    entries = {e.message_id: e for e in subject_report(rows, "pat3", now=datetime.now(UTC))}
+    assert entries["glass"].break_glass == ("deny-1",)
+    assert entries["glass"].outcome.startswith("answered under break-glass")
+    assert entries["glass"].to_json_dict()["break_glass"] == ["deny-1"]
+    assert entries["plain"].break_glass == ()
+    assert not entries["plain"].outcome.startswith("answered under break-glass")
+    # A person whose data was withheld is not told of the override.
+    rows, _ = await subject_rows(federation.engine, federation.node_id, "d1")
+    (withheld,) = subject_report(rows, "d1", now=datetime.now(UTC))
+    assert withheld.break_glass == ()
