@@ -52,6 +52,7 @@ def add_citizen_routes(app: web.Application) -> None:
                 "when": e.when, "organisation": organisation_name(ctx, e.consumer),
                 "purpose": purposes.get((e.consumer or "", e.purpose or ""), e.purpose or ""),
                 "released": e.released, "withheld": e.withheld, "outcome": e.outcome,
+                "break_glass": bool(e.break_glass),
             }
             for e in reversed(entries)
         ]  # fmt: skip

@@ -585,3 +585,24 @@ async def test_markup_in_logged_values_is_shown_as_text(
         assert "<script>alert" not in text
         assert "<img src=x" not in text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_break_glass_accesses_are_marked_for_the_citizen_and_the_auditor(
+    node: Node, aiohttp_client: ClientFactory
+) -> None:
+    async with node.ctx.engine.begin() as conn:
+        await conn.execute(insert(AuditRow).values(
+            node_id=NODE, seq=1, logged_at=NOW.isoformat(), role="provider", message_id="bg-1",
+            client=str(CONSUMER), service=str(SERVICE), purpose="treatment", subject="mom",
+            status=200, prev_hash="0" * 64, entry_hash="1" * 64,
+            consent=json.dumps({"released": ["Patient.name"], "withheld": [],
+                                "subjects": ["mom"], "break_glass": ["deny-telecom"]}),
+        ))  # fmt: skip
+    client = await aiohttp_client(node.app())
+    await enter(client, node.link("mom"))
+    text = await (await client.get("/console/citizen", headers={"Accept-Language": "ja"})).text()
+    assert "緊急アクセス" in text
+    await login(client, node.token("auditor"))
+    detail = await (await client.get("/console/audit/rows/1")).text()
+    assert "Emergency access (break-glass)" in detail
+    assert "deny-telecom" in detail
