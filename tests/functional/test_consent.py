@@ -314,7 +314,9 @@ def test_consent_cli(federation: dict[str, Any], tmp_path: Path) -> None:
         "gateway.cli",
         "consent",
     ]
-    common = ["--url", node(federation, HOSP_B)["management_url"], "--token-file", str(token)]
+    common = [
+        "--url", node(federation, HOSP_B)["management_url"], "--token-file", str(token), "--json"
+    ]  # fmt: skip
     granted = subprocess.run(
         [
             *base,
