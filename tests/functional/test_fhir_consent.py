@@ -257,3 +257,40 @@ def test_consent_cli_maps_imports_and_exports(federation: dict[str, Any], tmp_pa
     document = json.loads(exported.stdout)
     assert document["resourceType"] == "Consent"
     assert document["provision"]["type"] == "deny"
+
+
+async def test_an_opt_out_service_releases_until_the_patient_opts_out(
+    federation: dict[str, Any],
+) -> None:
+    await map_code(federation, "actor", "Organization/f001", "self")
+    await map_code(federation, "base", PATIENTS, "opt-out")
+    imported: dict[str, Any] = {}
+    try:
+        # Opt-out: every declared field is released without a permit (gender is no
+        # desk consent's field here).
+        status, _, bundle = await fetch(federation, "/Patient/pat4/$everything")
+        assert status == 200, bundle
+        assert "gender" in bundle["entry"][0]["resource"]
+        consent = example("Out", "pat4", "pat4-out")
+        status, _, opted_out = await call(
+            federation, "POST", f"/api/consents?service={PATIENTS}", fhir=consent
+        )
+        assert status == 400
+        assert [p["element"] for p in opted_out["problems"]] == ["Consent.provision.type"]
+        query = f"/api/consents?service={PATIENTS}&root_type=deny"
+        status, _, imported = await call(federation, "POST", query, fhir=consent)
+        assert status == 201, imported
+        status, _, bundle = await fetch(federation, "/Patient/pat4/$everything")
+        assert status == 200, bundle
+        assert ids(bundle) == []
+        # The same consent on an opt-in service is refused: it was given under another rule.
+        await map_code(federation, "base", PATIENTS, "opt-in")
+        consent["id"] = "pat4-out-again"
+        status, _, refused = await call(federation, "POST", query, fhir=consent)
+        assert status == 400
+        assert [p["element"] for p in refused["problems"]] == ["Consent.policyRule"]
+    finally:
+        # The federation is shared by this module's tests: leave pat4 and the service as found.
+        await map_code(federation, "base", PATIENTS, "opt-in")
+        for rule in imported.get("consents", []):
+            await call(federation, "DELETE", f"/api/consents/{rule['id']}")
