@@ -7,7 +7,8 @@
     ├── PurposeNotDeclared           server.serverproxy.purpose_undeclared
     ├── SubjectRequired              server.serverproxy.subject_required
     ├── ConsentError                 policies.consent_invalid
-    │   └── ConsentNotFound          policies.consent_not_found
+    │   ├── ConsentNotFound          policies.consent_not_found
+    │   └── FhirConsentRefused       policies.fhir_consent_refused
     ├── FilterError                  server.serverproxy.response_unfilterable
     │   ├── UnsupportedMediaType     policies.unsupported_media_type
     │   ├── UnsupportedCharset       policies.unsupported_charset
@@ -30,6 +31,7 @@ the ``policies.*`` codes of ``FilterError`` subclasses say why a response was re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "ConsentNotFound",
     "DeclarationError",
     "DocumentWithheld",
+    "FhirConsentRefused",
     "FilterError",
     "PolicyError",
     "PolicyFileError",
@@ -104,6 +107,17 @@ class ConsentNotFound(ConsentError):
     """No consent has the given id."""
 
     code: ClassVar[str] = "policies.consent_not_found"
+
+
+class FhirConsentRefused(ConsentError):
+    """A FHIR Consent the node cannot enforce faithfully; ``problems`` are
+    (element, why) pairs, each naming the FHIR element."""
+
+    code: ClassVar[str] = "policies.fhir_consent_refused"
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{element}: {why}" for element, why in self.problems))
 
 
 class FilterError(PolicyError):

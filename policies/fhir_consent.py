@@ -46,7 +46,7 @@ from policies.consent import (
     parse_consumer,
 )
 from policies.declarations import ServiceDeclaration
-from policies.errors import ConsentError
+from policies.errors import ConsentError, FhirConsentRefused
 
 __all__ = [
     "FIELDS_EXTENSION",
@@ -109,17 +109,6 @@ _PROVISION_KEYS: Final = frozenset(
         "extension",
     }
 )
-
-
-class FhirConsentRefused(ConsentError):
-    """A FHIR Consent the node cannot enforce faithfully; ``problems`` are
-    (element, why) pairs, each naming the FHIR element."""
-
-    code = "policies.fhir_consent_refused"
-
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(f"{element}: {why}" for element, why in self.problems))
 
 
 @dataclass(frozen=True, slots=True)
