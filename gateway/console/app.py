@@ -60,6 +60,12 @@ def console_app(console: Console, sessions: SessionStore | None = None) -> web.A
     add_citizen_routes(app)
     add_desk_routes(app)
     app.router.add_static("/static/", _STATIC)
+
+    async def not_found(request: web.Request) -> web.Response:
+        raise Refused(404, "console.not_found")
+
+    # Last: any other path under /console/ gets the console's own page, not JSON.
+    app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
 

@@ -36,9 +36,12 @@ def add_operator_routes(app: web.Application) -> None:
             checks["database"] = {"ok": True}
         except Exception as exc:  # any driver failure is "database down" here
             checks["database"] = {"ok": False, "error": exc.__class__.__name__}
+        # Readiness names OCSP states "ocsp:auth" and "ocsp:<member>" (the sign certificate).
         ocsp = {name[5:]: state for name, state in checks.items() if name.startswith("ocsp:")}
+        for certificate in certificates:
+            certificate["ocsp"] = ocsp.get(certificate["name"].removeprefix("sign:"))
         return page(request, "overview.html", {
-            "node": ctx.node_id, "conf": conf, "certificates": certificates, "ocsp": ocsp,
+            "node": ctx.node_id, "conf": conf, "certificates": certificates,
             "checks": checks, "timestamping": checks["timestamping"],
             "ready": all(isinstance(c, dict) and c.get("ok") for c in checks.values()),
             "maintenance": console.maintenance.to_json(), "now": now,

@@ -238,7 +238,7 @@ def test_a_citizen_sees_their_accesses_and_revokes_a_consent(
 
 
 def test_the_main_pages_have_no_serious_accessibility_violations(
-    browser: Any, federation: dict[str, Any]
+    browser: Any, federation: dict[str, Any], shots: Any
 ) -> None:
     """axe-core (from the axe-playwright-python package) on each main page, in Japanese."""
     axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
@@ -262,6 +262,7 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
                  f"/console/audit/rows/{seq['rows'][0]['seq']}", "/console/audit/chain",
                  "/console/consents?subject=example"):  # fmt: skip
         check(path)
+    shots(page, "consent-desk-ja")
     link = api(federation, "POST", "/api/citizen-links", {"subject": "example"})
     check(link["path"])
     page.context.close()

@@ -102,12 +102,14 @@ async def node(engines: EngineFactory) -> AsyncIterator[Node]:  # noqa: F811 - f
     ctx = SimpleNamespace(
         engine=engine, policy=policy, clock=lambda: NOW, node_id=NODE,
         conf=SimpleNamespace(latest=lambda: conf, current=lambda now: conf),
-        auth_certificate=certificate, signers={},
+        auth_certificate=certificate,
+        signers={"RENKEI/GOV/HOSP-B": SimpleNamespace(chain=(certificate,))},
         audit=SimpleNamespace(queue_depth=0),
         settings=SimpleNamespace(max_body_bytes=1024, receipt_controller={}),
         rejections=RejectionLog(), chain_check=ChainCheck(), ngsi_ld=None,
         timestamping=lambda now: {"ok": True},
-        certificate_status=lambda: SimpleNamespace(readiness=lambda now: {}),
+        certificate_status=lambda: SimpleNamespace(readiness=lambda now: {
+            "auth": {"ok": True}, "RENKEI/GOV/HOSP-B": {"ok": False}}),
     )  # fmt: skip
     return Node(ctx, generate_key(), SessionStore())
 
@@ -164,6 +166,10 @@ async def test_every_page_sends_a_strict_policy(node: Node, aiohttp_client: Clie
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["Cache-Control"] == "no-store"
+    missing = await client.get("/console/no-such-page")
+    assert missing.status == 404
+    assert missing.headers["Content-Security-Policy"] == CSP
+    assert "console.not_found" in await missing.text()
     html = await (await client.get("/console/login")).text()
     assert "<script" not in html
     assert " style=" not in html
@@ -606,3 +612,20 @@ async def test_break_glass_accesses_are_marked_for_the_citizen_and_the_auditor(
     detail = await (await client.get("/console/audit/rows/1")).text()
     assert "Emergency access (break-glass)" in detail
     assert "deny-telecom" in detail
+
+
+async def test_the_overview_shows_each_certificates_ocsp_state(
+    node: Node, aiohttp_client: ClientFactory
+) -> None:
+    client = await aiohttp_client(node.app())
+    await login(client, node.token("admin"))
+    text = await (await client.get("/console/overview")).text()
+    rows = re.findall(r"<tr><td>(auth|sign:[^<]+)</td>.*?</tr>", text, flags=re.S)
+    assert rows == ["auth", "sign:RENKEI/GOV/HOSP-B"]
+    auth_row = re.search(r"<tr><td>auth</td>.*?</tr>", text, flags=re.S)
+    sign_row = re.search(r"<tr><td>sign:RENKEI/GOV/HOSP-B</td>.*?</tr>", text, flags=re.S)
+    assert auth_row
+    assert ">good<" in auth_row.group(0)
+    assert sign_row
+    assert ">not good<" in sign_row.group(0)
+    assert "Not ready" in text  # a failing OCSP state fails readiness
