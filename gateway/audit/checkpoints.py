@@ -415,6 +415,11 @@ class Checkpointer:
             else:
                 if made is not None:
                     log.info("audit_checkpoint", tree_size=made["tree_size"])
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # stop() arrived while a database driver turned the cancellation into its
+                # own error (and the round swallowed it): honour it, or stop() waits forever.
+                raise asyncio.CancelledError
 
     def start(self, interval_s: float) -> None:
         if self._task is None:

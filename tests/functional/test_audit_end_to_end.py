@@ -193,6 +193,10 @@ def _in_process_settings(
         "RENKEI_NODE_PEER__PORT": "0",
         "RENKEI_NODE_MANAGEMENT__PORT": "0",
         "RENKEI_NODE_POLICY_FILE": str(config.parent / "policy.toml"),
+        # This is a second chain under Hospital A's identity. The registry's witness holds
+        # the sandbox node's state for it, so the start-up chain check would rightly refuse
+        # to serve; this node gets a witness nobody listens on (port 1) instead.
+        "RENKEI_NODE_AUDIT__WITNESS_URL": "http://127.0.0.1:1/witness/checkpoints",
         **overrides,
     }
     return load_node_settings(config, environ=environ)

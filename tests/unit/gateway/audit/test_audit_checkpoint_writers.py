@@ -170,3 +170,27 @@ async def test_a_lease_left_by_a_dead_process_lapses(
     assert made is not None
     assert made["cosignature"] is not None
     assert await dead.checkpoint() is None  # its lease was taken over; nothing new anyway
+
+
+async def test_stop_ends_the_loop_even_when_a_round_swallowed_the_cancellation(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver may turn the cancellation into its own error mid-round; stop() still ends."""
+    entered = asyncio.Event()
+
+    async def swallowing_round(**_: object) -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            return None  # as a lease release that failed on a cancelled connection does
+
+    checkpointer = federation.checkpointer_on(federation.engine)
+    monkeypatch.setattr(checkpointer, "checkpoint", swallowing_round)
+    checkpointer.start(0.01)
+    await asyncio.wait_for(entered.wait(), 10)
+    stopping = asyncio.create_task(checkpointer.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)
+    if stopping not in done:
+        stopping.cancel()
+        pytest.fail("stop() did not end the checkpoint loop")
