@@ -20,7 +20,7 @@ import pytest
 import gateway.sandbox
 from tests.functional.hostile_helpers import host_port, send_raw
 from tests.functional.sandbox_helpers import node, sandbox_process
-from tests.functional.test_hostile_http import _peer_tls, _request
+from tests.functional.test_hostile_http import _peer_tls, _proven, _request
 
 HOSP_A = "RENKEI/GOV/HOSP-A/ss1"
 HOSP_B = "RENKEI/GOV/HOSP-B/ss1"
@@ -147,7 +147,9 @@ async def test_idle_connections_from_a_few_addresses_do_not_lock_out_another(
                 held.append(await asyncio.open_connection(host, port, local_addr=(address, 0)))
         reader, writer = await asyncio.open_connection(host, port, local_addr=("127.0.0.9", 0))
         try:
-            writer.write(_request("/r1/RENKEI/GOV/HOSP-B/EHR/echo/items"))
+            writer.write(
+                _request("/r1/RENKEI/GOV/HOSP-B/EHR/echo/items", headers=(_proven(federation),))
+            )
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         finally:
             writer.close()
@@ -198,14 +200,17 @@ async def test_clients_that_stop_reading_lose_their_slots_and_files(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.setblocking(False)
             await loop.sock_connect(sock, (host, port))
-            await loop.sock_sendall(sock, _request(BIG))
+            await loop.sock_sendall(sock, _request(BIG, headers=(_proven(federation),)))
             stalled.append(sock)  # and never read
         # The subsystem is served again once the node has cut the stalled ones off.
         deadline = loop.time() + 40
         status = 0
         while loop.time() < deadline:
             await asyncio.sleep(0.5)
-            response = await send_raw(client_url, _request("/r1/RENKEI/GOV/HOSP-B/EHR/echo/x"))
+            response = await send_raw(
+                client_url,
+                _request("/r1/RENKEI/GOV/HOSP-B/EHR/echo/x", headers=(_proven(federation),)),
+            )
             status = response.status
             if status != 429:
                 break
