@@ -220,8 +220,11 @@ async def _check(federation: Federation, report: SoakReport, acked: list[str]) -
 
 async def run_soak(
     directory: Path, *, duration_s: float, rate: float, fault_interval_s: float,
-    postgres: str | None = None,
+    postgres: str | None = None, min_faults: int = 0,
 ) -> SoakReport:
+    """Traffic for ``duration_s`` with a fault every ``fault_interval_s``; then, until at
+    least ``min_faults`` faults were injected (restarts are slow on a busy machine), more
+    traffic and faults, bounded at three more times ``duration_s``."""
     report = SoakReport()
     acked: list[str] = []
     environ = {
@@ -237,6 +240,9 @@ async def run_soak(
             _faults(federation, fault_interval_s, stop, report, postgres)
         )
         await asyncio.sleep(duration_s)
+        deadline = time.monotonic() + 3 * duration_s
+        while sum(report.faults.values()) < min_faults and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
         stop.set()
         await faults
         await traffic
