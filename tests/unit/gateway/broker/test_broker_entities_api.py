@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.broker.ldcontext import CORE_CONTEXT_URL
+from tests.unit.gateway.broker.conftest import Client
 
 CTX = {
     "WaterObserved": "https://smartdatamodels.org/dataModel.Environment/WaterObserved",
@@ -259,8 +260,6 @@ async def test_delete_entity(client: Any, make_gauge: Any) -> None:
 async def test_owners_do_not_see_each_others_entities(
     api: Any, client: Any, make_gauge: Any
 ) -> None:
-    from conftest import Client
-
     await client.call("POST", "/entities", make_gauge(1, 1, 1, 1.0))
     other = Client(api, owner="RENKEI/GOV/OTHER/sys")
     assert (await other.call("GET", "/entities/urn:ngsi-ld:WaterObserved:gauge-1")).status == 404
